@@ -1,0 +1,103 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"authgate/internal/auth"
+	"authgate/internal/logctx"
+)
+
+// Options configures the GraphQL server.
+type Options struct {
+	// Introspection allows __schema and __type queries.
+	Introspection bool
+}
+
+// Query cost limits. Every field costs 1; an operation that hashes a
+// password costs more than half the budget, so one request can run at most
+// one of them however it is aliased.
+const (
+	complexityLimit    = 200
+	passwordOpCost     = 101
+	refreshOpCost      = 20
+	queryCacheCapacity = 1000
+)
+
+// NewServer returns the GraphQL HTTP handler over svc: POST (and GET for
+// queries only; gqlgen refuses mutations over GET), with a query cache, a
+// complexity limit, and errors presented by code.
+func NewServer(svc *auth.Service, opts Options) *handler.Server {
+	cfg := Config{Resolvers: &Resolver{Auth: svc}}
+	passwordOp := func(childComplexity int, _, _ string, _ *string) int { return passwordOpCost }
+	cfg.Complexity.Mutation.Login = passwordOp
+	cfg.Complexity.Mutation.Signup = passwordOp
+	cfg.Complexity.Mutation.ChangePassword = func(int, string, string) int { return passwordOpCost }
+	cfg.Complexity.Mutation.RefreshToken = func(childComplexity int, _ string) int { return refreshOpCost + childComplexity }
+
+	srv := handler.New(NewExecutableSchema(cfg))
+	srv.AddTransport(transport.POST{})
+	srv.AddTransport(transport.GET{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheCapacity))
+	srv.Use(extension.FixedComplexityLimit(complexityLimit))
+	if opts.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.SetErrorPresenter(presentError)
+	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
+		logctx.From(ctx).Error("panic in resolver", "panic", fmt.Sprint(p))
+		return &auth.Error{Code: auth.CodeInternal, Message: "internal error"}
+	})
+	return srv
+}
+
+// presentError puts an auth.Error's code in extensions.code. gqlgen's own
+// errors (parse, validation, complexity) keep their codes; anything else is
+// logged and shown as INTERNAL, with no detail.
+func presentError(ctx context.Context, err error) *gqlerror.Error {
+	var ae *auth.Error
+	if errors.As(err, &ae) {
+		if ae.Code == auth.CodeInternal || ae.Code == auth.CodeUnavailable {
+			logctx.From(ctx).Error("request failed", "code", ae.Code, "error", err)
+		}
+		return &gqlerror.Error{
+			Message:    ae.Message,
+			Path:       graphql.GetPath(ctx),
+			Extensions: map[string]any{"code": string(ae.Code)},
+		}
+	}
+	if fc := graphql.GetFieldContext(ctx); fc != nil && (fc.Field.Name == "__schema" || fc.Field.Name == "__type") {
+		return &gqlerror.Error{
+			Message:    "introspection is switched off (AUTHGATE_INTROSPECTION)",
+			Path:       graphql.GetPath(ctx),
+			Extensions: map[string]any{"code": string(auth.CodeForbidden)},
+		}
+	}
+	var gqlErr *gqlerror.Error
+	if errors.As(err, &gqlErr) && gqlErr.Err == nil {
+		if _, ok := gqlErr.Extensions["code"]; ok {
+			return gqlErr
+		}
+		// Parse and validation errors describe the client's query only.
+		if gqlErr.Extensions == nil {
+			gqlErr.Extensions = map[string]any{}
+		}
+		gqlErr.Extensions["code"] = string(auth.CodeBadUserInput)
+		return gqlErr
+	}
+	logctx.From(ctx).Error("request failed", "error", err)
+	return &gqlerror.Error{
+		Message:    "internal error",
+		Path:       graphql.GetPath(ctx),
+		Extensions: map[string]any{"code": string(auth.CodeInternal)},
+	}
+}

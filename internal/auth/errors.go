@@ -1,0 +1,75 @@
+package auth
+
+import "errors"
+
+// Code is a stable, machine-readable error code, shown to clients as
+// extensions.code.
+type Code string
+
+// The codes authgate answers with. They are a contract: never rename one.
+const (
+	CodeInvalidCredentials  Code = "INVALID_CREDENTIALS"
+	CodeUserDisabled        Code = "USER_DISABLED"
+	CodeInvalidRefreshToken Code = "INVALID_REFRESH_TOKEN"
+	CodeRefreshTokenReused  Code = "REFRESH_TOKEN_REUSED"
+	CodeUnauthenticated     Code = "UNAUTHENTICATED"
+	CodeForbidden           Code = "FORBIDDEN"
+	CodeNotFound            Code = "NOT_FOUND"
+	CodeBadUserInput        Code = "BAD_USER_INPUT"
+	CodeWeakPassword        Code = "WEAK_PASSWORD"
+	CodeEmailTaken          Code = "EMAIL_TAKEN"
+	CodeRateLimited         Code = "RATE_LIMITED"
+	CodeInternal            Code = "INTERNAL"
+	CodeUnavailable         Code = "UNAVAILABLE"
+)
+
+// Error is the one error type that reaches clients: a code and a message
+// that is safe to show. Anything else is reported as INTERNAL.
+type Error struct {
+	Code    Code
+	Message string
+	// Err is the underlying cause, for logs only; never shown to a client.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return string(e.Code) + ": " + e.Message + ": " + e.Err.Error()
+	}
+	return string(e.Code) + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func newError(code Code, message string) *Error { return &Error{Code: code, Message: message} }
+
+// Unavailable wraps a cause that means the database cannot be reached.
+func Unavailable(cause error) *Error {
+	return &Error{Code: CodeUnavailable, Message: "the service is temporarily unavailable; try again", Err: cause}
+}
+
+// CodeOf returns the code of err, or CodeInternal when err is not an *Error.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// The errors clients see, with one fixed message each so that no message tells
+// more than its code (an unknown email and a wrong password read the same).
+var (
+	ErrInvalidCredentials  = newError(CodeInvalidCredentials, "invalid email or password")
+	ErrUserDisabled        = newError(CodeUserDisabled, "this account is disabled")
+	ErrInvalidRefreshToken = newError(CodeInvalidRefreshToken, "the refresh token is invalid, expired or revoked")
+	ErrRefreshTokenReused  = newError(CodeRefreshTokenReused, "the refresh token was already used; the session has been ended")
+	ErrUnauthenticated     = newError(CodeUnauthenticated, "a valid access token is required")
+	ErrSignupDisabled      = newError(CodeForbidden, "sign-up is switched off")
+	ErrNotFound            = newError(CodeNotFound, "not found")
+	ErrEmailTaken          = newError(CodeEmailTaken, "an account with this email already exists")
+	ErrBusy                = newError(CodeRateLimited, "too many sign-ins at once; try again in a moment")
+)
+
+func badInput(message string) *Error  { return newError(CodeBadUserInput, message) }
+func weakPassword(msg string) *Error { return newError(CodeWeakPassword, msg) }

@@ -1,0 +1,83 @@
+package auth
+
+import (
+	"context"
+	"time"
+)
+
+// User is an account, as clients see it. JSON names match the GraphQL type,
+// so /actions and /graphql answer with the same shape.
+type User struct {
+	ID           string    `json:"id" db:"id"`
+	Email        string    `json:"email" db:"email"`
+	DefaultRole  string    `json:"defaultRole" db:"default_role"`
+	AllowedRoles []string  `json:"allowedRoles" db:"-"`
+	CreatedAt    time.Time `json:"createdAt" db:"created_at"`
+	Disabled     bool      `json:"-" db:"disabled"`
+}
+
+// Session is one signed-in device, as its owner sees it.
+type Session struct {
+	ID             string    `json:"id"`
+	Description    *string   `json:"description"`
+	UserAgent      *string   `json:"userAgent"`
+	IP             *string   `json:"ip"`
+	CreatedAt      time.Time `json:"createdAt"`
+	LastActivityAt time.Time `json:"lastActivityAt"`
+	ExpiresAt      time.Time `json:"expiresAt"`
+	Current        bool      `json:"current"`
+}
+
+// AuthPayload is what a sign-in, sign-up, refresh or password change returns.
+type AuthPayload struct {
+	AccessToken           string    `json:"accessToken"`
+	AccessTokenExpiresAt  time.Time `json:"accessTokenExpiresAt"`
+	RefreshToken          string    `json:"refreshToken"`
+	RefreshTokenExpiresAt time.Time `json:"refreshTokenExpiresAt"`
+	SessionID             string    `json:"sessionId"`
+	User                  *User     `json:"user"`
+}
+
+// Client describes where a request came from; it is recorded on sessions.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+// Principal is the signed-in caller of a request: from a verified bearer
+// access token, or from Hasura's session variables on /actions.
+type Principal struct {
+	UserID string
+	// SessionID is the caller's session, when known; it marks Session.Current.
+	SessionID string
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying the authenticated caller.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the caller stored by WithPrincipal, or
+// ErrUnauthenticated when the request carried no valid credentials.
+func PrincipalFrom(ctx context.Context) (Principal, error) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	if !ok || p.UserID == "" {
+		return Principal{}, ErrUnauthenticated
+	}
+	return p, nil
+}
+
+type clientKey struct{}
+
+// WithClient returns ctx carrying where the request came from.
+func WithClient(ctx context.Context, c Client) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+// ClientFrom returns the Client stored by WithClient (zero when none).
+func ClientFrom(ctx context.Context) Client {
+	c, _ := ctx.Value(clientKey{}).(Client)
+	return c
+}

@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"authgate/internal/config"
+)
+
+// runUser runs `authgate user <subcommand>`.
+func runUser(ctx context.Context, args []string, env Env) error {
+	if len(args) == 0 {
+		return usageError("user: missing subcommand (add, disable, enable, set-roles, revoke-sessions)")
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlagSet("user "+sub, env)
+	email := fs.String("email", "", "the user's email")
+	var (
+		passwordStdin *bool
+		defaultRole   *string
+		allowedRoles  *string
+	)
+	switch sub {
+	case "add":
+		passwordStdin = fs.Bool("password-stdin", false, "read the password from standard input")
+		defaultRole = fs.String("default-role", "user", "the default role")
+		allowedRoles = fs.String("allowed-roles", "", "comma-separated allowed roles")
+	case "set-roles":
+		defaultRole = fs.String("default-role", "", "the default role")
+		allowedRoles = fs.String("allowed-roles", "", "comma-separated allowed roles")
+	case "disable", "enable", "revoke-sessions":
+	default:
+		return usageError(fmt.Sprintf("user: unknown subcommand %q", sub))
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *email == "" {
+		return usageError(fmt.Sprintf("user %s: --email is required", sub))
+	}
+	if sub == "add" && !*passwordStdin {
+		return usageError("user add: --password-stdin is required (passwords are never taken as arguments)")
+	}
+	if sub == "set-roles" && *defaultRole == "" {
+		return usageError("user set-roles: --default-role is required")
+	}
+
+	cfg, err := config.Load(env.Getenv)
+	if err != nil {
+		return err
+	}
+	p, err := build(ctx, cfg, newLogger(env.Stderr, "warn"))
+	if err != nil {
+		return err
+	}
+	defer p.store.Close()
+
+	switch sub {
+	case "add":
+		pw, err := readPassword(env.Stdin)
+		if err != nil {
+			return err
+		}
+		u, err := p.auth.AddUser(ctx, *email, pw, *defaultRole, splitList(*allowedRoles))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, u.ID)
+	case "disable", "enable":
+		if err := p.auth.SetUserDisabled(ctx, *email, sub == "disable"); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%sd %s\n", sub, strings.ToLower(strings.TrimSpace(*email)))
+	case "set-roles":
+		if err := p.auth.SetUserRoles(ctx, *email, *defaultRole, splitList(*allowedRoles)); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "roles set for %s\n", strings.ToLower(strings.TrimSpace(*email)))
+	case "revoke-sessions":
+		n, err := p.auth.RevokeUserSessions(ctx, *email)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, n)
+	}
+	return nil
+}
+
+// readPassword reads one line from r (the trailing newline is not part of
+// the password).
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("reading the password from standard input: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("no password on standard input")
+	}
+	return pw, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}

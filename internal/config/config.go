@@ -1,0 +1,215 @@
+// Package config reads authgate's settings from the environment, once, at
+// start-up. A bad setting is an error that names it, in one line.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"authgate/internal/password"
+	"authgate/internal/token"
+)
+
+// DefaultDatabaseURL is used when DATABASE_URL is not set.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// Config is every authgate setting, parsed and validated.
+type Config struct {
+	DatabaseURL string
+	// JWT is nil when HASURA_GRAPHQL_JWT_SECRET (and AUTHGATE_JWT_PRIVATE_KEYS)
+	// are unset: commands that issue no tokens still run; serve refuses.
+	JWT *token.Config
+	// RefreshTokenSecret keys refresh-token hashing. Empty means: derived from
+	// the HS* JWT key.
+	RefreshTokenSecret string
+	Addr               string
+	PublicURL          string
+
+	AccessTokenTTL    time.Duration
+	RefreshTokenTTL   time.Duration
+	SessionMaxAge     time.Duration
+	RefreshReuseGrace time.Duration
+	RequestTimeout    time.Duration
+	ShutdownTimeout   time.Duration
+
+	ActionSecret   string
+	SignupEnabled  bool
+	SignupRole     string
+	TrustedProxies []netip.Prefix
+	Introspection  bool
+
+	DBMaxConns      int
+	Argon2          password.Params
+	HashConcurrency int
+	LogLevel        string
+}
+
+// Load reads every setting through getenv (os.Getenv in production). It
+// returns the first problem as an error naming the setting.
+func Load(getenv func(string) string) (*Config, error) {
+	r := reader{getenv: getenv}
+	c := &Config{
+		DatabaseURL:        r.str("DATABASE_URL", DefaultDatabaseURL),
+		RefreshTokenSecret: getenv("AUTHGATE_REFRESH_TOKEN_SECRET"),
+		PublicURL:          strings.TrimRight(r.str("AUTHGATE_PUBLIC_URL", ""), "/"),
+		AccessTokenTTL:     r.duration("AUTHGATE_ACCESS_TOKEN_TTL", 15*time.Minute),
+		RefreshTokenTTL:    r.duration("AUTHGATE_REFRESH_TOKEN_TTL", 30*24*time.Hour),
+		SessionMaxAge:      r.duration("AUTHGATE_SESSION_MAX_AGE", 90*24*time.Hour),
+		RefreshReuseGrace:  r.durationMin("AUTHGATE_REFRESH_REUSE_GRACE", 10*time.Second, 0),
+		RequestTimeout:     r.duration("AUTHGATE_REQUEST_TIMEOUT", 10*time.Second),
+		ShutdownTimeout:    r.duration("AUTHGATE_SHUTDOWN_TIMEOUT", 20*time.Second),
+		ActionSecret:       getenv("AUTHGATE_ACTION_SECRET"),
+		SignupEnabled:      r.boolean("AUTHGATE_SIGNUP_ENABLED", true),
+		SignupRole:         r.str("AUTHGATE_SIGNUP_ROLE", "user"),
+		TrustedProxies:     r.prefixes("AUTHGATE_TRUSTED_PROXIES"),
+		Introspection:      r.boolean("AUTHGATE_INTROSPECTION", false),
+		DBMaxConns:         r.integer("AUTHGATE_DB_MAX_CONNS", 16, 1, 1000),
+		Argon2: password.Params{
+			MemoryKiB:   uint32(r.integer("AUTHGATE_ARGON2_MEMORY_KIB", int(password.DefaultParams().MemoryKiB), 1024, 4<<20)),
+			Iterations:  uint32(r.integer("AUTHGATE_ARGON2_ITERATIONS", int(password.DefaultParams().Iterations), 1, 100)),
+			Parallelism: uint8(r.integer("AUTHGATE_ARGON2_PARALLELISM", int(password.DefaultParams().Parallelism), 1, 64)),
+			SaltLength:  password.DefaultParams().SaltLength,
+			KeyLength:   password.DefaultParams().KeyLength,
+		},
+		HashConcurrency: r.integer("AUTHGATE_HASH_CONCURRENCY", runtime.NumCPU(), 1, 1024),
+		LogLevel:        r.oneOf("AUTHGATE_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+	}
+	c.Addr = r.str("AUTHGATE_ADDR", "")
+	if c.Addr == "" {
+		c.Addr = ":8080"
+		if port := getenv("PORT"); port != "" {
+			c.Addr = ":" + port
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil && r.err == nil {
+		r.err = fmt.Errorf("AUTHGATE_ADDR: %q is not host:port", c.Addr)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if c.SessionMaxAge < c.RefreshTokenTTL {
+		return nil, fmt.Errorf("AUTHGATE_SESSION_MAX_AGE (%s) must not be shorter than AUTHGATE_REFRESH_TOKEN_TTL (%s)", c.SessionMaxAge, c.RefreshTokenTTL)
+	}
+	if c.RefreshReuseGrace >= c.RefreshTokenTTL {
+		return nil, fmt.Errorf("AUTHGATE_REFRESH_REUSE_GRACE (%s) must be shorter than AUTHGATE_REFRESH_TOKEN_TTL (%s)", c.RefreshReuseGrace, c.RefreshTokenTTL)
+	}
+	if c.RefreshTokenSecret != "" && len(c.RefreshTokenSecret) < 32 {
+		return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: must be at least 32 bytes")
+	}
+	secret, keys := getenv("HASURA_GRAPHQL_JWT_SECRET"), getenv("AUTHGATE_JWT_PRIVATE_KEYS")
+	if secret != "" || keys != "" {
+		jwt, err := token.ParseConfig(secret, keys)
+		if err != nil {
+			return nil, err
+		}
+		c.JWT = jwt
+		if !jwt.Symmetric() && c.RefreshTokenSecret == "" {
+			return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: must be set when the JWT key is asymmetric")
+		}
+	}
+	return c, nil
+}
+
+// reader parses settings and keeps the first error.
+type reader struct {
+	getenv func(string) string
+	err    error
+}
+
+func (r *reader) fail(name, format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
+	}
+}
+
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	return r.durationMin(name, def, time.Second)
+}
+
+func (r *reader) durationMin(name string, def, min time.Duration) time.Duration {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.fail(name, "%q is not a duration (Go syntax, e.g. 15m, 720h)", v)
+		return def
+	}
+	if d < min {
+		r.fail(name, "%s is below the minimum %s", d, min)
+		return def
+	}
+	return d
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, "%q is not true or false", v)
+		return def
+	}
+	return b
+}
+
+func (r *reader) integer(name string, def, min, max int) int {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		r.fail(name, "%q is not a whole number from %d to %d", v, min, max)
+		return def
+	}
+	return n
+}
+
+func (r *reader) oneOf(name, def string, allowed ...string) string {
+	v := r.str(name, def)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	return def
+}
+
+// prefixes reads a comma-separated list of IP addresses and CIDR ranges.
+func (r *reader) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, part := range strings.Split(r.getenv(name), ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(part); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err != nil {
+			r.fail(name, "%q is neither an IP address nor a CIDR range", part)
+			return nil
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out
+}

@@ -1,0 +1,168 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"authgate/internal/auth"
+)
+
+// actionRequest is the body Hasura sends to an action handler.
+type actionRequest struct {
+	Action struct {
+		Name string `json:"name"`
+	} `json:"action"`
+	Input            json.RawMessage   `json:"input"`
+	SessionVariables map[string]string `json:"session_variables"`
+}
+
+// action runs one operation from its decoded input.
+type action func(ctx context.Context, svc *auth.Service, input json.RawMessage) (any, error)
+
+// actions maps each Hasura action name (the GraphQL field name) to the
+// service method behind it, the same one the GraphQL resolver calls.
+var actions = map[string]action{
+	"signup": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Email       *string `json:"email"`
+			Password    *string `json:"password"`
+			Description *string `json:"description"`
+		}
+		if err := decodeInput(in, &a, "email", "password"); err != nil {
+			return nil, err
+		}
+		return svc.Signup(ctx, *a.Email, *a.Password, a.Description)
+	},
+	"login": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Identifier  *string `json:"identifier"`
+			Password    *string `json:"password"`
+			Description *string `json:"description"`
+		}
+		if err := decodeInput(in, &a, "identifier", "password"); err != nil {
+			return nil, err
+		}
+		return svc.Login(ctx, *a.Identifier, *a.Password, a.Description)
+	},
+	"refreshToken": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			RefreshToken *string `json:"refreshToken"`
+		}
+		if err := decodeInput(in, &a, "refreshToken"); err != nil {
+			return nil, err
+		}
+		return svc.Refresh(ctx, *a.RefreshToken)
+	},
+	"revoke": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			RefreshToken *string `json:"refreshToken"`
+		}
+		if err := decodeInput(in, &a, "refreshToken"); err != nil {
+			return nil, err
+		}
+		return svc.Revoke(ctx, *a.RefreshToken)
+	},
+	"revokeSession": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			ID *string `json:"id"`
+		}
+		if err := decodeInput(in, &a, "id"); err != nil {
+			return nil, err
+		}
+		return svc.RevokeSession(ctx, *a.ID)
+	},
+	"revokeAllSessions": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
+		return svc.RevokeAllSessions(ctx)
+	},
+	"changePassword": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			OldPassword *string `json:"oldPassword"`
+			NewPassword *string `json:"newPassword"`
+		}
+		if err := decodeInput(in, &a, "oldPassword", "newPassword"); err != nil {
+			return nil, err
+		}
+		return svc.ChangePassword(ctx, *a.OldPassword, *a.NewPassword)
+	},
+	"me": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
+		return svc.Me(ctx)
+	},
+	"mySessions": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
+		return svc.MySessions(ctx)
+	},
+}
+
+// decodeInput decodes an action's input into dst and checks that every
+// required argument is present and not null.
+func decodeInput(in json.RawMessage, dst any, required ...string) error {
+	if len(bytes.TrimSpace(in)) == 0 || bytes.Equal(bytes.TrimSpace(in), []byte("null")) {
+		in = json.RawMessage("{}")
+	}
+	if err := json.Unmarshal(in, dst); err != nil {
+		return &auth.Error{Code: auth.CodeBadUserInput, Message: "input does not match the action's arguments", Err: err}
+	}
+	var present map[string]json.RawMessage
+	_ = json.Unmarshal(in, &present)
+	for _, name := range required {
+		if v, ok := present[name]; !ok || bytes.Equal(v, []byte("null")) {
+			return &auth.Error{Code: auth.CodeBadUserInput, Message: fmt.Sprintf("input.%s is required", name)}
+		}
+	}
+	return nil
+}
+
+// handleAction serves POST /actions: Hasura calling an action handler. The
+// session variables are trusted only because the request carries the shared
+// action secret.
+func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.ActionSecret == "" {
+		http.NotFound(w, r)
+		return
+	}
+	got := r.Header.Get("X-Action-Secret")
+	if subtle.ConstantTimeCompare([]byte(got), []byte(a.cfg.ActionSecret)) != 1 {
+		writeActionError(w, r, &auth.Error{Code: auth.CodeUnauthenticated, Message: "missing or wrong X-Action-Secret"})
+		return
+	}
+	var req actionRequest
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(&req); err != nil {
+		writeActionError(w, r, &auth.Error{Code: auth.CodeBadUserInput, Message: "the body is not a Hasura action request (malformed JSON)"})
+		return
+	}
+	run, ok := actions[req.Action.Name]
+	if !ok {
+		writeActionError(w, r, &auth.Error{Code: auth.CodeBadUserInput, Message: fmt.Sprintf("unknown action %q", req.Action.Name)})
+		return
+	}
+	ctx := r.Context()
+	if p, ok := principalFromSessionVariables(req.SessionVariables); ok {
+		ctx = auth.WithPrincipal(ctx, p)
+	}
+	out, err := run(ctx, a.auth, req.Input)
+	if err != nil {
+		writeActionError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// principalFromSessionVariables reads the caller from Hasura's session
+// variables, whose names Hasura sends lower-cased (matched case-insensitively).
+func principalFromSessionVariables(vars map[string]string) (auth.Principal, bool) {
+	var p auth.Principal
+	for k, v := range vars {
+		switch strings.ToLower(k) {
+		case "x-hasura-user-id":
+			p.UserID = v
+		case "x-hasura-session-id":
+			p.SessionID = v
+		}
+	}
+	return p, p.UserID != ""
+}

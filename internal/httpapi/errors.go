@@ -1,0 +1,64 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"authgate/internal/auth"
+	"authgate/internal/logctx"
+)
+
+// actionStatus is the HTTP status of each error code on /actions. Hasura
+// passes a 4xx answer's message and extensions through to its client.
+var actionStatus = map[auth.Code]int{
+	auth.CodeBadUserInput:        http.StatusBadRequest,
+	auth.CodeWeakPassword:        http.StatusBadRequest,
+	auth.CodeInvalidCredentials:  http.StatusUnauthorized,
+	auth.CodeInvalidRefreshToken: http.StatusUnauthorized,
+	auth.CodeRefreshTokenReused:  http.StatusUnauthorized,
+	auth.CodeUnauthenticated:     http.StatusUnauthorized,
+	auth.CodeUserDisabled:        http.StatusForbidden,
+	auth.CodeForbidden:           http.StatusForbidden,
+	auth.CodeNotFound:            http.StatusNotFound,
+	auth.CodeEmailTaken:          http.StatusConflict,
+	auth.CodeRateLimited:         http.StatusTooManyRequests,
+	auth.CodeUnavailable:         http.StatusServiceUnavailable,
+	auth.CodeInternal:            http.StatusInternalServerError,
+}
+
+// actionError is the body of a failed action, in the shape Hasura expects.
+type actionError struct {
+	Message    string `json:"message"`
+	Extensions struct {
+		Code auth.Code `json:"code"`
+	} `json:"extensions"`
+}
+
+// writeActionError answers with err's code and safe message; anything that
+// is not an auth.Error is logged and shown as INTERNAL.
+func writeActionError(w http.ResponseWriter, r *http.Request, err error) {
+	code := auth.CodeOf(err)
+	body := actionError{Message: "internal error"}
+	body.Extensions.Code = code
+	if ae, ok := err.(*auth.Error); ok {
+		body.Message = ae.Message
+	}
+	if code == auth.CodeInternal || code == auth.CodeUnavailable {
+		logctx.From(r.Context()).Error("action failed", "code", code, "error", err)
+	}
+	writeJSON(w, actionStatus[code], body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// graphQLError writes a GraphQL-shaped error for failures that happen before
+// the GraphQL server runs (oversized body, panic).
+func graphQLError(w http.ResponseWriter, status int, code auth.Code, message string) {
+	writeJSON(w, status, map[string]any{
+		"errors": []any{map[string]any{"message": message, "extensions": map[string]any{"code": code}}},
+	})
+}

@@ -1,0 +1,163 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"authgate/internal/auth"
+	"authgate/internal/logctx"
+)
+
+// middleware wraps every route: request id and logger, security headers,
+// panic recovery, a request deadline, the body limit, and the client's
+// address and user agent.
+func (a *api) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := requestID(r)
+		logger := a.logger.With("request_id", id)
+		h := w.Header()
+		h.Set("X-Request-Id", id)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cache-Control", "no-store")
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				logger.Error("panic", "panic", fmt.Sprint(p), "path", r.URL.Path)
+				if sw.status == 0 {
+					graphQLError(sw, http.StatusInternalServerError, auth.CodeInternal, "internal error")
+				}
+			}
+			logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+				"duration_ms", float64(time.Since(start).Microseconds())/1000)
+		}()
+
+		ctx := logctx.With(r.Context(), logger)
+		if a.cfg.RequestTimeout > 0 {
+			var cancel func()
+			ctx, cancel = context.WithTimeout(ctx, a.cfg.RequestTimeout)
+			defer cancel()
+		}
+		ctx = auth.WithClient(ctx, auth.Client{IP: clientIP(r, a.cfg.TrustedProxies), UserAgent: userAgent(r)})
+		r = r.WithContext(ctx)
+
+		if r.Body != nil && r.Method != http.MethodGet {
+			body, err := io.ReadAll(http.MaxBytesReader(sw, r.Body, MaxBodyBytes))
+			if err != nil {
+				var tooLarge *http.MaxBytesError
+				if errors.As(err, &tooLarge) {
+					graphQLError(sw, http.StatusRequestEntityTooLarge, auth.CodeBadUserInput, fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes))
+					return
+				}
+				graphQLError(sw, http.StatusBadRequest, auth.CodeBadUserInput, "could not read the request body")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// statusWriter remembers the status written, for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// requestID keeps a sane incoming X-Request-Id (so ids follow a request
+// across services) or makes a new one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && isToken(id) {
+		return id
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func isToken(s string) bool {
+	for _, c := range s {
+		if !(c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// userAgent prefers X-Forwarded-User-Agent, which Hasura sets to its
+// client's user agent when it calls an action.
+func userAgent(r *http.Request) string {
+	if ua := r.Header.Get("X-Forwarded-User-Agent"); ua != "" {
+		return ua
+	}
+	return r.UserAgent()
+}
+
+// clientIP is the connection's peer, unless the peer is a trusted proxy: then
+// X-Forwarded-For is walked from the right, past trusted proxies, to the
+// first address a trusted proxy saw. A client can prepend anything to the
+// header, so nothing left of that address is believed.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return ""
+	}
+	peer = peer.Unmap()
+	if !isTrusted(peer, trusted) {
+		return peer.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		addr = addr.Unmap()
+		if !isTrusted(addr, trusted) {
+			return addr.String()
+		}
+		peer = addr
+	}
+	return peer.String()
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,109 @@
+// Package httpapi is authgate's HTTP surface: routes, middleware (request
+// id, body limit, timeouts, client address, bearer token), the Hasura action
+// handler, health checks, and mapping errors to HTTP.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+
+	"authgate/internal/auth"
+)
+
+// MaxBodyBytes is the largest request body accepted; larger ones get 413.
+const MaxBodyBytes = 1 << 20
+
+// Config is what the HTTP layer needs to know.
+type Config struct {
+	// ActionSecret must arrive as X-Action-Secret on /actions; empty turns
+	// /actions off.
+	ActionSecret string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// RequestTimeout bounds every request, database waits included.
+	RequestTimeout time.Duration
+}
+
+// Pinger reports whether the database answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+type api struct {
+	cfg    Config
+	auth   *auth.Service
+	db     Pinger
+	logger *slog.Logger
+}
+
+// New returns the whole HTTP handler: GraphQL on /graphql, the playground
+// on /, Hasura actions on /actions, and /healthz, /readyz.
+func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger *slog.Logger) http.Handler {
+	a := &api{cfg: cfg, auth: svc, db: db, logger: logger}
+	mux := http.NewServeMux()
+	mux.Handle("POST /graphql", a.withBearer(graphQL))
+	mux.Handle("GET /graphql", a.withBearer(graphQL))
+	mux.Handle("GET /{$}", playground.Handler("authgate", "/graphql"))
+	mux.HandleFunc("POST /actions", a.handleAction)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", a.handleReady)
+	return a.middleware(mux)
+}
+
+// handleReady answers 200 when the database answers within a short time.
+func (a *api) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.db.Ping(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database does not answer"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// withBearer puts the caller of a valid bearer access token in the request
+// context. A missing or invalid token is not refused here: operations that
+// need a caller answer UNAUTHENTICATED, and the rest (login, refresh) work
+// even when a client sends a stale token along.
+func (a *api) withBearer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if raw, ok := bearerToken(r); ok {
+			if p, err := a.auth.Authenticate(raw); err == nil {
+				r = r.WithContext(auth.WithPrincipal(r.Context(), p))
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !equalFoldASCII(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	return h[len(prefix):], true
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

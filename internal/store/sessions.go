@@ -1,0 +1,220 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"authgate/internal/auth"
+)
+
+// insertSession opens a session and, when $10 is not empty, replaces the
+// user's outdated password hash ($9) in the same round trip; the hash only
+// moves if it is still the one that was verified ($10).
+const insertSession = `
+WITH rehash AS (
+    UPDATE auth.users SET password_hash = $9, updated_at = $6
+    WHERE $9 <> '' AND id = $1 AND password_hash = $10
+)
+INSERT INTO auth.sessions (user_id, refresh_token_hash, description, user_agent, ip,
+                           created_at, last_activity_at, expires_at, max_expires_at)
+VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $6, $7, $8)
+RETURNING id, created_at, expires_at`
+
+// CreateSession implements auth.Store.
+func (s *Store) CreateSession(ctx context.Context, ns auth.NewSession, oldHash, rehash string) (auth.SessionRecord, error) {
+	return createSession(ctx, s.db, ns, oldHash, rehash)
+}
+
+func createSession(ctx context.Context, q sqlx.QueryerContext, ns auth.NewSession, oldHash, rehash string) (auth.SessionRecord, error) {
+	var rec auth.SessionRecord
+	err := q.QueryRowxContext(ctx, insertSession, ns.UserID, ns.TokenHash, ns.Description, ns.UserAgent, ns.IP,
+		ns.Now, ns.ExpiresAt, ns.MaxExpiresAt, rehash, oldHash).Scan(&rec.ID, &rec.CreatedAt, &rec.ExpiresAt)
+	if err != nil {
+		return auth.SessionRecord{}, mapError(err)
+	}
+	rec.CreatedAt, rec.ExpiresAt = rec.CreatedAt.UTC(), rec.ExpiresAt.UTC()
+	return rec, nil
+}
+
+// rotateRefreshToken is the whole refresh decision in one statement, so a
+// refresh is one round trip and no crash can leave it half done.
+//
+// found: the session holding the token as current or as retired.
+// cur: that session, locked. Under READ COMMITTED a concurrent rotation
+// makes this wait and then see the latest row, so of N simultaneous
+// refreshes of one token exactly one rotates and the rest see the successor
+// (and replay it).
+// decided: the outcome; a disabled user wins over everything else.
+// upd / retire: rotation (or, on reuse, revocation) and the retired record.
+//
+// $1 token hash, $2 successor hash, $3 now, $4 grace cut-off, $5 sliding
+// expiry, $6 ip, $7 user agent.
+const rotateRefreshToken = `
+WITH found AS (
+    SELECT id FROM auth.sessions WHERE refresh_token_hash = $1
+    UNION ALL
+    SELECT session_id FROM auth.retired_refresh_tokens WHERE token_hash = $1
+    LIMIT 1
+), cur AS (
+    SELECT s.id, s.refresh_token_hash, s.rotated_at, s.created_at, s.expires_at, s.max_expires_at,
+           s.revoked_at, u.id AS user_id, u.email, u.default_role, u.allowed_roles, u.disabled,
+           u.created_at AS user_created_at
+    FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
+    WHERE s.id = (SELECT id FROM found)
+    FOR NO KEY UPDATE OF s
+), decided AS (
+    SELECT cur.*, CASE
+        WHEN cur.disabled THEN 'disabled'
+        WHEN cur.revoked_at IS NOT NULL OR cur.expires_at <= $3 OR cur.max_expires_at <= $3 THEN 'dead'
+        WHEN cur.refresh_token_hash = $1 THEN 'rotated'
+        WHEN cur.refresh_token_hash = $2 AND cur.rotated_at > $4 THEN 'replayed'
+        ELSE 'reused'
+    END AS outcome
+    FROM cur
+), upd AS (
+    UPDATE auth.sessions s SET
+        refresh_token_hash = CASE WHEN d.outcome = 'rotated' THEN $2 ELSE s.refresh_token_hash END,
+        rotated_at         = CASE WHEN d.outcome = 'rotated' THEN $3 ELSE s.rotated_at END,
+        last_activity_at   = CASE WHEN d.outcome = 'rotated' THEN $3 ELSE s.last_activity_at END,
+        expires_at         = CASE WHEN d.outcome = 'rotated' THEN LEAST($5, s.max_expires_at) ELSE s.expires_at END,
+        ip                 = CASE WHEN d.outcome = 'rotated' THEN COALESCE(NULLIF($6, ''), s.ip) ELSE s.ip END,
+        user_agent         = CASE WHEN d.outcome = 'rotated' THEN COALESCE(NULLIF($7, ''), s.user_agent) ELSE s.user_agent END,
+        revoked_at         = CASE WHEN d.outcome = 'reused' THEN $3 ELSE s.revoked_at END,
+        revoked_reason     = CASE WHEN d.outcome = 'reused' THEN 'refresh token reused' ELSE s.revoked_reason END
+    FROM decided d
+    WHERE s.id = d.id AND d.outcome IN ('rotated', 'reused')
+    RETURNING s.expires_at
+), retire AS (
+    INSERT INTO auth.retired_refresh_tokens (token_hash, session_id, retired_at)
+    SELECT $1, d.id, $3 FROM decided d WHERE d.outcome = 'rotated'
+    ON CONFLICT (token_hash) DO NOTHING
+)
+SELECT d.outcome, d.id, d.created_at, COALESCE((SELECT expires_at FROM upd), d.expires_at) AS expires_at,
+       d.user_id, d.email, d.default_role, d.allowed_roles, d.user_created_at
+FROM decided d`
+
+// RotateRefreshToken implements auth.Store.
+func (s *Store) RotateRefreshToken(ctx context.Context, r auth.Rotation) (auth.RotationResult, error) {
+	var (
+		res   auth.RotationResult
+		roles pq.StringArray
+	)
+	err := s.db.QueryRowContext(ctx, rotateRefreshToken, r.TokenHash, r.SuccessorHash, r.Now, r.GraceCutoff,
+		r.ExpiresAt, r.IP, r.UserAgent).Scan(&res.Outcome, &res.SessionID, &res.AuthTime, &res.ExpiresAt,
+		&res.User.ID, &res.User.Email, &res.User.DefaultRole, &roles, &res.User.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return auth.RotationResult{Outcome: auth.Unknown}, nil
+	}
+	if err != nil {
+		return auth.RotationResult{}, mapError(err)
+	}
+	res.User.AllowedRoles = []string(roles)
+	res.AuthTime, res.ExpiresAt, res.User.CreatedAt = res.AuthTime.UTC(), res.ExpiresAt.UTC(), res.User.CreatedAt.UTC()
+	return res, nil
+}
+
+const revokeSessionByTokenHash = `
+UPDATE auth.sessions SET revoked_at = $2, revoked_reason = 'logout'
+WHERE revoked_at IS NULL AND id = (
+    SELECT id FROM auth.sessions WHERE refresh_token_hash = $1
+    UNION ALL
+    SELECT session_id FROM auth.retired_refresh_tokens WHERE token_hash = $1
+    LIMIT 1
+)`
+
+// RevokeSessionByTokenHash implements auth.Store.
+func (s *Store) RevokeSessionByTokenHash(ctx context.Context, hash []byte, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, revokeSessionByTokenHash, hash, now)
+	return mapError(err)
+}
+
+// liveSession is the condition for a session that can still be refreshed.
+const liveSession = `revoked_at IS NULL AND expires_at > $2 AND max_expires_at > $2`
+
+const revokeSession = `
+UPDATE auth.sessions SET revoked_at = $2, revoked_reason = 'revoked by user'
+WHERE id = $3 AND user_id = $1 AND ` + liveSession
+
+// RevokeSession implements auth.Store.
+func (s *Store) RevokeSession(ctx context.Context, userID, sessionID string, now time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, revokeSession, userID, now, sessionID)
+	if err != nil {
+		return false, mapError(err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, mapError(err)
+}
+
+const revokeAllSessions = `
+UPDATE auth.sessions SET revoked_at = $2, revoked_reason = $3
+WHERE user_id = $1 AND ` + liveSession
+
+// RevokeAllSessions implements auth.Store.
+func (s *Store) RevokeAllSessions(ctx context.Context, userID string, now time.Time) (int, error) {
+	return revokeAll(ctx, s.db, userID, now, "all sessions revoked")
+}
+
+func revokeAll(ctx context.Context, e sqlx.ExecerContext, userID string, now time.Time, reason string) (int, error) {
+	res, err := e.ExecContext(ctx, revokeAllSessions, userID, now, reason)
+	if err != nil {
+		return 0, mapError(err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), mapError(err)
+}
+
+const listSessions = `
+SELECT id, description, user_agent, ip, created_at, last_activity_at, expires_at
+FROM auth.sessions
+WHERE user_id = $1 AND ` + liveSession + `
+ORDER BY created_at DESC, id DESC`
+
+// ListSessions implements auth.Store.
+func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) ([]*auth.Session, error) {
+	rows, err := s.db.QueryContext(ctx, listSessions, userID, now)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	defer rows.Close()
+	sessions := []*auth.Session{}
+	for rows.Next() {
+		var x auth.Session
+		if err := rows.Scan(&x.ID, &x.Description, &x.UserAgent, &x.IP, &x.CreatedAt, &x.LastActivityAt, &x.ExpiresAt); err != nil {
+			return nil, mapError(err)
+		}
+		x.CreatedAt, x.LastActivityAt, x.ExpiresAt = x.CreatedAt.UTC(), x.LastActivityAt.UTC(), x.ExpiresAt.UTC()
+		sessions = append(sessions, &x)
+	}
+	return sessions, mapError(rows.Err())
+}
+
+const changePasswordHash = `
+UPDATE auth.users SET password_hash = $3, updated_at = $4
+WHERE id = $1 AND password_hash = $2`
+
+// ChangePassword implements auth.Store.
+func (s *Store) ChangePassword(ctx context.Context, userID, oldHash, newHash string, ns auth.NewSession) (auth.SessionRecord, error) {
+	var rec auth.SessionRecord
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, changePasswordHash, userID, oldHash, newHash, ns.Now)
+		if err != nil {
+			return mapError(err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			// Another change got there first: the old password was verified
+			// against a hash that no longer holds.
+			return auth.ErrInvalidCredentials
+		}
+		if _, err := revokeAll(ctx, tx, userID, ns.Now, "password changed"); err != nil {
+			return err
+		}
+		rec, err = createSession(ctx, tx, ns, "", "")
+		return err
+	})
+	return rec, err
+}

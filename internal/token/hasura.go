@@ -1,0 +1,68 @@
+package token
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// JWKSPath is where authgate serves Config.JWKS, below its public base URL.
+const JWKSPath = "/.well-known/jwks.json"
+
+// hasuraSecretOut is HASURA_GRAPHQL_JWT_SECRET as authgate prints it.
+type hasuraSecretOut struct {
+	Type                string          `json:"type,omitempty"`
+	Key                 string          `json:"key,omitempty"`
+	JWKURL              string          `json:"jwk_url,omitempty"`
+	ClaimsNamespace     string          `json:"claims_namespace,omitempty"`
+	ClaimsNamespacePath string          `json:"claims_namespace_path,omitempty"`
+	ClaimsFormat        string          `json:"claims_format,omitempty"`
+	Issuer              string          `json:"issuer,omitempty"`
+	Audience            json.RawMessage `json:"audience,omitempty"`
+	AllowedSkew         *int64          `json:"allowed_skew,omitempty"`
+	Header              json.RawMessage `json:"header,omitempty"`
+}
+
+// HasuraJWTSecret returns the JSON Hasura's HASURA_GRAPHQL_JWT_SECRET needs to
+// trust authgate's tokens. With private keys it points Hasura at
+// <publicBaseURL>/.well-known/jwks.json, so that rotated keys reach Hasura
+// without a restart; with an HMAC secret it holds the type and the secret (and
+// ignores publicBaseURL). Settings given in HASURA_GRAPHQL_JWT_SECRET (issuer,
+// audience, claims namespace or path, claims format, allowed_skew, header) are
+// carried over.
+//
+// It returns an error when the Config uses private keys and publicBaseURL is
+// not an absolute http or https URL.
+func (c *Config) HasuraJWTSecret(publicBaseURL string) (string, error) {
+	out := hasuraSecretOut{
+		ClaimsNamespace:     c.hasura.claimsNamespace,
+		ClaimsNamespacePath: c.hasura.claimsNamespacePath,
+		ClaimsFormat:        c.hasura.claimsFormat,
+		Issuer:              c.hasura.issuer,
+		Audience:            c.hasura.audience,
+		AllowedSkew:         c.hasura.allowedSkew,
+		Header:              c.hasura.header,
+	}
+	if c.symmetric {
+		out.Type = c.hasura.hmacType
+		out.Key = c.hasura.hmacKey
+	} else {
+		base, err := url.Parse(publicBaseURL)
+		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" ||
+			base.RawQuery != "" || base.Fragment != "" || base.User != nil {
+			return "", fmt.Errorf("token: public base URL %q is not an absolute http(s) URL without query or fragment", publicBaseURL)
+		}
+		out.JWKURL = strings.TrimRight(publicBaseURL, "/") + JWKSPath
+	}
+
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// Hasura reads plain JSON; escaping & < > in URLs and namespaces would only obscure them.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return "", fmt.Errorf("token: encoding the Hasura JWT secret: %w", err)
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), nil
+}

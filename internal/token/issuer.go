@@ -1,0 +1,343 @@
+package token
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"authgate/internal/clock"
+)
+
+// MaxTokenBytes is the longest access token Verify reads; anything longer is
+// refused before parsing, and Issue never makes one.
+const MaxTokenBytes = 8 << 10
+
+var (
+	// ErrInvalidToken is wrapped by every error Verify returns.
+	ErrInvalidToken = errors.New("token: invalid access token")
+	// ErrExpired is wrapped, besides ErrInvalidToken, when an otherwise good
+	// token has expired, so that a client can be told to refresh.
+	ErrExpired = errors.New("token: access token expired")
+
+	errHeaderParameter = errors.New("header carries a parameter other than alg, typ and kid")
+	errType            = errors.New(`header typ is not "JWT"`)
+	errUnknownKey      = errors.New("kid names no configured key")
+	errAlgorithm       = errors.New("alg is not the algorithm of the key kid names")
+	errMissingClaim    = errors.New("a required claim is missing or inconsistent")
+)
+
+// Claims are what authgate puts in an access token.
+type Claims struct {
+	UserID       string            // sub and x-hasura-user-id
+	SessionID    string            // sid and x-hasura-session-id
+	DefaultRole  string            // x-hasura-default-role
+	AllowedRoles []string          // x-hasura-allowed-roles (DefaultRole is always added if missing)
+	Custom       map[string]string // extra x-hasura-* values copied into the namespace
+	AuthTime     time.Time         // the session's original login time → auth_time (unix seconds)
+}
+
+// Token is a signed access token.
+type Token struct {
+	Value     string    // the compact JWT
+	ID        string    // jti
+	IssuedAt  time.Time // iat, whole seconds
+	ExpiresAt time.Time // exp = IssuedAt + TTL
+}
+
+// Verified is what a valid access token says.
+type Verified struct {
+	Claims
+	ID        string    // jti
+	IssuedAt  time.Time // iat
+	ExpiresAt time.Time // exp
+}
+
+// Issuer signs and verifies access tokens under one Config. It is safe for
+// concurrent use when its random reader is.
+type Issuer struct {
+	cfg    *Config
+	clk    clock.Clock
+	random io.Reader
+	ttl    time.Duration
+	parser *jwt.Parser
+	keyFor jwt.Keyfunc
+}
+
+// NewIssuer returns an Issuer that signs with cfg's first key, takes the time
+// from clk and token ids from random (nil means crypto/rand.Reader), and makes
+// tokens that live for ttl, truncated to whole seconds as JWT times are.
+//
+// It panics when cfg or clk is nil or ttl is under a second: those are
+// programming errors, not conditions to handle.
+func NewIssuer(cfg *Config, clk clock.Clock, random io.Reader, ttl time.Duration) *Issuer {
+	if cfg == nil || clk == nil {
+		panic("token: NewIssuer needs a Config and a Clock")
+	}
+	if ttl < time.Second {
+		panic("token: NewIssuer needs a TTL of at least one second")
+	}
+	i := &Issuer{cfg: cfg, clk: clk, random: orSystemRandom(random), ttl: ttl.Truncate(time.Second)}
+	options := []jwt.ParserOption{
+		jwt.WithValidMethods(cfg.methods),
+		jwt.WithTimeFunc(clk.Now),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(cfg.skew),
+		// Strict base64 gives each token one spelling, so an edited encoding is refused too.
+		jwt.WithStrictDecoding(),
+	}
+	if cfg.issuer != "" {
+		options = append(options, jwt.WithIssuer(cfg.issuer))
+	}
+	if len(cfg.audience) > 0 {
+		options = append(options, jwt.WithAudience(cfg.audience...))
+	}
+	i.parser = jwt.NewParser(options...)
+	i.keyFor = i.lookupKey
+	return i
+}
+
+// TTL returns how long the tokens Issue makes live. It never fails.
+func (i *Issuer) TTL() time.Duration { return i.ttl }
+
+// Issue signs an access token carrying c, issued now by the Issuer's clock.
+//
+// It returns an error when c lacks UserID, SessionID or DefaultRole, when a
+// Custom name is not a lower-case x-hasura-* name or is one authgate writes
+// itself, when the token would be longer than MaxTokenBytes, or when reading
+// randomness or signing fails.
+func (i *Issuer) Issue(c Claims) (Token, error) {
+	if err := checkClaims(c); err != nil {
+		return Token{}, err
+	}
+	var idBytes [16]byte
+	if _, err := io.ReadFull(i.random, idBytes[:]); err != nil {
+		return Token{}, fmt.Errorf("token: reading randomness for jti: %w", err)
+	}
+	id := b64(idBytes[:])
+	issuedAt := i.clk.Now().UTC().Truncate(time.Second)
+	expiresAt := issuedAt.Add(i.ttl)
+
+	roles := slices.Clone(c.AllowedRoles)
+	if !slices.Contains(roles, c.DefaultRole) {
+		roles = append(roles, c.DefaultRole)
+	}
+	namespace := make(map[string]any, 4+len(c.Custom))
+	for name, value := range c.Custom {
+		namespace[name] = value
+	}
+	namespace[claimUserID] = c.UserID
+	namespace[claimSessionID] = c.SessionID
+	namespace[claimDefaultRole] = c.DefaultRole
+	namespace[claimAllowedRoles] = roles
+
+	payload := jwt.MapClaims{
+		"sub": c.UserID,
+		"sid": c.SessionID,
+		"jti": id,
+		"iat": issuedAt.Unix(),
+		"exp": expiresAt.Unix(),
+	}
+	if !c.AuthTime.IsZero() {
+		payload["auth_time"] = c.AuthTime.Unix()
+	}
+	if i.cfg.issuer != "" {
+		payload["iss"] = i.cfg.issuer
+	}
+	if len(i.cfg.audience) > 0 {
+		payload["aud"] = json.RawMessage(i.cfg.hasura.audience)
+	}
+	if err := i.cfg.layout.place(payload, namespace); err != nil {
+		return Token{}, fmt.Errorf("token: encoding the Hasura claims: %w", err)
+	}
+
+	signer := i.cfg.keys[0]
+	t := jwt.NewWithClaims(signer.method, payload)
+	t.Header["kid"] = signer.id
+	value, err := t.SignedString(signer.sign)
+	if err != nil {
+		return Token{}, fmt.Errorf("token: signing: %w", err)
+	}
+	if len(value) > MaxTokenBytes {
+		return Token{}, fmt.Errorf("token: the access token would be %d bytes, over the %d Verify accepts; carry fewer Custom values", len(value), MaxTokenBytes)
+	}
+	return Token{Value: value, ID: id, IssuedAt: issuedAt, ExpiresAt: expiresAt}, nil
+}
+
+func checkClaims(c Claims) error {
+	switch {
+	case c.UserID == "":
+		return errors.New("token: Claims.UserID is empty")
+	case c.SessionID == "":
+		return errors.New("token: Claims.SessionID is empty")
+	case c.DefaultRole == "":
+		return errors.New("token: Claims.DefaultRole is empty")
+	}
+	for name := range c.Custom {
+		if !strings.HasPrefix(name, hasuraPrefix) || name != strings.ToLower(name) {
+			return fmt.Errorf("token: Claims.Custom name %q is not a lower-case x-hasura-* name", name)
+		}
+		switch name {
+		case claimUserID, claimSessionID, claimDefaultRole, claimAllowedRoles:
+			return fmt.Errorf("token: Claims.Custom cannot set %s; it comes from the other Claims fields", name)
+		}
+	}
+	return nil
+}
+
+// Verify checks an access token's size, form, header, signature (with the key
+// its kid names and only that key's algorithm), times (with AllowedSkew),
+// issuer and audience when configured, and Hasura claims, and returns what it
+// says.
+//
+// Every error it returns wraps ErrInvalidToken; an expired but otherwise good
+// token's error also wraps ErrExpired.
+func (i *Issuer) Verify(raw string) (Verified, error) {
+	if len(raw) > MaxTokenBytes {
+		return Verified{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, MaxTokenBytes)
+	}
+	claims := wireClaims{layout: &i.cfg.layout}
+	if _, err := i.parser.ParseWithClaims(raw, &claims, i.keyFor); err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) && errors.Is(err, jwt.ErrTokenInvalidClaims) {
+			return Verified{}, fmt.Errorf("%w: %w: %w", ErrInvalidToken, ErrExpired, err)
+		}
+		return Verified{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	v := Verified{
+		Claims: Claims{
+			UserID:       claims.Subject,
+			SessionID:    claims.sessionID,
+			DefaultRole:  claims.hasura.defaultRole,
+			AllowedRoles: claims.hasura.allowedRoles,
+			Custom:       claims.hasura.custom,
+		},
+		ID:        claims.ID,
+		IssuedAt:  claims.IssuedAt.UTC(),
+		ExpiresAt: claims.ExpiresAt.UTC(),
+	}
+	if claims.authTime != nil {
+		v.AuthTime = claims.authTime.UTC()
+	}
+	return v, nil
+}
+
+// lookupKey is the jwt.Keyfunc: it runs after the header is read and before
+// the signature is checked.
+func (i *Issuer) lookupKey(t *jwt.Token) (any, error) {
+	// Only what authgate writes is accepted, so jku, x5u, jwk, x5c and crit
+	// can never point the check at a key the token brings along.
+	for name := range t.Header {
+		switch name {
+		case "alg", "typ", "kid":
+		default:
+			return nil, errHeaderParameter
+		}
+	}
+	if typ, _ := t.Header["typ"].(string); typ != "JWT" {
+		return nil, errType
+	}
+	kid, _ := t.Header["kid"].(string)
+	k := i.cfg.byKID[kid]
+	if k == nil {
+		return nil, errUnknownKey
+	}
+	// Pinning alg to the key stops a token choosing how its signature is
+	// read, e.g. HS256 with an RSA public key as the secret.
+	if t.Method.Alg() != k.alg {
+		return nil, errAlgorithm
+	}
+	return k.verify, nil
+}
+
+// wireClaims is the payload as Verify decodes it. jwt validates exp, nbf, iat,
+// iss and aud through the embedded RegisteredClaims, then calls Validate.
+type wireClaims struct {
+	layout *namespaceLayout
+	jwt.RegisteredClaims
+	sessionID string
+	authTime  *jwt.NumericDate
+	hasura    hasuraClaims
+}
+
+// UnmarshalJSON reads the registered claims and the Hasura namespace from
+// wherever the Config puts it.
+func (w *wireClaims) UnmarshalJSON(data []byte) error {
+	if !utf8.Valid(data) {
+		return errors.New("payload is not UTF-8")
+	}
+	// The times shadow RegisteredClaims' own so that only JSON numbers pass:
+	// jwt.NumericDate would also take a quoted number.
+	var top struct {
+		jwt.RegisteredClaims
+		ExpiresAt json.RawMessage `json:"exp"`
+		NotBefore json.RawMessage `json:"nbf"`
+		IssuedAt  json.RawMessage `json:"iat"`
+		AuthTime  json.RawMessage `json:"auth_time"`
+		SessionID string          `json:"sid"`
+	}
+	if err := json.Unmarshal(data, &top); err != nil {
+		return err
+	}
+	w.RegisteredClaims = top.RegisteredClaims
+	w.sessionID = top.SessionID
+	var err error
+	if w.ExpiresAt, err = numericDate(top.ExpiresAt); err != nil {
+		return fmt.Errorf("exp: %w", err)
+	}
+	if w.NotBefore, err = numericDate(top.NotBefore); err != nil {
+		return fmt.Errorf("nbf: %w", err)
+	}
+	if w.IssuedAt, err = numericDate(top.IssuedAt); err != nil {
+		return fmt.Errorf("iat: %w", err)
+	}
+	if w.authTime, err = numericDate(top.AuthTime); err != nil {
+		return fmt.Errorf("auth_time: %w", err)
+	}
+	namespace, err := w.layout.find(data)
+	if err != nil {
+		return err
+	}
+	return w.hasura.decode(namespace)
+}
+
+// Validate refuses a payload that lacks what authgate always writes, or whose
+// copies of the user and session disagree.
+func (w *wireClaims) Validate() error {
+	if w.Subject == "" || w.ID == "" || w.IssuedAt == nil || w.sessionID == "" ||
+		w.hasura.userID != w.Subject || w.hasura.sessionID != w.sessionID ||
+		w.hasura.defaultRole == "" || !slices.Contains(w.hasura.allowedRoles, w.hasura.defaultRole) {
+		return errMissingClaim
+	}
+	return nil
+}
+
+// numericDate reads an optional RFC 7519 NumericDate, which must be a JSON
+// number; absent or null gives nil.
+func numericDate(raw json.RawMessage) (*jwt.NumericDate, error) {
+	if !present(raw) {
+		return nil, nil
+	}
+	if c := raw[0]; c != '-' && (c < '0' || c > '9') {
+		return nil, errors.New("not a JSON number")
+	}
+	var d jwt.NumericDate
+	if err := d.UnmarshalJSON(raw); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+func orSystemRandom(r io.Reader) io.Reader {
+	if r == nil {
+		return rand.Reader
+	}
+	return r
+}
