@@ -71,5 +71,5 @@ var (
 	ErrBusy                = newError(CodeRateLimited, "too many sign-ins at once; try again in a moment")
 )
 
-func badInput(message string) *Error  { return newError(CodeBadUserInput, message) }
+func badInput(message string) *Error { return newError(CodeBadUserInput, message) }
 func weakPassword(msg string) *Error { return newError(CodeWeakPassword, msg) }

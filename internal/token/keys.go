@@ -91,7 +91,10 @@ func newAsymmetricKey(s crypto.Signer, hasuraType string) (*key, error) {
 			return nil, err
 		}
 		if hasuraType != "" && hasuraType != alg {
-			return nil, fmt.Errorf("type %s cannot be signed with a %s key (%s needs %s)", hasuraType, crv, alg, crv)
+			if need := curveForType(hasuraType); need != "" {
+				return nil, fmt.Errorf("type %s needs a %s key, not %s", hasuraType, need, crv)
+			}
+			return nil, fmt.Errorf("an EC key cannot sign type %s", hasuraType)
 		}
 		point, err := priv.PublicKey.Bytes()
 		if err != nil {
@@ -123,6 +126,18 @@ func ecAlgorithm(c elliptic.Curve) (alg, crv string, err error) {
 		return "ES512", "P-521", nil
 	}
 	return "", "", fmt.Errorf("EC curve %s is not supported; use P-256, P-384 or P-521", c.Params().Name)
+}
+
+func curveForType(hasuraType string) string {
+	switch hasuraType {
+	case "ES256":
+		return "P-256"
+	case "ES384":
+		return "P-384"
+	case "ES512":
+		return "P-521"
+	}
+	return ""
 }
 
 // parsePrivateKeysPEM reads one or more PKCS#8 "PRIVATE KEY" blocks and

@@ -1,0 +1,28 @@
+# authgate: `make run` starts the service, `make test` runs every test.
+GO ?= go
+
+.PHONY: run test check generate build
+
+## run: start authgate against PostgreSQL (DATABASE_URL, else 127.0.0.1:5432, else a local cluster under .data/)
+run:
+	@url="$$(scripts/dev-db.sh)" && DATABASE_URL="$$url" $(GO) run . serve --dev
+
+## test: every test, with the race detector, against a real PostgreSQL
+test:
+	@url="$${AUTHGATE_TEST_DATABASE_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && \
+		AUTHGATE_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
+
+## check: formatting, vet, and generated code up to date
+check:
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt would change the files above"; exit 1; }
+	$(GO) vet ./...
+	$(GO) generate ./...
+	@git diff --exit-code -- graph/ || { echo "generated code is stale: run go generate ./... and commit"; exit 1; }
+
+## generate: regenerate the gqlgen code from schema.graphql
+generate:
+	$(GO) generate ./...
+
+## build: the authgate binary
+build:
+	$(GO) build -o authgate .
