@@ -74,6 +74,7 @@ type ComplexityRoot struct {
 
 	User struct {
 		AllowedRoles func(childComplexity int) int
+		Claims       func(childComplexity int) int
 		CreatedAt    func(childComplexity int) int
 		DefaultRole  func(childComplexity int) int
 		Email        func(childComplexity int) int
@@ -295,6 +296,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.AllowedRoles(childComplexity), true
+	case "User.claims":
+		if e.ComplexityRoot.User.Claims == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Claims(childComplexity), true
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
 			break
@@ -405,6 +412,9 @@ var sources = []*ast.Source{
 	{Name: "../schema.graphql", Input: `"An instant, in RFC 3339 format."
 scalar Time
 
+"A JSON object."
+scalar JSON
+
 type Mutation {
   "Create an account and sign in. Fails with EMAIL_TAKEN, WEAK_PASSWORD, BAD_USER_INPUT or FORBIDDEN when sign-up is switched off."
   signup(email: String!, password: String!, description: String): AuthPayload!
@@ -444,6 +454,8 @@ type User {
   defaultRole: String!
   allowedRoles: [String!]!
   createdAt: Time!
+  "Custom x-hasura-* claims copied into every access token (set with ` + "`" + `authgate user set-claims` + "`" + `)."
+  claims: JSON!
 }
 
 type Session {
@@ -517,6 +529,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_allowedRoles(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_User_createdAt(ctx, field)
+	case "claims":
+		return ec.fieldContext_User_claims(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -1706,6 +1720,29 @@ func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _User_claims(ctx context.Context, field graphql.CollectedField, obj *auth.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_claims(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Claims, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v auth.Claims) graphql.Marshaler {
+			return ec.marshalNJSON2authgateᚋinternalᚋauthᚐClaims(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_claims(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, false, false, errors.New("field of type JSON does not have child fields"))
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -3137,6 +3174,11 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "claims":
+			out.Values[i] = ec._User_claims(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -3606,6 +3648,22 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNJSON2authgateᚋinternalᚋauthᚐClaims(ctx context.Context, v any) (auth.Claims, error) {
+	var res auth.Claims
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNJSON2authgateᚋinternalᚋauthᚐClaims(ctx context.Context, sel ast.SelectionSet, v auth.Claims) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalNSession2ᚕᚖauthgateᚋinternalᚋauthᚐSessionᚄ(ctx context.Context, sel ast.SelectionSet, v []*auth.Session) graphql.Marshaler {

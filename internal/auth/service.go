@@ -98,7 +98,7 @@ func (s *Service) Signup(ctx context.Context, email, pw string, description *str
 	if err != nil {
 		return nil, err
 	}
-	return s.payload(u.User, rec.ID, now, refresh, rec.ExpiresAt)
+	return s.payload(ctx, u.User, rec.ID, now, refresh, rec.ExpiresAt)
 }
 
 // Login checks an email and password and opens a session. An unknown email
@@ -154,15 +154,17 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, description 
 	if err != nil {
 		return nil, err
 	}
-	return s.payload(u.User, rec.ID, now, refresh, rec.ExpiresAt)
+	return s.payload(ctx, u.User, rec.ID, now, refresh, rec.ExpiresAt)
 }
 
 // Refresh rotates a refresh token: it returns a new access token and the
 // token's successor. A retry with the just-retired token inside the grace
-// window returns the same successor. Errors: INVALID_REFRESH_TOKEN (unknown,
+// window returns the same successor. An empty token means the one the
+// request's RefreshTokenCarrier brought. Errors: INVALID_REFRESH_TOKEN (unknown,
 // expired, revoked, or not a refresh token), REFRESH_TOKEN_REUSED (a retired
 // token after grace: the session is ended), USER_DISABLED, UNAVAILABLE.
 func (s *Service) Refresh(ctx context.Context, refresh string) (*AuthPayload, error) {
+	refresh = incomingRefreshToken(ctx, refresh)
 	if !refreshtoken.Valid(refresh) {
 		return nil, ErrInvalidRefreshToken
 	}
@@ -183,7 +185,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (*AuthPayload, er
 	}
 	switch res.Outcome {
 	case Rotated, Replayed:
-		return s.payload(res.User, res.SessionID, res.AuthTime, successor, res.ExpiresAt)
+		return s.payload(ctx, res.User, res.SessionID, res.AuthTime, successor, res.ExpiresAt)
 	case Disabled:
 		return nil, ErrUserDisabled
 	case Reused:
@@ -195,8 +197,13 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (*AuthPayload, er
 
 // Revoke ends the session a refresh token belongs to (logout). It reports
 // true for unknown tokens too, so a logout never tells whether a token was
-// valid. Errors: UNAVAILABLE.
+// valid. An empty token means the one the request's RefreshTokenCarrier
+// brought, which is then cleared. Errors: UNAVAILABLE.
 func (s *Service) Revoke(ctx context.Context, refresh string) (bool, error) {
+	refresh = incomingRefreshToken(ctx, refresh)
+	if c := carrierFrom(ctx); c != nil {
+		c.Clear()
+	}
 	if !refreshtoken.Valid(refresh) {
 		return true, nil
 	}
@@ -278,7 +285,7 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 	if err != nil {
 		return nil, err
 	}
-	return s.payload(u.User, rec.ID, now, refresh, rec.ExpiresAt)
+	return s.payload(ctx, u.User, rec.ID, now, refresh, rec.ExpiresAt)
 }
 
 // Me returns the caller's account. Errors: UNAUTHENTICATED (also for a
@@ -325,17 +332,22 @@ func (s *Service) Authenticate(accessToken string) (Principal, error) {
 	return Principal{UserID: v.UserID, SessionID: v.SessionID}, nil
 }
 
-// payload issues an access token for u's session and assembles the answer.
-func (s *Service) payload(u User, sessionID string, authTime time.Time, refresh string, refreshExpiresAt time.Time) (*AuthPayload, error) {
+// payload issues an access token for u's session, assembles the answer and
+// hands the refresh token to the request's carrier, if any.
+func (s *Service) payload(ctx context.Context, u User, sessionID string, authTime time.Time, refresh string, refreshExpiresAt time.Time) (*AuthPayload, error) {
 	tok, err := s.tokens.Issue(token.Claims{
 		UserID:       u.ID,
 		SessionID:    sessionID,
 		DefaultRole:  u.DefaultRole,
 		AllowedRoles: u.AllowedRoles,
+		Custom:       u.Claims,
 		AuthTime:     authTime,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("issuing access token: %w", err)
+	}
+	if c := carrierFrom(ctx); c != nil {
+		c.Deliver(refresh, refreshExpiresAt)
 	}
 	return &AuthPayload{
 		AccessToken:           tok.Value,

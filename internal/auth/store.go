@@ -58,7 +58,9 @@ type UserChange struct {
 	Disabled     *bool
 	DefaultRole  *string
 	AllowedRoles []string
-	Now          time.Time
+	// Claims, when not nil, replaces the custom claims.
+	Claims Claims
+	Now    time.Time
 }
 
 // NewSession is a session to open.

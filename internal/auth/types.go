@@ -13,7 +13,10 @@ type User struct {
 	DefaultRole  string    `json:"defaultRole" db:"default_role"`
 	AllowedRoles []string  `json:"allowedRoles" db:"-"`
 	CreatedAt    time.Time `json:"createdAt" db:"created_at"`
-	Disabled     bool      `json:"-" db:"disabled"`
+	// Claims are the user's custom x-hasura-* claims, copied into every
+	// access token.
+	Claims   Claims `json:"claims" db:"-"`
+	Disabled bool   `json:"-" db:"disabled"`
 }
 
 // Session is one signed-in device, as its owner sees it.

@@ -48,8 +48,14 @@ commands:
   user enable --email E         enable a user again
   user set-roles --email E --default-role R --allowed-roles a,b
                                 replace a user's roles (seen at its next refresh)
+  user set-claims --email E [x-hasura-name=value ...]
+                                replace a user's custom claims (none: clear them)
   user revoke-sessions --email E
                                 end every session of a user; prints how many
+
+  keys generate --type Ed25519|RS256|ES256
+                                print a new PKCS#8 PEM private key
+  hasura-config                 print the HASURA_GRAPHQL_JWT_SECRET value Hasura needs
 
 Settings come from the environment; see README.md.
 `
@@ -67,6 +73,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 		err = runMigrate(ctx, args[1:], env)
 	case "user":
 		err = runUser(ctx, args[1:], env)
+	case "keys":
+		err = runKeys(args[1:], env)
+	case "hasura-config":
+		err = runHasuraConfig(args[1:], env)
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return exitOK

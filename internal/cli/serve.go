@@ -61,6 +61,11 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		ActionSecret:   cfg.ActionSecret,
 		TrustedProxies: cfg.TrustedProxies,
 		RequestTimeout: cfg.RequestTimeout,
+		JWKS:           cfg.JWT.JWKS(),
+		JWKSMaxAge:     cfg.JWKSMaxAge,
+		RefreshCookie: httpapi.CookieConfig{
+			Enabled: cfg.RefreshCookie, Name: cfg.RefreshCookieName, Path: cfg.RefreshCookiePath,
+		},
 	}, p.auth, gql, p.store, logger)
 
 	ln, err := net.Listen("tcp", cfg.Addr)

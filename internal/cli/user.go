@@ -13,7 +13,7 @@ import (
 // runUser runs `authgate user <subcommand>`.
 func runUser(ctx context.Context, args []string, env Env) error {
 	if len(args) == 0 {
-		return usageError("user: missing subcommand (add, disable, enable, set-roles, revoke-sessions)")
+		return usageError("user: missing subcommand (add, disable, enable, set-roles, set-claims, revoke-sessions)")
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlagSet("user "+sub, env)
@@ -31,11 +31,21 @@ func runUser(ctx context.Context, args []string, env Env) error {
 	case "set-roles":
 		defaultRole = fs.String("default-role", "", "the default role")
 		allowedRoles = fs.String("allowed-roles", "", "comma-separated allowed roles")
-	case "disable", "enable", "revoke-sessions":
+	case "disable", "enable", "revoke-sessions", "set-claims":
 	default:
 		return usageError(fmt.Sprintf("user: unknown subcommand %q", sub))
 	}
-	if err := parseFlags(fs, args); err != nil {
+	var claims map[string]string
+	if sub == "set-claims" {
+		// set-claims takes name=value pairs after its flags.
+		if err := fs.Parse(args); err != nil {
+			return usageError(fmt.Sprintf("user set-claims: %v", err))
+		}
+		var err error
+		if claims, err = parseClaims(fs.Args()); err != nil {
+			return err
+		}
+	} else if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *email == "" {
@@ -79,6 +89,12 @@ func runUser(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "roles set for %s\n", strings.ToLower(strings.TrimSpace(*email)))
+	case "set-claims":
+		set, err := p.auth.SetUserClaims(ctx, *email, claims)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%d claim(s) set for %s\n", len(set), strings.ToLower(strings.TrimSpace(*email)))
 	case "revoke-sessions":
 		n, err := p.auth.RevokeUserSessions(ctx, *email)
 		if err != nil {
@@ -87,6 +103,19 @@ func runUser(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(env.Stdout, n)
 	}
 	return nil
+}
+
+// parseClaims reads name=value arguments; no arguments clears the claims.
+func parseClaims(args []string) (map[string]string, error) {
+	claims := map[string]string{}
+	for _, a := range args {
+		name, value, ok := strings.Cut(a, "=")
+		if !ok || name == "" {
+			return nil, usageError(fmt.Sprintf("user set-claims: %q is not name=value", a))
+		}
+		claims[name] = value
+	}
+	return claims, nil
 }
 
 // readPassword reads one line from r (the trailing newline is not part of

@@ -36,12 +36,17 @@ type Config struct {
 	RefreshReuseGrace time.Duration
 	RequestTimeout    time.Duration
 	ShutdownTimeout   time.Duration
+	JWKSMaxAge        time.Duration
 
 	ActionSecret   string
 	SignupEnabled  bool
 	SignupRole     string
 	TrustedProxies []netip.Prefix
 	Introspection  bool
+
+	RefreshCookie     bool
+	RefreshCookieName string
+	RefreshCookiePath string
 
 	DBMaxConns      int
 	Argon2          password.Params
@@ -63,11 +68,15 @@ func Load(getenv func(string) string) (*Config, error) {
 		RefreshReuseGrace:  r.durationMin("AUTHGATE_REFRESH_REUSE_GRACE", 10*time.Second, 0),
 		RequestTimeout:     r.duration("AUTHGATE_REQUEST_TIMEOUT", 10*time.Second),
 		ShutdownTimeout:    r.duration("AUTHGATE_SHUTDOWN_TIMEOUT", 20*time.Second),
+		JWKSMaxAge:         r.duration("AUTHGATE_JWKS_MAX_AGE", 5*time.Minute),
 		ActionSecret:       getenv("AUTHGATE_ACTION_SECRET"),
 		SignupEnabled:      r.boolean("AUTHGATE_SIGNUP_ENABLED", true),
 		SignupRole:         r.str("AUTHGATE_SIGNUP_ROLE", "user"),
 		TrustedProxies:     r.prefixes("AUTHGATE_TRUSTED_PROXIES"),
 		Introspection:      r.boolean("AUTHGATE_INTROSPECTION", false),
+		RefreshCookie:      r.boolean("AUTHGATE_REFRESH_COOKIE", false),
+		RefreshCookieName:  r.str("AUTHGATE_REFRESH_COOKIE_NAME", "authgate_refresh"),
+		RefreshCookiePath:  r.str("AUTHGATE_REFRESH_COOKIE_PATH", "/graphql"),
 		DBMaxConns:         r.integer("AUTHGATE_DB_MAX_CONNS", 16, 1, 1000),
 		Argon2: password.Params{
 			MemoryKiB:   uint32(r.integer("AUTHGATE_ARGON2_MEMORY_KIB", int(password.DefaultParams().MemoryKiB), 1024, 4<<20)),

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
@@ -27,6 +28,12 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// RequestTimeout bounds every request, database waits included.
 	RequestTimeout time.Duration
+	// JWKS is the published key set; JWKSMaxAge how long clients may cache
+	// it (Hasura refreshes a JWKS only when it carries a max-age).
+	JWKS       []byte
+	JWKSMaxAge time.Duration
+	// RefreshCookie optionally carries refresh tokens in a cookie.
+	RefreshCookie CookieConfig
 }
 
 // Pinger reports whether the database answers.
@@ -46,14 +53,15 @@ type api struct {
 func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger *slog.Logger) http.Handler {
 	a := &api{cfg: cfg, auth: svc, db: db, logger: logger}
 	mux := http.NewServeMux()
-	mux.Handle("POST /graphql", a.withBearer(graphQL))
+	mux.Handle("POST /graphql", a.withRefreshCookie(a.withBearer(graphQL)))
 	mux.Handle("GET /graphql", a.withBearer(graphQL))
 	mux.Handle("GET /{$}", playground.Handler("authgate", "/graphql"))
-	mux.HandleFunc("POST /actions", a.handleAction)
+	mux.Handle("POST /actions", a.withRefreshCookie(http.HandlerFunc(a.handleAction)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.handleReady)
+	mux.HandleFunc("GET /.well-known/jwks.json", a.handleJWKS)
 	return a.middleware(mux)
 }
 
@@ -66,6 +74,14 @@ func (a *api) handleReady(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleJWKS publishes the public keys that verify access tokens.
+func (a *api) handleJWKS(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(a.cfg.JWKSMaxAge.Seconds())))
+	_, _ = w.Write(a.cfg.JWKS)
 }
 
 // withBearer puts the caller of a valid bearer access token in the request

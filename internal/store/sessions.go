@@ -63,7 +63,7 @@ WITH found AS (
 ), cur AS (
     SELECT s.id, s.refresh_token_hash, s.rotated_at, s.created_at, s.expires_at, s.max_expires_at,
            s.revoked_at, u.id AS user_id, u.email, u.default_role, u.allowed_roles, u.disabled,
-           u.created_at AS user_created_at
+           u.created_at AS user_created_at, u.custom_claims
     FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
     WHERE s.id = (SELECT id FROM found)
     FOR NO KEY UPDATE OF s
@@ -95,18 +95,19 @@ WITH found AS (
     ON CONFLICT (token_hash) DO NOTHING
 )
 SELECT d.outcome, d.id, d.created_at, COALESCE((SELECT expires_at FROM upd), d.expires_at) AS expires_at,
-       d.user_id, d.email, d.default_role, d.allowed_roles, d.user_created_at
+       d.user_id, d.email, d.default_role, d.allowed_roles, d.user_created_at, d.custom_claims
 FROM decided d`
 
 // RotateRefreshToken implements auth.Store.
 func (s *Store) RotateRefreshToken(ctx context.Context, r auth.Rotation) (auth.RotationResult, error) {
 	var (
-		res   auth.RotationResult
-		roles pq.StringArray
+		res    auth.RotationResult
+		roles  pq.StringArray
+		claims claimsJSON
 	)
 	err := s.db.QueryRowContext(ctx, rotateRefreshToken, r.TokenHash, r.SuccessorHash, r.Now, r.GraceCutoff,
 		r.ExpiresAt, r.IP, r.UserAgent).Scan(&res.Outcome, &res.SessionID, &res.AuthTime, &res.ExpiresAt,
-		&res.User.ID, &res.User.Email, &res.User.DefaultRole, &roles, &res.User.CreatedAt)
+		&res.User.ID, &res.User.Email, &res.User.DefaultRole, &roles, &res.User.CreatedAt, &claims)
 	if errors.Is(err, sql.ErrNoRows) {
 		return auth.RotationResult{Outcome: auth.Unknown}, nil
 	}
@@ -114,6 +115,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r auth.Rotation) (auth.R
 		return auth.RotationResult{}, mapError(err)
 	}
 	res.User.AllowedRoles = []string(roles)
+	res.User.Claims = auth.Claims(claims)
 	res.AuthTime, res.ExpiresAt, res.User.CreatedAt = res.AuthTime.UTC(), res.ExpiresAt.UTC(), res.User.CreatedAt.UTC()
 	return res, nil
 }

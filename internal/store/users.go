@@ -20,6 +20,7 @@ type userRow struct {
 	AllowedRoles pq.StringArray `db:"allowed_roles"`
 	Disabled     bool           `db:"disabled"`
 	CreatedAt    time.Time      `db:"created_at"`
+	CustomClaims claimsJSON     `db:"custom_claims"`
 }
 
 func (r userRow) record() auth.UserRecord {
@@ -27,12 +28,13 @@ func (r userRow) record() auth.UserRecord {
 		User: auth.User{
 			ID: r.ID, Email: r.Email, DefaultRole: r.DefaultRole,
 			AllowedRoles: []string(r.AllowedRoles), CreatedAt: r.CreatedAt.UTC(), Disabled: r.Disabled,
+			Claims: auth.Claims(r.CustomClaims),
 		},
 		PasswordHash: r.PasswordHash,
 	}
 }
 
-const userColumns = `id, email, password_hash, default_role, allowed_roles, disabled, created_at`
+const userColumns = `id, email, password_hash, default_role, allowed_roles, disabled, created_at, custom_claims`
 
 const insertUser = `
 INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at)
@@ -115,6 +117,7 @@ UPDATE auth.users SET
     disabled      = COALESCE($2, disabled),
     default_role  = COALESCE($3, default_role),
     allowed_roles = COALESCE($4, allowed_roles),
+    custom_claims = COALESCE($6, custom_claims),
     updated_at    = $5
 WHERE email = $1
 RETURNING ` + userColumns
@@ -125,8 +128,12 @@ func (s *Store) UpdateUser(ctx context.Context, email string, c auth.UserChange)
 	if c.AllowedRoles != nil {
 		roles = pq.StringArray(c.AllowedRoles)
 	}
+	var claims any
+	if c.Claims != nil {
+		claims = claimsJSON(c.Claims)
+	}
 	var row userRow
-	err := s.db.QueryRowxContext(ctx, updateUser, email, c.Disabled, c.DefaultRole, roles, c.Now).StructScan(&row)
+	err := s.db.QueryRowxContext(ctx, updateUser, email, c.Disabled, c.DefaultRole, roles, c.Now, claims).StructScan(&row)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return auth.UserRecord{}, auth.ErrNotFound
