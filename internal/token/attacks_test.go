@@ -575,6 +575,14 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 			cause: jwt.ErrTokenMalformed,
 		},
 		{
+			name:   "x-hasura-role in the token is refused",
+			issuer: func(f *attackFixture) *Issuer { return f.ed },
+			token: func(t *testing.T, f *attackFixture) string {
+				return f.edToken(t, withNamespaceMember("x-hasura-role", "admin"))
+			},
+			cause: jwt.ErrTokenMalformed,
+		},
+		{
 			name:   "namespace in stringified form is refused where json is configured",
 			issuer: func(f *attackFixture) *Issuer { return f.ed },
 			token: func(t *testing.T, f *attackFixture) string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -20,11 +21,15 @@ import (
 // refused before parsing, and Issue never makes one.
 const MaxTokenBytes = 8 << 10
 
+// maxNumericDate bounds token times (year 10000 or so) so that converting
+// them to int64 nanoseconds cannot overflow.
+const maxNumericDate = 253402300800
+
 var (
 	// ErrInvalidToken is wrapped by every error Verify returns.
 	ErrInvalidToken = errors.New("token: invalid access token")
-	// ErrExpired is wrapped, besides ErrInvalidToken, when an otherwise good
-	// token has expired, so that a client can be told to refresh.
+	// ErrExpired is wrapped, besides ErrInvalidToken, when a token whose
+	// signature holds has expired, so that a client can be told to refresh.
 	ErrExpired = errors.New("token: access token expired")
 
 	errHeaderParameter = errors.New("header carries a parameter other than alg, typ and kid")
@@ -112,7 +117,7 @@ func (i *Issuer) TTL() time.Duration { return i.ttl }
 //
 // It returns an error when c lacks UserID, SessionID or DefaultRole, when a
 // Custom name is not a lower-case x-hasura-* name or is one authgate writes
-// itself, when the token would be longer than MaxTokenBytes, or when reading
+// itself (or x-hasura-role), when the token would be longer than MaxTokenBytes, or when reading
 // randomness or signing fails.
 func (i *Issuer) Issue(c Claims) (Token, error) {
 	if err := checkClaims(c); err != nil {
@@ -188,6 +193,8 @@ func checkClaims(c Claims) error {
 		switch name {
 		case claimUserID, claimSessionID, claimDefaultRole, claimAllowedRoles:
 			return fmt.Errorf("token: Claims.Custom cannot set %s; it comes from the other Claims fields", name)
+		case claimRole:
+			return fmt.Errorf("token: Claims.Custom cannot set %s; Hasura picks the role per request", name)
 		}
 	}
 	return nil
@@ -198,8 +205,9 @@ func checkClaims(c Claims) error {
 // issuer and audience when configured, and Hasura claims, and returns what it
 // says.
 //
-// Every error it returns wraps ErrInvalidToken; an expired but otherwise good
-// token's error also wraps ErrExpired.
+// Every error it returns wraps ErrInvalidToken; when the signature holds but
+// the token has expired, the error also wraps ErrExpired. No error quotes the
+// token.
 func (i *Issuer) Verify(raw string) (Verified, error) {
 	if len(raw) > MaxTokenBytes {
 		return Verified{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, MaxTokenBytes)
@@ -268,44 +276,66 @@ type wireClaims struct {
 }
 
 // UnmarshalJSON reads the registered claims and the Hasura namespace from
-// wherever the Config puts it.
+// wherever the Config puts it. The payload is decoded once, into plain maps,
+// and every claim read from there: Verify runs on every request.
 func (w *wireClaims) UnmarshalJSON(data []byte) error {
 	if !utf8.Valid(data) {
 		return errors.New("payload is not UTF-8")
 	}
-	// The times shadow RegisteredClaims' own so that only JSON numbers pass:
-	// jwt.NumericDate would also take a quoted number.
-	var top struct {
-		jwt.RegisteredClaims
-		ExpiresAt json.RawMessage `json:"exp"`
-		NotBefore json.RawMessage `json:"nbf"`
-		IssuedAt  json.RawMessage `json:"iat"`
-		AuthTime  json.RawMessage `json:"auth_time"`
-		SessionID string          `json:"sid"`
-	}
+	var top map[string]any
 	if err := json.Unmarshal(data, &top); err != nil {
 		return err
 	}
-	w.RegisteredClaims = top.RegisteredClaims
-	w.sessionID = top.SessionID
+	if top == nil {
+		return errors.New("payload is not a JSON object")
+	}
 	var err error
-	if w.ExpiresAt, err = numericDate(top.ExpiresAt); err != nil {
-		return fmt.Errorf("exp: %w", err)
+	for _, field := range [...]struct {
+		name string
+		dst  *string
+	}{{"iss", &w.Issuer}, {"sub", &w.Subject}, {"jti", &w.ID}, {"sid", &w.sessionID}} {
+		if *field.dst, err = optionalString(top[field.name]); err != nil {
+			return fmt.Errorf("%s: %w", field.name, err)
+		}
 	}
-	if w.NotBefore, err = numericDate(top.NotBefore); err != nil {
-		return fmt.Errorf("nbf: %w", err)
+	if w.Audience, err = audience(top["aud"]); err != nil {
+		return fmt.Errorf("aud: %w", err)
 	}
-	if w.IssuedAt, err = numericDate(top.IssuedAt); err != nil {
-		return fmt.Errorf("iat: %w", err)
+	for _, field := range [...]struct {
+		name string
+		dst  **jwt.NumericDate
+	}{{"exp", &w.ExpiresAt}, {"nbf", &w.NotBefore}, {"iat", &w.IssuedAt}, {"auth_time", &w.authTime}} {
+		if *field.dst, err = numericDate(top[field.name]); err != nil {
+			return fmt.Errorf("%s: %w", field.name, err)
+		}
 	}
-	if w.authTime, err = numericDate(top.AuthTime); err != nil {
-		return fmt.Errorf("auth_time: %w", err)
-	}
-	namespace, err := w.layout.find(data)
+	members, err := w.layout.members(top)
 	if err != nil {
 		return err
 	}
-	return w.hasura.decode(namespace)
+	return w.hasura.decode(members)
+}
+
+func optionalString(value any) (string, error) {
+	switch v := value.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return v, nil
+	}
+	return "", errNotString
+}
+
+func audience(value any) (jwt.ClaimStrings, error) {
+	switch v := value.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return jwt.ClaimStrings{v}, nil
+	case []any:
+		return stringList(v)
+	}
+	return nil, errors.New("not a string or a list of strings")
 }
 
 // Validate refuses a payload that lacks what authgate always writes, or whose
@@ -320,19 +350,20 @@ func (w *wireClaims) Validate() error {
 }
 
 // numericDate reads an optional RFC 7519 NumericDate, which must be a JSON
-// number; absent or null gives nil.
-func numericDate(raw json.RawMessage) (*jwt.NumericDate, error) {
-	if !present(raw) {
+// number (jwt.NumericDate would also take a quoted one); absent or null gives
+// nil.
+func numericDate(value any) (*jwt.NumericDate, error) {
+	switch seconds := value.(type) {
+	case nil:
 		return nil, nil
+	case float64:
+		if math.Abs(seconds) > maxNumericDate {
+			return nil, errors.New("not a usable time")
+		}
+		whole, frac := math.Modf(seconds)
+		return jwt.NewNumericDate(time.Unix(int64(whole), int64(frac*1e9))), nil
 	}
-	if c := raw[0]; c != '-' && (c < '0' || c > '9') {
-		return nil, errors.New("not a JSON number")
-	}
-	var d jwt.NumericDate
-	if err := d.UnmarshalJSON(raw); err != nil {
-		return nil, err
-	}
-	return &d, nil
+	return nil, errors.New("not a JSON number")
 }
 
 func orSystemRandom(r io.Reader) io.Reader {

@@ -278,6 +278,7 @@ func TestIssueRefusals(t *testing.T) {
 		{"custom name outside x-hasura- is refused", with(func(c *Claims) { c.Custom = map[string]string{"role": "admin"} }), nil, `"role"`},
 		{"custom name in upper case is refused", with(func(c *Claims) { c.Custom = map[string]string{"X-Hasura-Org": "1"} }), nil, `"X-Hasura-Org"`},
 		{"custom cannot override the user id", with(func(c *Claims) { c.Custom = map[string]string{"x-hasura-user-id": "other"} }), nil, "x-hasura-user-id"},
+		{"custom cannot set the per-request role", with(func(c *Claims) { c.Custom = map[string]string{"x-hasura-role": "admin"} }), nil, "x-hasura-role"},
 		{"custom cannot override allowed roles", with(func(c *Claims) { c.Custom = map[string]string{"x-hasura-allowed-roles": "admin"} }), nil, "x-hasura-allowed-roles"},
 		{"token over the size limit is refused", with(func(c *Claims) { c.Custom = map[string]string{"x-hasura-blob": strings.Repeat("a", MaxTokenBytes)} }), nil, "over the"},
 		{"failing randomness is reported", good, failingReader{}, "entropy source broken"},

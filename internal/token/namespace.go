@@ -14,9 +14,15 @@ const (
 	claimDefaultRole  = "x-hasura-default-role"
 	claimAllowedRoles = "x-hasura-allowed-roles"
 	claimSessionID    = "x-hasura-session-id"
+	// claimRole is the role Hasura picks per request from the allowed roles;
+	// a token never carries it.
+	claimRole = "x-hasura-role"
 )
 
-var errNoNamespace = errors.New("the Hasura claims namespace is missing")
+var (
+	errNoNamespace = errors.New("the Hasura claims namespace is missing")
+	errNotString   = errors.New("not a string")
+)
 
 // namespaceLayout says where the Hasura claims sit in the payload.
 type namespaceLayout struct {
@@ -90,31 +96,32 @@ func (l *namespaceLayout) place(payload map[string]any, namespace map[string]any
 	return nil
 }
 
-// find returns the JSON of the namespace object inside payload.
-func (l *namespaceLayout) find(payload []byte) ([]byte, error) {
-	current := payload
-	for _, step := range l.path {
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(current, &obj); err != nil {
-			return nil, err
-		}
-		next, ok := obj[step]
-		if !ok {
-			return nil, errNoNamespace
-		}
-		current = next
+// members returns the namespace object, given the decoded payload.
+func (l *namespaceLayout) members(top map[string]any) (map[string]any, error) {
+	if len(l.path) == 0 {
+		return top, nil
+	}
+	current := top[l.path[0]]
+	for _, step := range l.path[1:] {
+		obj, _ := current.(map[string]any)
+		current = obj[step]
 	}
 	if l.stringified {
-		if len(current) == 0 || current[0] != '"' {
+		text, ok := current.(string)
+		if !ok {
 			return nil, errors.New("the Hasura claims namespace is not a JSON string (claims_format stringified_json)")
 		}
-		var text string
-		if err := json.Unmarshal(current, &text); err != nil {
-			return nil, err
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(text), &obj); err != nil {
+			return nil, fmt.Errorf("the Hasura claims namespace: %w", err)
 		}
-		current = []byte(text)
+		current = obj
 	}
-	return current, nil
+	obj, ok := current.(map[string]any)
+	if !ok || obj == nil {
+		return nil, errNoNamespace
+	}
+	return obj, nil
 }
 
 // hasuraClaims are the x-hasura-* values a token carries.
@@ -126,16 +133,9 @@ type hasuraClaims struct {
 	custom       map[string]string
 }
 
-// decode reads the namespace object. Only x-hasura-* members count (at $ the
-// object is the whole payload); each is a string but the allowed-roles list.
-func (h *hasuraClaims) decode(namespace []byte) error {
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(namespace, &members); err != nil {
-		return err
-	}
-	if members == nil {
-		return errNoNamespace
-	}
+// decode reads the namespace members. Only x-hasura-* members count (at $ the
+// namespace is the whole payload); each is a string but the allowed-roles list.
+func (h *hasuraClaims) decode(members map[string]any) error {
 	for name, value := range members {
 		if len(name) < len(hasuraPrefix) || !strings.EqualFold(name[:len(hasuraPrefix)], hasuraPrefix) {
 			continue
@@ -145,17 +145,20 @@ func (h *hasuraClaims) decode(namespace []byte) error {
 			return fmt.Errorf("claim %q is not lower case", name)
 		}
 		if name == claimAllowedRoles {
-			if len(value) == 0 || value[0] != '[' {
+			list, ok := value.([]any)
+			if !ok {
 				return errors.New(claimAllowedRoles + " is not a list")
 			}
-			if err := json.Unmarshal(value, &h.allowedRoles); err != nil {
-				return err
+			roles, err := stringList(list)
+			if err != nil {
+				return fmt.Errorf("%s: %w", claimAllowedRoles, err)
 			}
+			h.allowedRoles = roles
 			continue
 		}
-		text, err := decodeString(value)
-		if err != nil {
-			return fmt.Errorf("claim %q: %w", name, err)
+		text, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("claim %q: %w", name, errNotString)
 		}
 		switch name {
 		case claimUserID:
@@ -164,6 +167,8 @@ func (h *hasuraClaims) decode(namespace []byte) error {
 			h.sessionID = text
 		case claimDefaultRole:
 			h.defaultRole = text
+		case claimRole:
+			return errors.New(claimRole + " is chosen per request, never carried in a token")
 		default:
 			if h.custom == nil {
 				h.custom = make(map[string]string)
@@ -174,11 +179,14 @@ func (h *hasuraClaims) decode(namespace []byte) error {
 	return nil
 }
 
-func decodeString(raw json.RawMessage) (string, error) {
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", errors.New("not a string")
+func stringList(list []any) ([]string, error) {
+	out := make([]string, len(list))
+	for n, item := range list {
+		s, ok := item.(string)
+		if !ok {
+			return nil, errNotString
+		}
+		out[n] = s
 	}
-	var s string
-	err := json.Unmarshal(raw, &s)
-	return s, err
+	return out, nil
 }
