@@ -51,6 +51,7 @@ type ComplexityRoot struct {
 		Login             func(childComplexity int, identifier string, password string, description *string) int
 		RefreshToken      func(childComplexity int, refreshToken string) int
 		Revoke            func(childComplexity int, refreshToken string) int
+		RevokeAccessToken func(childComplexity int) int
 		RevokeAllSessions func(childComplexity int) int
 		RevokeSession     func(childComplexity int, id string) int
 		Signup            func(childComplexity int, email string, password string, description *string) int
@@ -93,6 +94,7 @@ type MutationResolver interface {
 	Revoke(ctx context.Context, refreshToken string) (bool, error)
 	RevokeSession(ctx context.Context, id string) (bool, error)
 	RevokeAllSessions(ctx context.Context) (int, error)
+	RevokeAccessToken(ctx context.Context) (bool, error)
 	ChangePassword(ctx context.Context, oldPassword string, newPassword string) (*auth.AuthPayload, error)
 }
 type QueryResolver interface {
@@ -199,6 +201,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Revoke(childComplexity, args["refreshToken"].(string)), true
+	case "Mutation.revokeAccessToken":
+		if e.ComplexityRoot.Mutation.RevokeAccessToken == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeAccessToken(childComplexity), true
 	case "Mutation.revokeAllSessions":
 		if e.ComplexityRoot.Mutation.RevokeAllSessions == nil {
 			break
@@ -428,6 +436,8 @@ type Mutation {
   revokeSession(id: ID!): Boolean!
   "End every session of the caller, this one too. Needs a bearer access token. Returns how many were ended."
   revokeAllSessions: Int!
+  "Revoke the caller's own access token (the bearer token of this request), e.g. one that leaked from a device. The session and its other tokens live on."
+  revokeAccessToken: Boolean!
   "Change the caller's password: ends every session and returns a fresh one. Needs a bearer access token."
   changePassword(oldPassword: String!, newPassword: String!): AuthPayload!
 }
@@ -1237,6 +1247,29 @@ func (ec *executionContext) _Mutation_revokeAllSessions(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_Mutation_revokeAllSessions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Mutation", field, true, true, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Mutation_revokeAccessToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeAccessToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().RevokeAccessToken(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeAccessToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mutation", field, true, true, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _Mutation_changePassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -2933,6 +2966,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "revokeAllSessions":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_revokeAllSessions(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeAccessToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeAccessToken(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

@@ -40,6 +40,11 @@ func (r *mutationResolver) RevokeAllSessions(ctx context.Context) (int, error) {
 	return r.Auth.RevokeAllSessions(ctx)
 }
 
+// RevokeAccessToken is the resolver for the revokeAccessToken field.
+func (r *mutationResolver) RevokeAccessToken(ctx context.Context) (bool, error) {
+	return r.Auth.RevokeAccessToken(ctx)
+}
+
 // ChangePassword is the resolver for the changePassword field.
 func (r *mutationResolver) ChangePassword(ctx context.Context, oldPassword string, newPassword string) (*auth.AuthPayload, error) {
 	return r.Auth.ChangePassword(ctx, oldPassword, newPassword)

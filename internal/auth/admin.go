@@ -35,13 +35,14 @@ func (s *Service) AddUser(ctx context.Context, email, pw, defaultRole string, al
 }
 
 // SetUserDisabled disables or re-enables the user with this email. Disabling
-// also ends every session. Errors: BAD_USER_INPUT, NOT_FOUND, UNAVAILABLE.
+// also moves the user's cut-off (every token dies) and ends every session.
+// Errors: BAD_USER_INPUT, NOT_FOUND, UNAVAILABLE.
 func (s *Service) SetUserDisabled(ctx context.Context, email string, disabled bool) error {
-	u, err := s.updateUser(ctx, email, UserChange{Disabled: &disabled})
-	if err != nil || !disabled {
+	if !disabled {
+		_, err := s.updateUser(ctx, email, UserChange{Disabled: &disabled})
 		return err
 	}
-	_, err = s.store.RevokeAllSessions(ctx, u.ID, s.clock.Now())
+	_, err := s.cutOffByEmail(ctx, email, CutOff{Now: s.clock.Now(), Reason: "user disabled", Disable: &disabled})
 	return err
 }
 
@@ -56,18 +57,11 @@ func (s *Service) SetUserRoles(ctx context.Context, email, defaultRole string, a
 	return err
 }
 
-// RevokeUserSessions ends every live session of the user with this email and
-// returns how many. Errors: BAD_USER_INPUT, NOT_FOUND, UNAVAILABLE.
+// RevokeUserSessions moves the user's cut-off to now (every token dies),
+// ends every live session and returns how many. Errors: BAD_USER_INPUT,
+// NOT_FOUND, UNAVAILABLE.
 func (s *Service) RevokeUserSessions(ctx context.Context, email string) (int, error) {
-	email, err := normalizeEmail(email)
-	if err != nil {
-		return 0, err
-	}
-	u, err := s.store.UserByEmail(ctx, email)
-	if err != nil {
-		return 0, err
-	}
-	return s.store.RevokeAllSessions(ctx, u.ID, s.clock.Now())
+	return s.cutOffByEmail(ctx, email, CutOff{Now: s.clock.Now(), Reason: "sessions revoked by an administrator"})
 }
 
 func (s *Service) updateUser(ctx context.Context, email string, change UserChange) (UserRecord, error) {

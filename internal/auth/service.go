@@ -47,11 +47,16 @@ type Config struct {
 	SignupEnabled bool
 	// SignupRole is the default and only allowed role of self-registered users.
 	SignupRole string
+	// AccessTokenTTL is the access-token lifetime; AccessTokenLeeway the
+	// clock skew verification allows.
+	AccessTokenTTL    time.Duration
+	AccessTokenLeeway time.Duration
 }
 
 // Service implements every authgate operation.
 type Service struct {
-	store  Store
+	store       Store
+	revocations Revocations
 	tokens *token.Issuer
 	hasher *password.Hasher
 	keys   refreshtoken.Keys
@@ -60,9 +65,13 @@ type Service struct {
 	cfg    Config
 }
 
-// New returns a Service. random is crypto/rand.Reader outside tests.
-func New(store Store, tokens *token.Issuer, hasher *password.Hasher, keys refreshtoken.Keys, clk clock.Clock, random io.Reader, cfg Config) *Service {
-	return &Service{store: store, tokens: tokens, hasher: hasher, keys: keys, clock: clk, random: random, cfg: cfg}
+// New returns a Service. random is crypto/rand.Reader outside tests;
+// revocations may be nil where nobody is authenticated (the CLI).
+func New(store Store, revocations Revocations, tokens *token.Issuer, hasher *password.Hasher, keys refreshtoken.Keys, clk clock.Clock, random io.Reader, cfg Config) *Service {
+	if revocations == nil {
+		revocations = noRevocations{}
+	}
+	return &Service{store: store, revocations: revocations, tokens: tokens, hasher: hasher, keys: keys, clock: clk, random: random, cfg: cfg}
 }
 
 // Signup creates a user with the sign-up role and opens its first session.
@@ -136,7 +145,7 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, description 
 	if !ok {
 		return nil, ErrInvalidCredentials
 	}
-	if u.Disabled {
+	if u.Disabled || banned(u.User, s.clock.Now()) {
 		return nil, ErrUserDisabled
 	}
 	newHash := ""
@@ -189,6 +198,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (*AuthPayload, er
 	case Disabled:
 		return nil, ErrUserDisabled
 	case Reused:
+		s.revocations.SessionsEnded(now, res.SessionID)
 		return nil, ErrRefreshTokenReused
 	default:
 		return nil, ErrInvalidRefreshToken
@@ -207,9 +217,12 @@ func (s *Service) Revoke(ctx context.Context, refresh string) (bool, error) {
 	if !refreshtoken.Valid(refresh) {
 		return true, nil
 	}
-	if err := s.store.RevokeSessionByTokenHash(ctx, s.keys.Hash(refresh), s.clock.Now()); err != nil {
+	now := s.clock.Now()
+	id, err := s.store.RevokeSessionByTokenHash(ctx, s.keys.Hash(refresh), now)
+	if err != nil {
 		return false, err
 	}
+	s.revocations.SessionsEnded(now, id)
 	return true, nil
 }
 
@@ -223,24 +236,27 @@ func (s *Service) RevokeSession(ctx context.Context, sessionID string) (bool, er
 	if !isUUID(sessionID) {
 		return false, ErrNotFound
 	}
-	ok, err := s.store.RevokeSession(ctx, p.UserID, sessionID, s.clock.Now())
+	now := s.clock.Now()
+	ok, err := s.store.RevokeSession(ctx, p.UserID, sessionID, now)
 	if err != nil {
 		return false, err
 	}
 	if !ok {
 		return false, ErrNotFound
 	}
+	s.revocations.SessionsEnded(now, sessionID)
 	return true, nil
 }
 
-// RevokeAllSessions ends every live session of the caller, its own too, and
-// returns how many it ended. Errors: UNAUTHENTICATED, UNAVAILABLE.
+// RevokeAllSessions moves the caller's cut-off to now, so every token issued
+// before is dead, ends every live session, its own too, and returns how many
+// it ended. Errors: UNAUTHENTICATED, UNAVAILABLE.
 func (s *Service) RevokeAllSessions(ctx context.Context) (int, error) {
 	p, err := PrincipalFrom(ctx)
 	if err != nil {
 		return 0, err
 	}
-	return s.store.RevokeAllSessions(ctx, p.UserID, s.clock.Now())
+	return s.cutOff(ctx, p.UserID, CutOff{Now: s.clock.Now(), Reason: "all sessions revoked"})
 }
 
 // ChangePassword checks the caller's old password, sets the new one, ends
@@ -281,10 +297,12 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 	if err != nil {
 		return nil, err
 	}
-	rec, err := s.store.ChangePassword(ctx, u.ID, u.PasswordHash, newHash, ns)
+	rec, ended, err := s.store.ChangePassword(ctx, u.ID, u.PasswordHash, newHash, ns)
 	if err != nil {
 		return nil, err
 	}
+	s.revocations.CutOff(u.ID, now)
+	s.revocations.SessionsEnded(now, ended...)
 	return s.payload(ctx, u.User, rec.ID, now, refresh, rec.ExpiresAt)
 }
 
@@ -322,14 +340,24 @@ func (s *Service) MySessions(ctx context.Context) ([]*Session, error) {
 	return sessions, nil
 }
 
-// Authenticate verifies a bearer access token and returns its caller.
+// Authenticate verifies a bearer access token (signature, expiry) and checks
+// it against the in-memory revocation state (denylist, the user's cut-off and
+// ban, the session's end), with no database round trip.
 // Errors: UNAUTHENTICATED.
-func (s *Service) Authenticate(accessToken string) (Principal, error) {
+func (s *Service) Authenticate(accessToken string) (token.Verified, error) {
 	v, err := s.tokens.Verify(accessToken)
 	if err != nil {
-		return Principal{}, &Error{Code: CodeUnauthenticated, Message: ErrUnauthenticated.Message, Err: err}
+		return token.Verified{}, &Error{Code: CodeUnauthenticated, Message: ErrUnauthenticated.Message, Err: err}
 	}
-	return Principal{UserID: v.UserID, SessionID: v.SessionID}, nil
+	if s.revocations.Revoked(v.UserID, v.SessionID, v.ID, v.IssuedAt) {
+		return token.Verified{}, &Error{Code: CodeUnauthenticated, Message: "the access token has been revoked"}
+	}
+	return v, nil
+}
+
+// PrincipalOf is the caller a verified access token speaks for.
+func PrincipalOf(v token.Verified) Principal {
+	return Principal{UserID: v.UserID, SessionID: v.SessionID, TokenID: v.ID, TokenExpiresAt: v.ExpiresAt}
 }
 
 // payload issues an access token for u's session, assembles the answer and

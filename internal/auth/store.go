@@ -23,19 +23,59 @@ type Store interface {
 	// RotateRefreshToken decides and applies one refresh in one statement.
 	RotateRefreshToken(ctx context.Context, r Rotation) (RotationResult, error)
 	// RevokeSessionByTokenHash ends the session whose current or retired token
-	// has this hash; unknown hashes are not an error.
-	RevokeSessionByTokenHash(ctx context.Context, hash []byte, now time.Time) error
+	// has this hash and returns its id ("" for unknown hashes: not an error).
+	RevokeSessionByTokenHash(ctx context.Context, hash []byte, now time.Time) (string, error)
 	// RevokeSession ends a live session of userID; false when there is none.
 	RevokeSession(ctx context.Context, userID, sessionID string, now time.Time) (bool, error)
-	// RevokeAllSessions ends every live session of userID and returns how many.
-	RevokeAllSessions(ctx context.Context, userID string, now time.Time) (int, error)
+	// CutOffUser moves userID's cut-off to c.Now (every token issued before
+	// is dead), applies c's account changes and ends every live session,
+	// returning their ids; ErrNotFound when there is no such user.
+	CutOffUser(ctx context.Context, userID string, c CutOff) ([]string, error)
+	// Unban lifts a ban; ErrNotFound when there is no such user.
+	Unban(ctx context.Context, userID string, now time.Time) error
+	// DenyAccessToken puts one access token on the denylist until it expires.
+	DenyAccessToken(ctx context.Context, jti, userID string, expiresAt, now time.Time) error
+	// Purge deletes what can no longer matter, in bounded batches, when no
+	// other instance is purging; it reports what it deleted.
+	Purge(ctx context.Context, p PurgePolicy) (PurgeResult, error)
 	// ListSessions returns userID's live sessions, newest first.
 	ListSessions(ctx context.Context, userID string, now time.Time) ([]*Session, error)
 	// ChangePassword replaces the hash (if it is still oldHash, else
-	// ErrInvalidCredentials), ends every session and opens s, in one transaction.
-	ChangePassword(ctx context.Context, userID, oldHash, newHash string, s NewSession) (SessionRecord, error)
+	// ErrInvalidCredentials), cuts the user off (ending every session, whose
+	// ids it returns) and opens s, in one transaction.
+	ChangePassword(ctx context.Context, userID, oldHash, newHash string, s NewSession) (SessionRecord, []string, error)
 	// UpdateUser applies change to the user with this email; ErrNotFound when none.
 	UpdateUser(ctx context.Context, email string, change UserChange) (UserRecord, error)
+}
+
+// CutOff is a per-user revocation with optional account changes.
+type CutOff struct {
+	Now    time.Time
+	Reason string
+	// Disable, when set, disables (true) the user.
+	Disable *bool
+	// BannedUntil, when not zero, bans the user until then.
+	BannedUntil time.Time
+	BanReason   *string
+}
+
+// PurgePolicy says what the purge may delete at Now.
+type PurgePolicy struct {
+	Now time.Time
+	// KeepRevokedFor keeps revoked sessions that long (the instances load
+	// recent ones at start).
+	KeepRevokedFor time.Duration
+	// SessionMaxAge bounds how long a retired refresh token can matter.
+	SessionMaxAge time.Duration
+	// BatchSize bounds each DELETE.
+	BatchSize int
+}
+
+// PurgeResult counts what a purge deleted. Skipped means another instance
+// held the purge lock.
+type PurgeResult struct {
+	Sessions, RetiredTokens, DeniedTokens int
+	Skipped                               bool
 }
 
 // UserRecord is a user with its password hash, as stored.

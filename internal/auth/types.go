@@ -17,6 +17,8 @@ type User struct {
 	// access token.
 	Claims   Claims `json:"claims" db:"-"`
 	Disabled bool   `json:"-" db:"disabled"`
+	// BannedUntil, when after now, keeps the user from signing in.
+	BannedUntil *time.Time `json:"-" db:"banned_until"`
 }
 
 // Session is one signed-in device, as its owner sees it.
@@ -53,6 +55,10 @@ type Principal struct {
 	UserID string
 	// SessionID is the caller's session, when known; it marks Session.Current.
 	SessionID string
+	// TokenID and TokenExpiresAt identify the caller's access token, when
+	// the caller presented one (revokeAccessToken denylists it).
+	TokenID        string
+	TokenExpiresAt time.Time
 }
 
 type principalKey struct{}

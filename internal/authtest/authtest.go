@@ -6,6 +6,8 @@ package authtest
 import (
 	"context"
 	"crypto/rand"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"authgate/internal/password"
 	"authgate/internal/pgtest"
 	"authgate/internal/refreshtoken"
+	"authgate/internal/revocation"
 	"authgate/internal/store"
 	"authgate/internal/token"
 )
@@ -32,6 +35,7 @@ type Env struct {
 	Issuer      *token.Issuer
 	Keys        refreshtoken.Keys
 	Hasher      *password.Hasher
+	Revocations *revocation.State
 	Config      auth.Config
 	DatabaseURL string
 }
@@ -47,6 +51,7 @@ func DefaultConfig() auth.Config {
 		RefreshReuseGrace: 10 * time.Second,
 		SignupEnabled:     true,
 		SignupRole:        "user",
+		AccessTokenTTL:    15 * time.Minute,
 	}
 }
 
@@ -75,8 +80,47 @@ func New(t testing.TB, cfg auth.Config) *Env {
 		t.Fatalf("authtest: %v", err)
 	}
 	hasher := password.New(CheapParams, 4, rand.Reader)
-	svc := auth.New(st, issuer, hasher, keys, clk, rand.Reader, cfg)
-	return &Env{Service: svc, Store: st, Clock: clk, Issuer: issuer, Keys: keys, Hasher: hasher, Config: cfg, DatabaseURL: url}
+	revoked := revocation.NewState(issuer.TTL(), 0)
+	svc := auth.New(st, revoked, issuer, hasher, keys, clk, rand.Reader, cfg)
+	return &Env{Service: svc, Store: st, Clock: clk, Issuer: issuer, Keys: keys, Hasher: hasher,
+		Revocations: revoked, Config: cfg, DatabaseURL: url}
+}
+
+// Instance is a second authgate instance on e's database: its own store
+// pool, revocation state and running LISTEN feed, sharing e's clock.
+func (e *Env) Instance(t testing.TB) *Env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, e.DatabaseURL, store.PoolConfig{MaxConns: 4})
+	if err != nil {
+		t.Fatalf("authtest: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	revoked := revocation.NewState(e.Issuer.TTL(), 0)
+	svc := auth.New(st, revoked, e.Issuer, e.Hasher, e.Keys, e.Clock, rand.Reader, e.Config)
+	other := *e
+	other.Service, other.Store, other.Revocations = svc, st, revoked
+	other.StartFeed(t)
+	return &other
+}
+
+// StartFeed loads e's revocation state and keeps it current over
+// LISTEN/NOTIFY until the test ends; it returns the running feed.
+func (e *Env) StartFeed(t testing.TB) *revocation.Feed {
+	t.Helper()
+	feed := revocation.NewFeed(e.Revocations, e.Store, e.Clock, e.DatabaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := feed.Load(context.Background()); err != nil {
+		t.Fatalf("authtest: loading revocations: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = feed.Run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return feed
 }
 
 // Signup creates a user with a session and fails the test on error.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"authgate/internal/auth"
 	"authgate/internal/clock"
@@ -50,12 +51,18 @@ commands:
                                 replace a user's roles (seen at its next refresh)
   user set-claims --email E [x-hasura-name=value ...]
                                 replace a user's custom claims (none: clear them)
+  user ban --email E --until T [--reason R]
+                                ban a user until T (RFC 3339); every token it holds dies
+  user unban --email E          lift a ban (old tokens stay dead)
   user revoke-sessions --email E
                                 end every session of a user; prints how many
 
   keys generate --type Ed25519|RS256|ES256
                                 print a new PKCS#8 PEM private key
   hasura-config                 print the HASURA_GRAPHQL_JWT_SECRET value Hasura needs
+  token revoke --jti J --expires-at T
+                                denylist one access token until it expires
+  purge                         delete expired and revoked rows once
 
 Settings come from the environment; see README.md.
 `
@@ -77,6 +84,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 		err = runKeys(args[1:], env)
 	case "hasura-config":
 		err = runHasuraConfig(args[1:], env)
+	case "token":
+		err = runToken(ctx, args[1:], env)
+	case "purge":
+		err = runPurge(ctx, args[1:], env)
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return exitOK
@@ -137,7 +148,9 @@ type parts struct {
 
 // build opens the database, applies migrations and assembles the service.
 // Without JWT settings the service can still run administrative commands.
-func build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*parts, error) {
+// revocations is the in-memory revocation state (nil for commands that
+// authenticate nobody).
+func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations, logger *slog.Logger) (*parts, error) {
 	st, err := store.Open(ctx, cfg.DatabaseURL, store.PoolConfig{MaxConns: cfg.DBMaxConns})
 	if err != nil {
 		return nil, err
@@ -167,12 +180,18 @@ func build(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*parts
 		}
 	}
 	hasher := password.New(cfg.Argon2, cfg.HashConcurrency, rand.Reader)
-	svc := auth.New(st, issuer, hasher, keys, clk, rand.Reader, auth.Config{
+	var leeway time.Duration
+	if cfg.JWT != nil {
+		leeway = cfg.JWT.AllowedSkew()
+	}
+	svc := auth.New(st, revocations, issuer, hasher, keys, clk, rand.Reader, auth.Config{
 		RefreshTokenTTL:   cfg.RefreshTokenTTL,
 		SessionMaxAge:     cfg.SessionMaxAge,
 		RefreshReuseGrace: cfg.RefreshReuseGrace,
 		SignupEnabled:     cfg.SignupEnabled,
 		SignupRole:        cfg.SignupRole,
+		AccessTokenTTL:    cfg.AccessTokenTTL,
+		AccessTokenLeeway: leeway,
 	})
 	return &parts{cfg: cfg, store: st, auth: svc, issuer: issuer}, nil
 }

@@ -12,11 +12,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"authgate/graph"
+	"authgate/internal/auth"
+	"authgate/internal/clock"
 	"authgate/internal/config"
 	"authgate/internal/httpapi"
+	"authgate/internal/revocation"
 )
 
 // devSecretFile holds the development JWT secret under the data directory.
@@ -50,11 +54,33 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	if *dev {
 		cfg.Introspection = true
 	}
-	p, err := build(ctx, cfg, logger)
+	leeway := cfg.JWT.AllowedSkew()
+	revoked := revocation.NewState(cfg.AccessTokenTTL+leeway, leeway)
+	p, err := build(ctx, cfg, revoked, logger)
 	if err != nil {
 		return err
 	}
 	defer p.store.Close()
+
+	// Revocation state is loaded before serving, then kept current.
+	feed := revocation.NewFeed(revoked, p.store, clock.System{}, cfg.ListenDatabaseURL, logger)
+	if err := feed.Load(ctx); err != nil {
+		return fmt.Errorf("loading revocations: %w", err)
+	}
+	background, stopBackground := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { stopBackground(); wg.Wait() }()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := feed.Run(background); err != nil {
+			logger.Error("revocation feed stopped", "error", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		purgeEvery(background, p.auth, cfg.PurgeInterval, logger)
+	}()
 
 	gql := graph.NewServer(p.auth, graph.Options{Introspection: cfg.Introspection})
 	handler := httpapi.New(httpapi.Config{
@@ -66,6 +92,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		RefreshCookie: httpapi.CookieConfig{
 			Enabled: cfg.RefreshCookie, Name: cfg.RefreshCookieName, Path: cfg.RefreshCookiePath,
 		},
+		WebhookCache: cfg.WebhookCache,
 	}, p.auth, gql, p.store, logger)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -98,6 +125,28 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	return nil
+}
+
+// purgeEvery runs the purge every interval until ctx ends; instances take
+// turns through the purge's advisory lock.
+func purgeEvery(ctx context.Context, svc *auth.Service, interval time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			res, err := svc.Purge(ctx)
+			if err != nil {
+				logger.Warn("purge failed", "error", err)
+				continue
+			}
+			if !res.Skipped {
+				logger.Info("purged", "sessions", res.Sessions, "retired_refresh_tokens", res.RetiredTokens, "denied_access_tokens", res.DeniedTokens)
+			}
+		}
+	}
 }
 
 // withDevSecret returns getenv with HASURA_GRAPHQL_JWT_SECRET filled from a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"authgate/internal/config"
 )
@@ -13,7 +14,7 @@ import (
 // runUser runs `authgate user <subcommand>`.
 func runUser(ctx context.Context, args []string, env Env) error {
 	if len(args) == 0 {
-		return usageError("user: missing subcommand (add, disable, enable, set-roles, set-claims, revoke-sessions)")
+		return usageError("user: missing subcommand (add, disable, enable, ban, unban, set-roles, set-claims, revoke-sessions)")
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlagSet("user "+sub, env)
@@ -22,6 +23,7 @@ func runUser(ctx context.Context, args []string, env Env) error {
 		passwordStdin *bool
 		defaultRole   *string
 		allowedRoles  *string
+		until, reason *string
 	)
 	switch sub {
 	case "add":
@@ -31,7 +33,10 @@ func runUser(ctx context.Context, args []string, env Env) error {
 	case "set-roles":
 		defaultRole = fs.String("default-role", "", "the default role")
 		allowedRoles = fs.String("allowed-roles", "", "comma-separated allowed roles")
-	case "disable", "enable", "revoke-sessions", "set-claims":
+	case "ban":
+		until = fs.String("until", "", "RFC 3339 instant the ban ends")
+		reason = fs.String("reason", "", "why (recorded)")
+	case "disable", "enable", "unban", "revoke-sessions", "set-claims":
 	default:
 		return usageError(fmt.Sprintf("user: unknown subcommand %q", sub))
 	}
@@ -57,12 +62,19 @@ func runUser(ctx context.Context, args []string, env Env) error {
 	if sub == "set-roles" && *defaultRole == "" {
 		return usageError("user set-roles: --default-role is required")
 	}
+	var banUntil time.Time
+	if sub == "ban" {
+		var err error
+		if banUntil, err = time.Parse(time.RFC3339Nano, *until); err != nil {
+			return usageError(fmt.Sprintf("user ban: --until must be an RFC 3339 instant (e.g. 2030-01-02T15:04:05Z), got %q", *until))
+		}
+	}
 
 	cfg, err := config.Load(env.Getenv)
 	if err != nil {
 		return err
 	}
-	p, err := build(ctx, cfg, newLogger(env.Stderr, "warn"))
+	p, err := build(ctx, cfg, nil, newLogger(env.Stderr, "warn"))
 	if err != nil {
 		return err
 	}
@@ -89,6 +101,17 @@ func runUser(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "roles set for %s\n", strings.ToLower(strings.TrimSpace(*email)))
+	case "ban":
+		n, err := p.auth.BanUser(ctx, *email, banUntil, *reason)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "banned %s until %s; %d session(s) ended\n", strings.ToLower(strings.TrimSpace(*email)), banUntil.UTC().Format(time.RFC3339Nano), n)
+	case "unban":
+		if err := p.auth.UnbanUser(ctx, *email); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "unbanned %s\n", strings.ToLower(strings.TrimSpace(*email)))
 	case "set-claims":
 		set, err := p.auth.SetUserClaims(ctx, *email, claims)
 		if err != nil {

@@ -37,6 +37,11 @@ type Config struct {
 	RequestTimeout    time.Duration
 	ShutdownTimeout   time.Duration
 	JWKSMaxAge        time.Duration
+	WebhookCache      time.Duration
+	PurgeInterval     time.Duration
+	// ListenDatabaseURL is a direct (not transaction-pooled) connection for
+	// LISTEN; it defaults to DatabaseURL.
+	ListenDatabaseURL string
 
 	ActionSecret   string
 	SignupEnabled  bool
@@ -69,6 +74,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		RequestTimeout:     r.duration("AUTHGATE_REQUEST_TIMEOUT", 10*time.Second),
 		ShutdownTimeout:    r.duration("AUTHGATE_SHUTDOWN_TIMEOUT", 20*time.Second),
 		JWKSMaxAge:         r.duration("AUTHGATE_JWKS_MAX_AGE", 5*time.Minute),
+		WebhookCache:       r.durationMin("AUTHGATE_WEBHOOK_CACHE", 5*time.Second, 0),
+		PurgeInterval:      r.duration("AUTHGATE_PURGE_INTERVAL", 10*time.Minute),
 		ActionSecret:       getenv("AUTHGATE_ACTION_SECRET"),
 		SignupEnabled:      r.boolean("AUTHGATE_SIGNUP_ENABLED", true),
 		SignupRole:         r.str("AUTHGATE_SIGNUP_ROLE", "user"),
@@ -88,6 +95,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		HashConcurrency: r.integer("AUTHGATE_HASH_CONCURRENCY", runtime.NumCPU(), 1, 1024),
 		LogLevel:        r.oneOf("AUTHGATE_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 	}
+	c.ListenDatabaseURL = r.str("AUTHGATE_LISTEN_DATABASE_URL", c.DatabaseURL)
 	c.Addr = r.str("AUTHGATE_ADDR", "")
 	if c.Addr == "" {
 		c.Addr = ":8080"

@@ -89,6 +89,9 @@ var actions = map[string]action{
 		}
 		return svc.ChangePassword(ctx, *a.OldPassword, *a.NewPassword)
 	},
+	"revokeAccessToken": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
+		return svc.RevokeAccessToken(ctx)
+	},
 	"me": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
 		return svc.Me(ctx)
 	},
@@ -141,7 +144,19 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if p, ok := principalFromSessionVariables(req.SessionVariables); ok {
+	if userID, sessionID := sessionVariables(req.SessionVariables); userID != "" {
+		p, err := a.auth.PrincipalFromHasura(userID, sessionID)
+		if err != nil {
+			writeActionError(w, r, err)
+			return
+		}
+		// Hasura forwards the client's headers: the caller's own access
+		// token identifies itself (revokeAccessToken needs its jti).
+		if raw, ok := bearerToken(r); ok {
+			if v, err := a.auth.Authenticate(raw); err == nil && v.UserID == p.UserID {
+				p = auth.PrincipalOf(v)
+			}
+		}
 		ctx = auth.WithPrincipal(ctx, p)
 	}
 	out, err := run(ctx, a.auth, req.Input)
@@ -152,17 +167,16 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// principalFromSessionVariables reads the caller from Hasura's session
-// variables, whose names Hasura sends lower-cased (matched case-insensitively).
-func principalFromSessionVariables(vars map[string]string) (auth.Principal, bool) {
-	var p auth.Principal
+// sessionVariables reads the caller from Hasura's session variables, whose
+// names Hasura sends lower-cased (matched case-insensitively).
+func sessionVariables(vars map[string]string) (userID, sessionID string) {
 	for k, v := range vars {
 		switch strings.ToLower(k) {
 		case "x-hasura-user-id":
-			p.UserID = v
+			userID = v
 		case "x-hasura-session-id":
-			p.SessionID = v
+			sessionID = v
 		}
 	}
-	return p, p.UserID != ""
+	return userID, sessionID
 }

@@ -34,6 +34,9 @@ type Config struct {
 	JWKSMaxAge time.Duration
 	// RefreshCookie optionally carries refresh tokens in a cookie.
 	RefreshCookie CookieConfig
+	// WebhookCache bounds how long Hasura may cache a webhook answer, and so
+	// how late a revocation reaches it.
+	WebhookCache time.Duration
 }
 
 // Pinger reports whether the database answers.
@@ -62,6 +65,8 @@ func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger 
 	})
 	mux.HandleFunc("GET /readyz", a.handleReady)
 	mux.HandleFunc("GET /.well-known/jwks.json", a.handleJWKS)
+	mux.HandleFunc("GET /hasura/auth", a.handleAuthHook)
+	mux.HandleFunc("POST /hasura/auth", a.handleAuthHook)
 	return a.middleware(mux)
 }
 
@@ -91,8 +96,8 @@ func (a *api) handleJWKS(w http.ResponseWriter, _ *http.Request) {
 func (a *api) withBearer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if raw, ok := bearerToken(r); ok {
-			if p, err := a.auth.Authenticate(raw); err == nil {
-				r = r.WithContext(auth.WithPrincipal(r.Context(), p))
+			if v, err := a.auth.Authenticate(raw); err == nil {
+				r = r.WithContext(auth.WithPrincipal(r.Context(), auth.PrincipalOf(v)))
 			}
 		}
 		next.ServeHTTP(w, r)
@@ -100,7 +105,10 @@ func (a *api) withBearer(next http.Handler) http.Handler {
 }
 
 func bearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
+	return bearerFrom(r.Header.Get("Authorization"))
+}
+
+func bearerFrom(h string) (string, bool) {
 	const prefix = "bearer "
 	if len(h) <= len(prefix) || !equalFoldASCII(h[:len(prefix)], prefix) {
 		return "", false

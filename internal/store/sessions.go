@@ -4,12 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"authgate/internal/auth"
+	"authgate/internal/revocation"
 )
 
 // insertSession opens a session and, when $10 is not empty, replaces the
@@ -53,7 +55,7 @@ func createSession(ctx context.Context, q sqlx.QueryerContext, ns auth.NewSessio
 // upd / retire: rotation (or, on reuse, revocation) and the retired record.
 //
 // $1 token hash, $2 successor hash, $3 now, $4 grace cut-off, $5 sliding
-// expiry, $6 ip, $7 user agent.
+// expiry, $6 ip, $7 user agent, $8 now in unix microseconds (for NOTIFY).
 const rotateRefreshToken = `
 WITH found AS (
     SELECT id FROM auth.sessions WHERE refresh_token_hash = $1
@@ -63,14 +65,15 @@ WITH found AS (
 ), cur AS (
     SELECT s.id, s.refresh_token_hash, s.rotated_at, s.created_at, s.expires_at, s.max_expires_at,
            s.revoked_at, u.id AS user_id, u.email, u.default_role, u.allowed_roles, u.disabled,
-           u.created_at AS user_created_at, u.custom_claims
+           u.created_at AS user_created_at, u.custom_claims, u.banned_until, u.valid_after
     FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
     WHERE s.id = (SELECT id FROM found)
     FOR NO KEY UPDATE OF s
 ), decided AS (
     SELECT cur.*, CASE
-        WHEN cur.disabled THEN 'disabled'
-        WHEN cur.revoked_at IS NOT NULL OR cur.expires_at <= $3 OR cur.max_expires_at <= $3 THEN 'dead'
+        WHEN cur.disabled OR cur.banned_until > $3 THEN 'disabled'
+        WHEN cur.revoked_at IS NOT NULL OR cur.expires_at <= $3 OR cur.max_expires_at <= $3
+             OR cur.created_at < cur.valid_after THEN 'dead'
         WHEN cur.refresh_token_hash = $1 THEN 'rotated'
         WHEN cur.refresh_token_hash = $2 AND cur.rotated_at > $4 THEN 'replayed'
         ELSE 'reused'
@@ -95,7 +98,8 @@ WITH found AS (
     ON CONFLICT (token_hash) DO NOTHING
 )
 SELECT d.outcome, d.id, d.created_at, COALESCE((SELECT expires_at FROM upd), d.expires_at) AS expires_at,
-       d.user_id, d.email, d.default_role, d.allowed_roles, d.user_created_at, d.custom_claims
+       d.user_id, d.email, d.default_role, d.allowed_roles, d.user_created_at, d.custom_claims,
+       (SELECT count(pg_notify('` + revocation.Channel + `', 's|' || id || '|' || $8)) FROM decided WHERE outcome = 'reused')
 FROM decided d`
 
 // RotateRefreshToken implements auth.Store.
@@ -105,9 +109,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r auth.Rotation) (auth.R
 		roles  pq.StringArray
 		claims claimsJSON
 	)
+	var notified int
 	err := s.db.QueryRowContext(ctx, rotateRefreshToken, r.TokenHash, r.SuccessorHash, r.Now, r.GraceCutoff,
-		r.ExpiresAt, r.IP, r.UserAgent).Scan(&res.Outcome, &res.SessionID, &res.AuthTime, &res.ExpiresAt,
-		&res.User.ID, &res.User.Email, &res.User.DefaultRole, &roles, &res.User.CreatedAt, &claims)
+		r.ExpiresAt, r.IP, r.UserAgent, micros(r.Now)).Scan(&res.Outcome, &res.SessionID, &res.AuthTime, &res.ExpiresAt,
+		&res.User.ID, &res.User.Email, &res.User.DefaultRole, &roles, &res.User.CreatedAt, &claims, &notified)
 	if errors.Is(err, sql.ErrNoRows) {
 		return auth.RotationResult{Outcome: auth.Unknown}, nil
 	}
@@ -120,54 +125,104 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r auth.Rotation) (auth.R
 	return res, nil
 }
 
+// notifySessions announces every revoked session of CTE s to all instances,
+// in the statement that revokes them ($N: now in unix microseconds).
+func notifySessions(nowParam string) string {
+	return `SELECT count(pg_notify('` + revocation.Channel + `', 's|' || id || '|' || ` + nowParam + `)) FROM s`
+}
+
 const revokeSessionByTokenHash = `
-UPDATE auth.sessions SET revoked_at = $2, revoked_reason = 'logout'
-WHERE revoked_at IS NULL AND id = (
-    SELECT id FROM auth.sessions WHERE refresh_token_hash = $1
-    UNION ALL
-    SELECT session_id FROM auth.retired_refresh_tokens WHERE token_hash = $1
-    LIMIT 1
-)`
+WITH s AS (
+    UPDATE auth.sessions SET revoked_at = $2, revoked_reason = 'logout'
+    WHERE revoked_at IS NULL AND id = (
+        SELECT id FROM auth.sessions WHERE refresh_token_hash = $1
+        UNION ALL
+        SELECT session_id FROM auth.retired_refresh_tokens WHERE token_hash = $1
+        LIMIT 1
+    )
+    RETURNING id
+)
+`
 
 // RevokeSessionByTokenHash implements auth.Store.
-func (s *Store) RevokeSessionByTokenHash(ctx context.Context, hash []byte, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, revokeSessionByTokenHash, hash, now)
-	return mapError(err)
+func (s *Store) RevokeSessionByTokenHash(ctx context.Context, hash []byte, now time.Time) (string, error) {
+	var (
+		n  int
+		id sql.NullString
+	)
+	err := s.db.QueryRowContext(ctx, revokeSessionByTokenHash+
+		`SELECT (SELECT count(pg_notify('`+revocation.Channel+`', 's|' || id || '|' || $3)) FROM s), (SELECT id::text FROM s)`,
+		hash, now, micros(now)).Scan(&n, &id)
+	return id.String, mapError(err)
 }
 
 // liveSession is the condition for a session that can still be refreshed.
 const liveSession = `revoked_at IS NULL AND expires_at > $2 AND max_expires_at > $2`
 
 const revokeSession = `
-UPDATE auth.sessions SET revoked_at = $2, revoked_reason = 'revoked by user'
-WHERE id = $3 AND user_id = $1 AND ` + liveSession
+WITH s AS (
+    UPDATE auth.sessions SET revoked_at = $2, revoked_reason = 'revoked by user'
+    WHERE id = $3 AND user_id = $1 AND ` + liveSession + `
+    RETURNING id
+)
+`
 
 // RevokeSession implements auth.Store.
 func (s *Store) RevokeSession(ctx context.Context, userID, sessionID string, now time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, revokeSession, userID, now, sessionID)
-	if err != nil {
-		return false, mapError(err)
-	}
-	n, err := res.RowsAffected()
+	var n int
+	err := s.db.QueryRowContext(ctx, revokeSession+notifySessions("$4"), userID, now, sessionID, micros(now)).Scan(&n)
 	return n == 1, mapError(err)
 }
 
-const revokeAllSessions = `
-UPDATE auth.sessions SET revoked_at = $2, revoked_reason = $3
-WHERE user_id = $1 AND ` + liveSession
+// cutOffUser moves the user's cut-off to now (never back), applies the
+// optional account changes, and ends every live session, announcing the
+// cut-off and each session in the same statement. It returns how many
+// sessions it ended. $1 user, $2 now, $3 reason, $4 now in unix
+// microseconds, $5 disabled (null: unchanged), $6 banned_until, $7
+// ban_reason (set with banned_until).
+const cutOffUser = `
+WITH u AS (
+    UPDATE auth.users SET
+        valid_after  = GREATEST(valid_after, $2),
+        disabled     = COALESCE($5, disabled),
+        banned_until = COALESCE($6, banned_until),
+        ban_reason   = CASE WHEN $6::timestamptz IS NULL THEN ban_reason ELSE $7 END,
+        updated_at   = $2
+    WHERE id = $1
+    RETURNING id
+), s AS (
+    UPDATE auth.sessions SET revoked_at = $2, revoked_reason = $3
+    WHERE user_id = (SELECT id FROM u) AND ` + liveSession + `
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM u),
+       (SELECT count(pg_notify('` + revocation.Channel + `', 'u|' || id || '|' || $4)) FROM u),
+       (SELECT count(pg_notify('` + revocation.Channel + `', 's|' || id || '|' || $4)) FROM s),
+       ARRAY(SELECT id::text FROM s)`
 
-// RevokeAllSessions implements auth.Store.
-func (s *Store) RevokeAllSessions(ctx context.Context, userID string, now time.Time) (int, error) {
-	return revokeAll(ctx, s.db, userID, now, "all sessions revoked")
+// CutOffUser implements auth.Store.
+func (s *Store) CutOffUser(ctx context.Context, userID string, c auth.CutOff) ([]string, error) {
+	return cutOff(ctx, s.db, userID, c)
 }
 
-func revokeAll(ctx context.Context, e sqlx.ExecerContext, userID string, now time.Time, reason string) (int, error) {
-	res, err := e.ExecContext(ctx, revokeAllSessions, userID, now, reason)
-	if err != nil {
-		return 0, mapError(err)
+func cutOff(ctx context.Context, q sqlx.QueryerContext, userID string, c auth.CutOff) ([]string, error) {
+	var (
+		users, notifiedUsers, notifiedSessions int
+		sessions                               pq.StringArray
+		bannedUntil                            *time.Time
+	)
+	if !c.BannedUntil.IsZero() {
+		bannedUntil = &c.BannedUntil
 	}
-	n, err := res.RowsAffected()
-	return int(n), mapError(err)
+	err := q.QueryRowxContext(ctx, cutOffUser, userID, c.Now, c.Reason, micros(c.Now), c.Disable, bannedUntil, c.BanReason).
+		Scan(&users, &notifiedUsers, &notifiedSessions, &sessions)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	if users == 0 {
+		return nil, auth.ErrNotFound
+	}
+	return []string(sessions), nil
 }
 
 const listSessions = `
@@ -200,8 +255,11 @@ UPDATE auth.users SET password_hash = $3, updated_at = $4
 WHERE id = $1 AND password_hash = $2`
 
 // ChangePassword implements auth.Store.
-func (s *Store) ChangePassword(ctx context.Context, userID, oldHash, newHash string, ns auth.NewSession) (auth.SessionRecord, error) {
-	var rec auth.SessionRecord
+func (s *Store) ChangePassword(ctx context.Context, userID, oldHash, newHash string, ns auth.NewSession) (auth.SessionRecord, []string, error) {
+	var (
+		rec   auth.SessionRecord
+		ended []string
+	)
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, changePasswordHash, userID, oldHash, newHash, ns.Now)
 		if err != nil {
@@ -212,11 +270,14 @@ func (s *Store) ChangePassword(ctx context.Context, userID, oldHash, newHash str
 			// against a hash that no longer holds.
 			return auth.ErrInvalidCredentials
 		}
-		if _, err := revokeAll(ctx, tx, userID, ns.Now, "password changed"); err != nil {
+		if ended, err = cutOff(ctx, tx, userID, auth.CutOff{Now: ns.Now, Reason: "password changed"}); err != nil {
 			return err
 		}
 		rec, err = createSession(ctx, tx, ns, "", "")
 		return err
 	})
-	return rec, err
+	return rec, ended, err
 }
+
+// micros is t in unix microseconds, as NOTIFY payloads carry it.
+func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }

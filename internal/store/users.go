@@ -21,6 +21,7 @@ type userRow struct {
 	Disabled     bool           `db:"disabled"`
 	CreatedAt    time.Time      `db:"created_at"`
 	CustomClaims claimsJSON     `db:"custom_claims"`
+	BannedUntil  *time.Time     `db:"banned_until"`
 }
 
 func (r userRow) record() auth.UserRecord {
@@ -28,13 +29,13 @@ func (r userRow) record() auth.UserRecord {
 		User: auth.User{
 			ID: r.ID, Email: r.Email, DefaultRole: r.DefaultRole,
 			AllowedRoles: []string(r.AllowedRoles), CreatedAt: r.CreatedAt.UTC(), Disabled: r.Disabled,
-			Claims: auth.Claims(r.CustomClaims),
+			Claims: auth.Claims(r.CustomClaims), BannedUntil: r.BannedUntil,
 		},
 		PasswordHash: r.PasswordHash,
 	}
 }
 
-const userColumns = `id, email, password_hash, default_role, allowed_roles, disabled, created_at, custom_claims`
+const userColumns = `id, email, password_hash, default_role, allowed_roles, disabled, created_at, custom_claims, banned_until`
 
 const insertUser = `
 INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at)
