@@ -57,12 +57,12 @@ type Config struct {
 type Service struct {
 	store       Store
 	revocations Revocations
-	tokens *token.Issuer
-	hasher *password.Hasher
-	keys   refreshtoken.Keys
-	clock  clock.Clock
-	random io.Reader
-	cfg    Config
+	tokens      *token.Issuer
+	hasher      *password.Hasher
+	keys        refreshtoken.Keys
+	clock       clock.Clock
+	random      io.Reader
+	cfg         Config
 }
 
 // New returns a Service. random is crypto/rand.Reader outside tests;

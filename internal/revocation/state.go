@@ -183,7 +183,9 @@ func (s *State) Size() (users, sessions, tokens int) {
 }
 
 // CutOff records that every token of userID issued before at is dead.
-func (s *State) CutOff(userID string, at time.Time) { s.Apply(Event{Kind: UserCutOff, ID: userID, At: at}) }
+func (s *State) CutOff(userID string, at time.Time) {
+	s.Apply(Event{Kind: UserCutOff, ID: userID, At: at})
+}
 
 // SessionsEnded records that these sessions ended at at.
 func (s *State) SessionsEnded(at time.Time, ids ...string) {
