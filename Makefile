@@ -1,7 +1,7 @@
 # authgate: `make run` starts the service, `make test` runs every test.
 GO ?= go
 
-.PHONY: run test check generate build
+.PHONY: run test test-interop check generate build
 
 ## run: start authgate against PostgreSQL (DATABASE_URL, else 127.0.0.1:5432, else a local cluster under .data/)
 run:
@@ -12,12 +12,17 @@ test:
 	@url="$${AUTHGATE_TEST_DATABASE_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && \
 		AUTHGATE_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
 
+## test-interop: tokens of every JWT type verified by npm's jose through /.well-known/jwks.json
+test-interop:
+	@url="$${AUTHGATE_TEST_DATABASE_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && \
+		AUTHGATE_TEST_DATABASE_URL="$$url" interop/run.sh
+
 ## check: formatting, vet, and generated code up to date
 check:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt would change the files above"; exit 1; }
 	$(GO) vet ./...
 	$(GO) generate ./...
-	@git diff --exit-code -- graph/ || { echo "generated code is stale: run go generate ./... and commit"; exit 1; }
+	@git diff --exit-code -- graph/ hasura/ || { echo "generated code is stale: run go generate ./... and commit"; exit 1; }
 
 ## generate: regenerate the gqlgen code from schema.graphql
 generate:
