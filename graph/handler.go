@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -15,12 +16,15 @@ import (
 
 	"authgate/internal/auth"
 	"authgate/internal/logctx"
+	"authgate/internal/metrics"
 )
 
 // Options configures the GraphQL server.
 type Options struct {
 	// Introspection allows __schema and __type queries.
 	Introspection bool
+	// Metrics, when set, records every operation's outcome and latency.
+	Metrics *metrics.Metrics
 }
 
 // Query cost limits. Every field costs 1; an operation that hashes a
@@ -52,12 +56,34 @@ func NewServer(svc *auth.Service, opts Options) *handler.Server {
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
+	if opts.Metrics != nil {
+		srv.AroundFields(observeRootFields(opts.Metrics))
+	}
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		logctx.From(ctx).Error("panic in resolver", "panic", fmt.Sprint(p))
 		return &auth.Error{Code: auth.CodeInternal, Message: "internal error"}
 	})
 	return srv
+}
+
+// observeRootFields records each operation (a root field: login,
+// refreshToken, …) with its outcome code.
+func observeRootFields(m *metrics.Metrics) graphql.FieldMiddleware {
+	return func(ctx context.Context, next graphql.Resolver) (any, error) {
+		fc := graphql.GetFieldContext(ctx)
+		if fc == nil || (fc.Object != "Mutation" && fc.Object != "Query") {
+			return next(ctx)
+		}
+		start := time.Now()
+		res, err := next(ctx)
+		code := "OK"
+		if err != nil {
+			code = string(auth.CodeOf(err))
+		}
+		m.Observe(fc.Field.Name, code, time.Since(start))
+		return res, err
+	}
 }
 
 // presentError puts an auth.Error's code in extensions.code. gqlgen's own

@@ -20,6 +20,7 @@ import (
 	"authgate/internal/clock"
 	"authgate/internal/config"
 	"authgate/internal/httpapi"
+	"authgate/internal/metrics"
 	"authgate/internal/revocation"
 )
 
@@ -82,7 +83,23 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		purgeEvery(background, p.auth, cfg.PurgeInterval, logger)
 	}()
 
-	gql := graph.NewServer(p.auth, graph.Options{Introspection: cfg.Introspection})
+	m := metrics.New(p.store.DB().DB)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.TrackLiveSessions(background, time.Minute, func(ctx context.Context) (int64, error) {
+			return p.store.CountLiveSessions(ctx, time.Now())
+		})
+	}()
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
+
+	gql := graph.NewServer(p.auth, graph.Options{Introspection: cfg.Introspection, Metrics: m})
 	handler := httpapi.New(httpapi.Config{
 		ActionSecret:   cfg.ActionSecret,
 		TrustedProxies: cfg.TrustedProxies,
@@ -93,6 +110,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 			Enabled: cfg.RefreshCookie, Name: cfg.RefreshCookieName, Path: cfg.RefreshCookiePath,
 		},
 		WebhookCache: cfg.WebhookCache,
+		Metrics:      m,
 	}, p.auth, gql, p.store, logger)
 
 	ln, err := net.Listen("tcp", cfg.Addr)

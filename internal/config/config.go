@@ -39,6 +39,8 @@ type Config struct {
 	JWKSMaxAge        time.Duration
 	WebhookCache      time.Duration
 	PurgeInterval     time.Duration
+	// PprofAddr, when set, serves net/http/pprof on its own listener.
+	PprofAddr string
 	// ListenDatabaseURL is a direct (not transaction-pooled) connection for
 	// LISTEN; it defaults to DatabaseURL.
 	ListenDatabaseURL string
@@ -96,6 +98,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		LogLevel:        r.oneOf("AUTHGATE_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 	}
 	c.ListenDatabaseURL = r.str("AUTHGATE_LISTEN_DATABASE_URL", c.DatabaseURL)
+	c.PprofAddr = r.str("AUTHGATE_PPROF_ADDR", "")
 	c.Addr = r.str("AUTHGATE_ADDR", "")
 	if c.Addr == "" {
 		c.Addr = ":8080"

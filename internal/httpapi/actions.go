@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"authgate/internal/auth"
 )
@@ -159,7 +160,13 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 		}
 		ctx = auth.WithPrincipal(ctx, p)
 	}
+	start := time.Now()
 	out, err := run(ctx, a.auth, req.Input)
+	code := "OK"
+	if err != nil {
+		code = string(auth.CodeOf(err))
+	}
+	a.cfg.Metrics.Observe(req.Action.Name, code, time.Since(start))
 	if err != nil {
 		writeActionError(w, r, err)
 		return

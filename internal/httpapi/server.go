@@ -14,6 +14,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 
 	"authgate/internal/auth"
+	"authgate/internal/metrics"
 )
 
 // MaxBodyBytes is the largest request body accepted; larger ones get 413.
@@ -37,6 +38,9 @@ type Config struct {
 	// WebhookCache bounds how long Hasura may cache a webhook answer, and so
 	// how late a revocation reaches it.
 	WebhookCache time.Duration
+	// Metrics, when set, records /actions and webhook outcomes and is
+	// served on /metrics.
+	Metrics *metrics.Metrics
 }
 
 // Pinger reports whether the database answers.
@@ -64,6 +68,9 @@ func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger 
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.handleReady)
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	}
 	mux.HandleFunc("GET /.well-known/jwks.json", a.handleJWKS)
 	mux.HandleFunc("GET /hasura/auth", a.handleAuthHook)
 	mux.HandleFunc("POST /hasura/auth", a.handleAuthHook)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"authgate/internal/auth"
 )
 
 // handleAuthHook is Hasura's authentication webhook (HASURA_GRAPHQL_AUTH_HOOK)
@@ -30,7 +32,13 @@ func (a *api) handleAuthHook(w http.ResponseWriter, r *http.Request) {
 		header = func(name string) string { return lower[strings.ToLower(name)] }
 	}
 	raw, _ := bearerFrom(header("Authorization"))
+	start := time.Now()
 	session, err := a.auth.HasuraWebhookSession(raw, header("X-Hasura-Role"), a.cfg.WebhookCache)
+	code := "OK"
+	if err != nil {
+		code = string(auth.CodeOf(err))
+	}
+	a.cfg.Metrics.Observe("hasura_auth", code, time.Since(start))
 	if err != nil {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "unauthorized"})
 		return
