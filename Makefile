@@ -31,3 +31,9 @@ generate:
 ## build: the authgate binary
 build:
 	$(GO) build -o authgate .
+
+## bench: load-test the real server on a fresh database, beside pgbench ceilings (BENCH_FLAGS="--duration 5s …" to change it)
+.PHONY: bench
+bench:
+	@url="$${AUTHGATE_BENCH_ADMIN_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && \
+		$(GO) run ./cmd/authgate-bench --admin-url "$$url" $(BENCH_FLAGS)

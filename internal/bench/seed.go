@@ -1,0 +1,153 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"authgate/internal/refreshtoken"
+)
+
+// seedPlan is what one database gets. Sessions are numbered k = 1…sessions
+// and belong to user ((k-1) mod users) + 1. The first clients×perClient are
+// the HTTP clients' (real tokens, kept in memory), the next as many are
+// pgbench's (chain values, see chainValue), the rest are filler with random
+// 32-byte hashes nobody holds a token for.
+type seedPlan struct {
+	users, sessions, clients, perClient int
+}
+
+func (p seedPlan) hot() int { return p.clients * p.perClient }
+
+// SeedInfo describes what was seeded and how long it took.
+type SeedInfo struct {
+	Users               int     `json:"users"`
+	Sessions            int     `json:"sessions"`
+	ClientSessions      int     `json:"client_sessions"`
+	PgbenchSessions     int     `json:"pgbench_sessions"`
+	SessionsPerClient   int     `json:"sessions_per_client"`
+	PasswordHashSeconds float64 `json:"password_hash_seconds"`
+	Seconds             float64 `json:"seconds"`
+}
+
+// seedUsers inserts users 1…n, all with the same password hash (computed
+// once: a benchmark does not need n different salts). A user's id is derived
+// from its number, so sessions can name it without reading it back.
+const seedUsers = `
+INSERT INTO auth.users (id, email, password_hash, default_role, allowed_roles, created_at, updated_at)
+SELECT md5('bench-user-' || g)::uuid, 'user' || g || '@bench.test', $1, 'user', '{user}', $2, $2
+FROM generate_series(1, $3) AS g`
+
+// seedClientSessions inserts the HTTP clients' sessions from arrays of
+// numbers and token hashes.
+const seedClientSessions = `
+INSERT INTO auth.sessions (user_id, refresh_token_hash, description, user_agent, ip,
+                           created_at, last_activity_at, expires_at, max_expires_at)
+SELECT md5('bench-user-' || ((k - 1) % $1 + 1))::uuid, h, 'seeded', 'authgate-bench', '127.0.0.1',
+       $4, $4, $5, $6
+FROM unnest($2::int[], $3::bytea[]) AS t(k, h)`
+
+// seedOtherSessions inserts sessions $2+1 … $7: pgbench's (up to $3) with
+// chain values as hashes, then filler.
+var seedOtherSessions = `
+INSERT INTO auth.sessions (user_id, refresh_token_hash, description, user_agent, ip,
+                           created_at, last_activity_at, expires_at, max_expires_at)
+SELECT md5('bench-user-' || ((k - 1) % $1 + 1))::uuid,
+       CASE WHEN k <= $3 THEN ` + chainSeedSQL("(k - $2 - 1) / $8", "(k - $2 - 1) % $8") + `
+            ELSE sha256(int8send(k)) END,
+       'seeded', 'authgate-bench', '127.0.0.1', $4, $4, $5, $6
+FROM generate_series($2 + 1, $7) AS k`
+
+// seed fills a migrated database per plan and returns the HTTP clients'
+// plaintext tokens, in session order. The hashes are the server's: keys
+// must be derived from the secret the server is given.
+func seed(ctx context.Context, db *sql.DB, p seedPlan, passwordHash string, keys refreshtoken.Keys, refreshTTL, maxAge time.Duration) ([]string, SeedInfo, error) {
+	start := time.Now()
+	info := SeedInfo{Users: p.users, Sessions: p.sessions, ClientSessions: p.hot(), PgbenchSessions: p.hot(), SessionsPerClient: p.perClient}
+	now := time.Now().UTC()
+	created := now.Add(-time.Hour)
+	maxExpires := created.Add(maxAge)
+	expires := now.Add(refreshTTL)
+	if expires.After(maxExpires) {
+		expires = maxExpires
+	}
+	if _, err := db.ExecContext(ctx, seedUsers, passwordHash, created, p.users); err != nil {
+		return nil, info, fmt.Errorf("seeding users: %w", err)
+	}
+
+	tokens := make([]string, p.hot())
+	nums := make([]int64, p.hot())
+	hashes := make([][]byte, p.hot())
+	for i := range tokens {
+		tok, err := refreshtoken.New(rand.Reader)
+		if err != nil {
+			return nil, info, err
+		}
+		tokens[i], nums[i], hashes[i] = tok, int64(i+1), keys.Hash(tok)
+	}
+	if _, err := db.ExecContext(ctx, seedClientSessions, p.users, pq.Array(nums), pq.ByteaArray(hashes),
+		created, expires, maxExpires); err != nil {
+		return nil, info, fmt.Errorf("seeding the clients' sessions: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, seedOtherSessions, p.users, p.hot(), 2*p.hot(),
+		created, expires, maxExpires, p.sessions, p.perClient); err != nil {
+		return nil, info, fmt.Errorf("seeding sessions: %w", err)
+	}
+	// Fresh statistics and visibility map, as a database in service has.
+	if _, err := db.ExecContext(ctx, `VACUUM ANALYZE auth.users, auth.sessions, auth.retired_refresh_tokens`); err != nil {
+		return nil, info, fmt.Errorf("vacuuming: %w", err)
+	}
+	info.Seconds = time.Since(start).Seconds()
+	return tokens, info, nil
+}
+
+// seedPlainTable creates bench_plain, the table of the cheapest write: rows
+// rows with a unique token_hash, the first clients×perClient holding chain
+// values for pgbench's clients, the rest random 32-byte values.
+func seedPlainTable(ctx context.Context, db *sql.DB, rows, clients, perClient int) error {
+	stmts := []string{
+		`DROP TABLE IF EXISTS public.bench_plain`,
+		`CREATE TABLE public.bench_plain (token_hash bytea NOT NULL, n bigint NOT NULL DEFAULT 0)`,
+		`INSERT INTO public.bench_plain (token_hash)
+		 SELECT CASE WHEN r < $1 THEN ` + chainSeedSQL("r / $2", "r % $2") + ` ELSE sha256(int8send(r)) END
+		 FROM generate_series(0, $3 - 1) AS r`,
+		`CREATE UNIQUE INDEX bench_plain_token_hash_key ON public.bench_plain (token_hash)`,
+		`VACUUM ANALYZE public.bench_plain`,
+	}
+	for i, q := range stmts {
+		var err error
+		if i == 2 {
+			_, err = db.ExecContext(ctx, q, clients*perClient, perClient, rows)
+		} else {
+			_, err = db.ExecContext(ctx, q)
+		}
+		if err != nil {
+			return fmt.Errorf("creating bench_plain: %w", err)
+		}
+	}
+	return nil
+}
+
+// resetChains puts every pgbench-owned session back at rotation 0 of its
+// chain and forgets the tokens its earlier runs retired, so the next rotate
+// run starts where the seed did. Chain values are the only 19-byte hashes:
+// the server's and the filler's are 32 bytes.
+func resetChains(ctx context.Context, db *sql.DB) error {
+	stmts := []string{
+		`DELETE FROM auth.retired_refresh_tokens WHERE octet_length(token_hash) = 19`,
+		fmt.Sprintf(`UPDATE auth.sessions
+		 SET refresh_token_hash = convert_to(((convert_from(refresh_token_hash, 'UTF8')::bigint / %[1]d) * %[1]d)::text, 'UTF8')
+		 WHERE octet_length(refresh_token_hash) = 19 AND convert_from(refresh_token_hash, 'UTF8')::bigint %% %[1]d <> 0`,
+			int64(chainSessionStride)),
+	}
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("resetting pgbench's sessions: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,235 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"authgate/internal/config"
+	"authgate/internal/refreshtoken"
+)
+
+// benchPassword is every seeded user's password.
+const benchPassword = "authgate-bench correct horse"
+
+// secrets are the run's keys, random per run, given to the server through
+// its environment and used by the tool to compute the same token hashes.
+type secrets struct {
+	jwtKey, refresh, action string
+}
+
+func newSecrets() (secrets, error) {
+	r := func() (string, error) {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		return hex.EncodeToString(b), nil
+	}
+	var s secrets
+	var err error
+	if s.jwtKey, err = r(); err != nil {
+		return s, err
+	}
+	if s.refresh, err = r(); err != nil {
+		return s, err
+	}
+	s.action, err = r()
+	return s, err
+}
+
+// toolOwnedSettings are the server settings the tool sets itself; --server-env
+// may not change them.
+var toolOwnedSettings = []string{"DATABASE_URL", "HASURA_GRAPHQL_JWT_SECRET", "AUTHGATE_JWT_PRIVATE_KEYS",
+	"AUTHGATE_REFRESH_TOKEN_SECRET", "AUTHGATE_ACTION_SECRET", "AUTHGATE_ADDR", "PORT"}
+
+// serverEnv is the server's whole environment: nothing is inherited but
+// PATH, so a run does not depend on the caller's shell.
+func serverEnv(cfg Config, sec secrets, dbURL, addr string) map[string]string {
+	env := map[string]string{
+		"PATH":                          os.Getenv("PATH"),
+		"DATABASE_URL":                  dbURL,
+		"HASURA_GRAPHQL_JWT_SECRET":     `{"type":"HS256","key":"` + sec.jwtKey + `"}`,
+		"AUTHGATE_REFRESH_TOKEN_SECRET": sec.refresh,
+		"AUTHGATE_ACTION_SECRET":        sec.action,
+		"AUTHGATE_ADDR":                 addr,
+		"AUTHGATE_LOG_LEVEL":            "warn",
+		"AUTHGATE_SHUTDOWN_TIMEOUT":     "5s",
+	}
+	for _, kv := range cfg.ServerEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return env
+}
+
+func envList(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// redactedEnv is env fit for a report: secrets and URLs' credentials hidden.
+func redactedEnv(env map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range env {
+		switch {
+		case k == "PATH":
+			continue
+		case strings.Contains(k, "SECRET") || strings.Contains(k, "KEY"):
+			out[k] = "(random, " + fmt.Sprint(len(v)) + " bytes)"
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// serverView parses env with the server's own config package, so the tool
+// uses exactly the parameters (argon2id, TTLs, refresh-token key) the
+// server will.
+func serverView(env map[string]string) (*config.Config, refreshtoken.Keys, error) {
+	c, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		return nil, refreshtoken.Keys{}, fmt.Errorf("server settings: %w", err)
+	}
+	// As the server does: the refresh secret, else the HS key.
+	secret := []byte(c.RefreshTokenSecret)
+	if len(secret) == 0 && c.JWT != nil {
+		secret = c.JWT.SymmetricKey()
+	}
+	keys, err := refreshtoken.NewKeys(secret)
+	return c, keys, err
+}
+
+// runEnv is what every stack of a run shares.
+type runEnv struct {
+	cfg          Config
+	dir          string
+	bin          string
+	admin        *sql.DB
+	sec          secrets
+	server       *config.Config
+	keys         refreshtoken.Keys
+	passwordHash string
+	hc           *http.Client
+	progress     func(format string, args ...any)
+	// databases counts the databases made, for unique names.
+	databases int
+}
+
+// stack is one fresh database, seeded, with a server running on it.
+type stack struct {
+	env     *runEnv
+	dbName  string
+	dbURL   string
+	db      *sql.DB
+	server  *serverProc
+	target  *target
+	workers []*worker
+	seed    SeedInfo
+	seeded  int64
+	// serverSettings is the server's environment, secrets redacted.
+	serverSettings map[string]string
+}
+
+// newStack creates, migrates and seeds a database of sessions sessions and
+// starts a server on it. On failure it cleans up what it made.
+func (e *runEnv) newStack(ctx context.Context, sessions int) (_ *stack, err error) {
+	e.databases++
+	s := &stack{env: e, dbName: fmt.Sprintf("authgate_bench_%d_%d_%d", os.Getpid(), time.Now().Unix()%100000, e.databases)}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	e.progress("creating database %s", s.dbName)
+	if err := createDatabase(ctx, e.admin, s.dbName); err != nil {
+		return nil, err
+	}
+	if s.dbURL, err = databaseURL(e.cfg.AdminURL, s.dbName, ""); err != nil {
+		return nil, err
+	}
+	if err := migrateDatabase(ctx, e.bin, s.dbURL); err != nil {
+		return nil, err
+	}
+	if s.db, err = openDB(ctx, s.dbURL); err != nil {
+		return nil, err
+	}
+	plan := seedPlan{users: e.cfg.Users, sessions: sessions, clients: e.cfg.Clients, perClient: e.cfg.perClient(sessions)}
+	e.progress("seeding %d users and %d sessions", plan.users, plan.sessions)
+	tokens, info, err := seed(ctx, s.db, plan, e.passwordHash, e.keys, e.server.RefreshTokenTTL, e.server.SessionMaxAge)
+	if err != nil {
+		return nil, err
+	}
+	s.seed = info
+	if s.seeded, err = liveSessions(ctx, s.db, time.Now()); err != nil {
+		return nil, err
+	}
+	e.progress("seeded in %.1fs", info.Seconds)
+
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	serverURL, err := databaseURL(e.cfg.AdminURL, s.dbName, e.cfg.ServerDBParams)
+	if err != nil {
+		return nil, err
+	}
+	env := serverEnv(e.cfg, e.sec, serverURL, addr)
+	s.serverSettings = redactedEnv(env)
+	if s.server, err = startServer(e.bin, envList(env), addr, filepath.Join(e.dir, s.dbName+".server.log")); err != nil {
+		return nil, err
+	}
+	if err := s.server.waitReady(ctx, e.hc, 30*time.Second); err != nil {
+		return nil, err
+	}
+	e.progress("server ready on %s (pid %d)", addr, s.server.pid())
+	s.target = &target{hc: e.hc, base: s.server.url(), actionSecret: e.sec.action, webhookPath: e.cfg.WebhookPath,
+		keys: e.keys, users: e.cfg.Users, password: benchPassword}
+	s.workers = newWorkers(s.target, tokens, e.cfg.Clients, plan.perClient)
+	return s, nil
+}
+
+// stopServer stops the server; it is safe to call more than once.
+func (s *stack) stopServer() error {
+	if s.server == nil {
+		return nil
+	}
+	return s.server.stop(15 * time.Second)
+}
+
+// close stops the server and drops the database, whatever state the run
+// is in (its own timeouts: the run's context may be over).
+func (s *stack) close() {
+	_ = s.stopServer()
+	if s.db != nil {
+		s.db.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := dropDatabase(ctx, s.env.admin, s.dbName); err != nil {
+		s.env.progress("warning: %v", err)
+	} else {
+		s.env.progress("dropped database %s", s.dbName)
+	}
+}
+
+// progressTo returns a progress printer writing timestamped lines to w.
+func progressTo(w io.Writer, start time.Time) func(string, ...any) {
+	return func(format string, args ...any) {
+		fmt.Fprintf(w, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+}
