@@ -17,6 +17,18 @@ test-interop:
 	@url="$${AUTHGATE_TEST_DATABASE_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && \
 		AUTHGATE_TEST_DATABASE_URL="$$url" interop/run.sh
 
+## fuzz: run each fuzz target for a short, bounded time (FUZZTIME each, default 15s); seeds and found corpus live in testdata/fuzz
+FUZZTIME ?= 15s
+FUZZ_TARGETS = internal/token:FuzzVerify internal/httpapi:FuzzActionRequest internal/config:FuzzLoad
+.PHONY: fuzz
+fuzz:
+	@url="$${AUTHGATE_TEST_DATABASE_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && \
+		for target in $(FUZZ_TARGETS); do \
+			pkg="$${target%%:*}" name="$${target##*:}"; \
+			echo "fuzz: $$name in ./$$pkg for $(FUZZTIME)"; \
+			AUTHGATE_TEST_DATABASE_URL="$$url" $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "./$$pkg" || exit 1; \
+		done
+
 ## check: formatting, vet, and generated code up to date
 check:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt would change the files above"; exit 1; }

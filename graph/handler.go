@@ -35,6 +35,7 @@ const (
 	passwordOpCost     = 101
 	refreshOpCost      = 20
 	queryCacheCapacity = 1000
+	parserTokenLimit   = 1000
 )
 
 // NewServer returns the GraphQL HTTP handler over svc: POST (and GET for
@@ -49,6 +50,10 @@ func NewServer(svc *auth.Service, opts Options) *handler.Server {
 	cfg.Complexity.Mutation.RefreshToken = func(childComplexity int, _ string) int { return refreshOpCost + childComplexity }
 
 	srv := handler.New(NewExecutableSchema(cfg))
+	// Validation is quadratic in repeated fields: bound the query's size
+	// before it runs (real queries here are under 100 tokens; the
+	// playground's introspection query is a few hundred).
+	srv.SetParserTokenLimit(parserTokenLimit)
 	srv.AddTransport(transport.POST{})
 	srv.AddTransport(transport.GET{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheCapacity))
@@ -86,7 +91,8 @@ func observeRootFields(m *metrics.Metrics) graphql.FieldMiddleware {
 	}
 }
 
-// presentError puts an auth.Error's code in extensions.code. gqlgen's own
+// presentError puts an auth.Error's code in extensions.code, and the seconds
+// a RATE_LIMITED client should wait in extensions.retryAfter. gqlgen's own
 // errors (parse, validation, complexity) keep their codes; anything else is
 // logged and shown as INTERNAL, with no detail.
 func presentError(ctx context.Context, err error) *gqlerror.Error {
@@ -95,11 +101,11 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 		if ae.Code == auth.CodeInternal || ae.Code == auth.CodeUnavailable {
 			logctx.From(ctx).Error("request failed", "code", ae.Code, "error", err)
 		}
-		return &gqlerror.Error{
-			Message:    ae.Message,
-			Path:       graphql.GetPath(ctx),
-			Extensions: map[string]any{"code": string(ae.Code)},
+		ext := map[string]any{"code": string(ae.Code)}
+		if s := ae.RetryAfterSeconds(); s > 0 {
+			ext["retryAfter"] = s
 		}
+		return &gqlerror.Error{Message: ae.Message, Path: graphql.GetPath(ctx), Extensions: ext}
 	}
 	if fc := graphql.GetFieldContext(ctx); fc != nil && (fc.Field.Name == "__schema" || fc.Field.Name == "__type") {
 		return &gqlerror.Error{

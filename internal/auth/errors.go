@@ -1,6 +1,9 @@
 package auth
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Code is a stable, machine-readable error code, shown to clients as
 // extensions.code.
@@ -30,6 +33,10 @@ type Error struct {
 	Message string
 	// Err is the underlying cause, for logs only; never shown to a client.
 	Err error
+	// RetryAfter, when positive, is how long a RATE_LIMITED client should
+	// wait before it tries again; clients see it as whole seconds
+	// (extensions.retryAfter, and Retry-After on /actions).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -40,6 +47,15 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// RetryAfterSeconds is RetryAfter in whole seconds, rounded up so that a
+// client that waits that long is let in: 0 when there is nothing to wait for.
+func (e *Error) RetryAfterSeconds() int {
+	if e.RetryAfter <= 0 {
+		return 0
+	}
+	return int((e.RetryAfter + time.Second - 1) / time.Second)
+}
 
 func newError(code Code, message string) *Error { return &Error{Code: code, Message: message} }
 
@@ -68,8 +84,14 @@ var (
 	ErrSignupDisabled      = newError(CodeForbidden, "sign-up is switched off")
 	ErrNotFound            = newError(CodeNotFound, "not found")
 	ErrEmailTaken          = newError(CodeEmailTaken, "an account with this email already exists")
-	ErrBusy                = newError(CodeRateLimited, "too many sign-ins at once; try again in a moment")
+	ErrBusy                = &Error{Code: CodeRateLimited, Message: "too many sign-ins at once; try again in a moment", RetryAfter: time.Second}
 )
+
+// throttled is the answer to a password check the login throttle holds back
+// for wait. The message is the same for every account, known or not.
+func throttled(wait time.Duration) *Error {
+	return &Error{Code: CodeRateLimited, Message: "too many failed sign-in attempts; try again later", RetryAfter: wait}
+}
 
 func badInput(message string) *Error { return newError(CodeBadUserInput, message) }
 func weakPassword(msg string) *Error { return newError(CodeWeakPassword, msg) }

@@ -126,7 +126,8 @@ func (s *Service) userByEmail(ctx context.Context, email string) (UserRecord, er
 }
 
 // Purge deletes expired and revoked sessions, retired refresh tokens that can
-// no longer matter, and denylist rows of expired tokens, in bounded batches;
+// no longer matter, denylist rows of expired tokens, audit events past their
+// retention and spent login throttle rows, in bounded batches;
 // only one instance purges at a time. Errors: UNAVAILABLE.
 func (s *Service) Purge(ctx context.Context) (PurgeResult, error) {
 	return s.store.Purge(ctx, PurgePolicy{
@@ -134,6 +135,10 @@ func (s *Service) Purge(ctx context.Context) (PurgeResult, error) {
 		KeepRevokedFor: s.cfg.AccessTokenTTL + s.tokenLeeway(),
 		SessionMaxAge:  s.cfg.SessionMaxAge,
 		BatchSize:      1000,
+		// Audit events older than the retention; throttle rows whose window
+		// and back-off have both passed.
+		AuditRetention:    s.cfg.AuditRetention,
+		ThrottleRetention: s.cfg.Throttle.Window + s.cfg.Throttle.BackoffMax,
 	})
 }
 
@@ -148,7 +153,7 @@ func banned(u User, now time.Time) bool {
 // session variables, refusing a session that has been revoked.
 // Errors: UNAUTHENTICATED.
 func (s *Service) PrincipalFromHasura(userID, sessionID string) (Principal, error) {
-	if userID == "" || (sessionID != "" && s.revocations.SessionRevoked(sessionID)) {
+	if !isUUID(userID) || (sessionID != "" && s.revocations.SessionRevoked(sessionID)) {
 		return Principal{}, ErrUnauthenticated
 	}
 	return Principal{UserID: userID, SessionID: sessionID}, nil

@@ -51,6 +51,11 @@ type Config struct {
 	// clock skew verification allows.
 	AccessTokenTTL    time.Duration
 	AccessTokenLeeway time.Duration
+	// Throttle sets the login throttle; zero means DefaultThrottle().
+	Throttle ThrottleConfig
+	// AuditRetention is how long audit events are kept; zero means
+	// DefaultAuditRetention.
+	AuditRetention time.Duration
 }
 
 // Service implements every authgate operation.
@@ -70,6 +75,12 @@ type Service struct {
 func New(store Store, revocations Revocations, tokens *token.Issuer, hasher *password.Hasher, keys refreshtoken.Keys, clk clock.Clock, random io.Reader, cfg Config) *Service {
 	if revocations == nil {
 		revocations = noRevocations{}
+	}
+	if cfg.Throttle == (ThrottleConfig{}) {
+		cfg.Throttle = DefaultThrottle()
+	}
+	if cfg.AuditRetention <= 0 {
+		cfg.AuditRetention = DefaultAuditRetention
 	}
 	return &Service{store: store, revocations: revocations, tokens: tokens, hasher: hasher, keys: keys, clock: clk, random: random, cfg: cfg}
 }
@@ -111,41 +122,51 @@ func (s *Service) Signup(ctx context.Context, email, pw string, description *str
 }
 
 // Login checks an email and password and opens a session. An unknown email
-// and a wrong password give the same error after the same work.
+// and a wrong password give the same error after the same work. Failed
+// checks are counted per account and per client address; while the
+// throttle holds either back, Login answers RATE_LIMITED (with the wait)
+// without checking the password, for known and unknown accounts alike.
 // Errors: INVALID_CREDENTIALS, USER_DISABLED (only after a correct password),
 // BAD_USER_INPUT, RATE_LIMITED, UNAVAILABLE.
 func (s *Service) Login(ctx context.Context, identifier, pw string, description *string) (*AuthPayload, error) {
+	// No password this long exists, whatever the identifier: refused before
+	// any work, which tells nothing about the account.
 	if len(pw) > MaxPasswordLength {
 		return nil, ErrInvalidCredentials
 	}
 	if err := checkDescription(description); err != nil {
 		return nil, err
 	}
-	email, emailErr := normalizeEmail(identifier)
-	var u UserRecord
-	err := emailErr
-	if err == nil {
-		u, err = s.store.UserByEmail(ctx, email)
+	// A caller that has already given up gets what the hasher would tell it,
+	// before any database work.
+	if ctx.Err() != nil {
+		return nil, ErrBusy
 	}
+	// An identifier that is no email cannot name an account: it is counted
+	// against the client address only, and costs the same as any other miss.
+	email, _ := normalizeEmail(identifier)
+	a := s.attempt(ctx, email)
+	c, err := s.store.LoginCheck(ctx, a)
 	if err != nil {
-		if emailErr == nil && CodeOf(err) != CodeNotFound {
-			return nil, err
-		}
-		// Same work as a wrong password, so that timing does not reveal
-		// whether the account exists.
-		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
-			return nil, s.hashError(err)
-		}
-		return nil, ErrInvalidCredentials
+		return nil, err
 	}
-	ok, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, pw)
-	if err != nil && !errors.Is(err, password.ErrMalformedHash) {
-		return nil, s.hashError(err)
+	if err := held(a, c.BlockedUntil); err != nil {
+		return nil, err
+	}
+	ok, rehash, err := s.verify(ctx, c, pw)
+	if err != nil {
+		return nil, err
 	}
 	if !ok {
-		return nil, ErrInvalidCredentials
+		return nil, s.passwordFailed(ctx, a, EventLoginFailed, c.User.ID, "")
 	}
+	u := c.User
 	if u.Disabled || banned(u.User, s.clock.Now()) {
+		// A correct password: recorded, not counted as a failure.
+		detail := map[string]any{"email": u.Email, "reason": "user disabled or banned"}
+		if err := s.store.RecordAudit(ctx, auditEvent(ctx, a.Now, EventLoginFailed, u.ID, "", detail)); err != nil {
+			return nil, err
+		}
 		return nil, ErrUserDisabled
 	}
 	newHash := ""
@@ -159,11 +180,28 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, description 
 	if err != nil {
 		return nil, err
 	}
+	// The session, the re-hash, the account's throttle reset and the audit
+	// event are one statement.
 	rec, err := s.store.CreateSession(ctx, ns, u.PasswordHash, newHash)
 	if err != nil {
 		return nil, err
 	}
 	return s.payload(ctx, u.User, rec.ID, now, refresh, rec.ExpiresAt)
+}
+
+// verify checks pw against the candidate's stored hash. Every path that can
+// end in INVALID_CREDENTIALS does one hash with the current parameters or
+// the stored ones: an unknown user and an unreadable stored hash are checked
+// against the dummy hash, so that the time taken does not tell them apart
+// from a wrong password.
+func (s *Service) verify(ctx context.Context, c LoginCandidate, pw string) (ok, rehash bool, err error) {
+	if c.Found {
+		ok, rehash, err = s.hasher.Verify(ctx, c.User.PasswordHash, pw)
+		if !errors.Is(err, password.ErrMalformedHash) {
+			return ok, rehash, s.hashError(err)
+		}
+	}
+	return false, false, s.hashError(s.hasher.VerifyDummy(ctx, pw))
 }
 
 // Refresh rotates a refresh token: it returns a new access token and the
@@ -260,7 +298,9 @@ func (s *Service) RevokeAllSessions(ctx context.Context) (int, error) {
 }
 
 // ChangePassword checks the caller's old password, sets the new one, ends
-// every session of the user (the caller's too) and opens a fresh one.
+// every session of the user (the caller's too) and opens a fresh one. Wrong
+// old passwords count against the login throttle like failed logins, so a
+// stolen access token is no way around it.
 // Errors: UNAUTHENTICATED, INVALID_CREDENTIALS (wrong old password),
 // WEAK_PASSWORD, USER_DISABLED, RATE_LIMITED, UNAVAILABLE.
 func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword string) (*AuthPayload, error) {
@@ -281,12 +321,20 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 	if u.Disabled {
 		return nil, ErrUserDisabled
 	}
-	ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, oldPassword)
-	if err != nil && !errors.Is(err, password.ErrMalformedHash) {
-		return nil, s.hashError(err)
+	a := s.attempt(ctx, u.Email)
+	until, err := s.store.ThrottledUntil(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	if err := held(a, until); err != nil {
+		return nil, err
+	}
+	ok, _, err := s.verify(ctx, LoginCandidate{User: u, Found: true}, oldPassword)
+	if err != nil {
+		return nil, err
 	}
 	if !ok {
-		return nil, ErrInvalidCredentials
+		return nil, s.passwordFailed(ctx, a, EventPasswordChangeFailed, u.ID, p.SessionID)
 	}
 	newHash, err := s.hashPassword(ctx, newPassword)
 	if err != nil {

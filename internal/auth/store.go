@@ -9,6 +9,8 @@ import (
 // for the outcomes named in each method's comment (ErrNotFound,
 // ErrEmailTaken, Unavailable), and plain errors only for the unexpected.
 type Store interface {
+	ThrottleStore
+	AuditStore
 	// CreateUserWithSession inserts a user and, when s is not nil, its first
 	// session, in one transaction. ErrEmailTaken when the email exists.
 	CreateUserWithSession(ctx context.Context, u NewUser, s *NewSession) (UserRecord, SessionRecord, error)
@@ -69,12 +71,18 @@ type PurgePolicy struct {
 	SessionMaxAge time.Duration
 	// BatchSize bounds each DELETE.
 	BatchSize int
+	// AuditRetention is how long audit events are kept.
+	AuditRetention time.Duration
+	// ThrottleRetention is how long after its last failure a login throttle
+	// row can still hold anyone back.
+	ThrottleRetention time.Duration
 }
 
 // PurgeResult counts what a purge deleted. Skipped means another instance
 // held the purge lock.
 type PurgeResult struct {
 	Sessions, RetiredTokens, DeniedTokens int
+	AuditEvents, LoginThrottles           int
 	Skipped                               bool
 }
 
@@ -91,6 +99,9 @@ type NewUser struct {
 	DefaultRole  string
 	AllowedRoles []string
 	Now          time.Time
+	// Disabled creates the user disabled; Imported records that its
+	// password hash was made elsewhere.
+	Disabled, Imported bool
 }
 
 // UserChange is an administrative change to a user; nil fields stay as they are.

@@ -56,6 +56,10 @@ commands:
   user unban --email E          lift a ban (old tokens stay dead)
   user revoke-sessions --email E
                                 end every session of a user; prints how many
+  user import                   create users from JSON lines on stdin, with password
+                                hashes made elsewhere (bcrypt, argon2id); reports each line
+  audit --email E [--since D]   print a user's security events, oldest first (D: a
+                                duration such as 24h, or an RFC 3339 instant)
 
   keys generate --type Ed25519|RS256|ES256
                                 print a new PKCS#8 PEM private key
@@ -88,6 +92,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		err = runToken(ctx, args[1:], env)
 	case "purge":
 		err = runPurge(ctx, args[1:], env)
+	case "audit":
+		err = runAudit(ctx, args[1:], env)
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return exitOK
@@ -192,6 +198,8 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		SignupRole:        cfg.SignupRole,
 		AccessTokenTTL:    cfg.AccessTokenTTL,
 		AccessTokenLeeway: leeway,
+		Throttle:          cfg.LoginThrottle,
+		AuditRetention:    cfg.AuditRetention,
 	})
 	return &parts{cfg: cfg, store: st, auth: svc, issuer: issuer}, nil
 }

@@ -14,9 +14,12 @@ import (
 // runUser runs `authgate user <subcommand>`.
 func runUser(ctx context.Context, args []string, env Env) error {
 	if len(args) == 0 {
-		return usageError("user: missing subcommand (add, disable, enable, ban, unban, set-roles, set-claims, revoke-sessions)")
+		return usageError("user: missing subcommand (add, import, disable, enable, ban, unban, set-roles, set-claims, revoke-sessions)")
 	}
 	sub, args := args[0], args[1:]
+	if sub == "import" {
+		return runUserImport(ctx, args, env)
+	}
 	fs := newFlagSet("user "+sub, env)
 	email := fs.String("email", "", "the user's email")
 	var (

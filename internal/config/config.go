@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"authgate/internal/auth"
 	"authgate/internal/password"
 	"authgate/internal/token"
 )
@@ -55,10 +57,22 @@ type Config struct {
 	RefreshCookieName string
 	RefreshCookiePath string
 
+	// CORSOrigins are the exact origins whose pages may call /graphql from a
+	// browser (AUTHGATE_CORS_ORIGINS); empty: none.
+	CORSOrigins []string
+	// HSTS says authgate is reached over HTTPS only (AUTHGATE_HSTS): answers
+	// carry Strict-Transport-Security.
+	HSTS bool
+
 	DBMaxConns      int
 	Argon2          password.Params
 	HashConcurrency int
 	LogLevel        string
+
+	// LoginThrottle holds back repeated failed logins (AUTHGATE_LOGIN_*).
+	LoginThrottle auth.ThrottleConfig
+	// AuditRetention is how long audit events are kept.
+	AuditRetention time.Duration
 }
 
 // Load reads every setting through getenv (os.Getenv in production). It
@@ -86,6 +100,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		RefreshCookie:      r.boolean("AUTHGATE_REFRESH_COOKIE", false),
 		RefreshCookieName:  r.str("AUTHGATE_REFRESH_COOKIE_NAME", "authgate_refresh"),
 		RefreshCookiePath:  r.str("AUTHGATE_REFRESH_COOKIE_PATH", "/graphql"),
+		CORSOrigins:        r.origins("AUTHGATE_CORS_ORIGINS"),
+		HSTS:               r.boolean("AUTHGATE_HSTS", false),
 		DBMaxConns:         r.integer("AUTHGATE_DB_MAX_CONNS", 16, 1, 1000),
 		Argon2: password.Params{
 			MemoryKiB:   uint32(r.integer("AUTHGATE_ARGON2_MEMORY_KIB", int(password.DefaultParams().MemoryKiB), 1024, 4<<20)),
@@ -96,13 +112,18 @@ func Load(getenv func(string) string) (*Config, error) {
 		},
 		HashConcurrency: r.integer("AUTHGATE_HASH_CONCURRENCY", runtime.NumCPU(), 1, 1024),
 		LogLevel:        r.oneOf("AUTHGATE_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		LoginThrottle:   r.loginThrottle(),
+		AuditRetention:  r.durationMin("AUTHGATE_AUDIT_RETENTION", auth.DefaultAuditRetention, time.Hour),
 	}
 	c.ListenDatabaseURL = r.str("AUTHGATE_LISTEN_DATABASE_URL", c.DatabaseURL)
 	c.PprofAddr = r.str("AUTHGATE_PPROF_ADDR", "")
 	c.Addr = r.str("AUTHGATE_ADDR", "")
 	if c.Addr == "" {
 		c.Addr = ":8080"
-		if port := getenv("PORT"); port != "" {
+		if port := strings.TrimSpace(getenv("PORT")); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				r.fail("PORT", "%q is not a port number from 1 to 65535", port)
+			}
 			c.Addr = ":" + port
 		}
 	}
@@ -117,6 +138,12 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if c.RefreshReuseGrace >= c.RefreshTokenTTL {
 		return nil, fmt.Errorf("AUTHGATE_REFRESH_REUSE_GRACE (%s) must be shorter than AUTHGATE_REFRESH_TOKEN_TTL (%s)", c.RefreshReuseGrace, c.RefreshTokenTTL)
+	}
+	if t := c.LoginThrottle; t.BackoffMax < t.BackoffBase {
+		return nil, fmt.Errorf("AUTHGATE_LOGIN_BACKOFF_MAX (%s) must not be shorter than AUTHGATE_LOGIN_BACKOFF_BASE (%s)", t.BackoffMax, t.BackoffBase)
+	}
+	if t := c.LoginThrottle; t.BackoffMax > t.Window {
+		return nil, fmt.Errorf("AUTHGATE_LOGIN_BACKOFF_MAX (%s) must not be longer than AUTHGATE_LOGIN_WINDOW (%s)", t.BackoffMax, t.Window)
 	}
 	if c.RefreshTokenSecret != "" && len(c.RefreshTokenSecret) < 32 {
 		return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: must be at least 32 bytes")
@@ -133,6 +160,20 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// loginThrottle reads the AUTHGATE_LOGIN_* settings.
+func (r *reader) loginThrottle() auth.ThrottleConfig {
+	d := auth.DefaultThrottle()
+	return auth.ThrottleConfig{
+		FreeFailures:   r.integer("AUTHGATE_LOGIN_FREE_FAILURES", d.FreeFailures, 0, 1000),
+		MaxFailures:    r.integer("AUTHGATE_LOGIN_MAX_FAILURES", d.MaxFailures, 1, 1000000),
+		IPFreeFailures: r.integer("AUTHGATE_LOGIN_IP_FREE_FAILURES", d.IPFreeFailures, 0, 1000000),
+		IPMaxFailures:  r.integer("AUTHGATE_LOGIN_IP_MAX_FAILURES", d.IPMaxFailures, 1, 100000000),
+		BackoffBase:    r.duration("AUTHGATE_LOGIN_BACKOFF_BASE", d.BackoffBase),
+		BackoffMax:     r.duration("AUTHGATE_LOGIN_BACKOFF_MAX", d.BackoffMax),
+		Window:         r.durationMin("AUTHGATE_LOGIN_WINDOW", d.Window, time.Minute),
+	}
 }
 
 // reader parses settings and keeps the first error.
@@ -210,6 +251,35 @@ func (r *reader) oneOf(name, def string, allowed ...string) string {
 	}
 	r.fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
 	return def
+}
+
+// origins reads a comma-separated list of web origins, each scheme://host
+// with an optional port and nothing after it (a lone trailing slash is
+// dropped), and returns them as browsers send them in Origin: lower case,
+// without the scheme's default port.
+func (r *reader) origins(name string) []string {
+	var out []string
+	for _, part := range strings.Split(r.getenv(name), ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		u, err := url.Parse(strings.TrimSuffix(part, "/"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" ||
+			u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.Contains(u.Host, "*") {
+			r.fail(name, "%q is not an origin: write scheme://host[:port], e.g. https://app.example.com", part)
+			return nil
+		}
+		host := strings.ToLower(u.Host)
+		if port := u.Port(); (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+			host = strings.ToLower(u.Hostname())
+			if strings.Contains(host, ":") {
+				host = "[" + host + "]"
+			}
+		}
+		out = append(out, u.Scheme+"://"+host)
+	}
+	return out
 }
 
 // prefixes reads a comma-separated list of IP addresses and CIDR ranges.

@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strconv"
 
 	"authgate/internal/auth"
 	"authgate/internal/logctx"
@@ -31,6 +33,8 @@ type actionError struct {
 	Message    string `json:"message"`
 	Extensions struct {
 		Code auth.Code `json:"code"`
+		// RetryAfter is the seconds a RATE_LIMITED client should wait.
+		RetryAfter int `json:"retryAfter,omitempty"`
 	} `json:"extensions"`
 }
 
@@ -42,6 +46,10 @@ func writeActionError(w http.ResponseWriter, r *http.Request, err error) {
 	body.Extensions.Code = code
 	if ae, ok := err.(*auth.Error); ok {
 		body.Message = ae.Message
+	}
+	if ae := (*auth.Error)(nil); errors.As(err, &ae) && ae.RetryAfterSeconds() > 0 {
+		body.Extensions.RetryAfter = ae.RetryAfterSeconds()
+		w.Header().Set("Retry-After", strconv.Itoa(body.Extensions.RetryAfter))
 	}
 	if code == auth.CodeInternal || code == auth.CodeUnavailable {
 		logctx.From(r.Context()).Error("action failed", "code", code, "error", err)

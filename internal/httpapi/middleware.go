@@ -19,19 +19,15 @@ import (
 )
 
 // middleware wraps every route: request id and logger, security headers,
-// panic recovery, a request deadline, the body limit, and the client's
-// address and user agent.
+// panic recovery, a request deadline, the body limit, the client's address
+// and user agent, and the refusal of GraphQL mutations over GET.
 func (a *api) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID(r)
 		logger := a.logger.With("request_id", id)
-		h := w.Header()
-		h.Set("X-Request-Id", id)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cache-Control", "no-store")
+		w.Header().Set("X-Request-Id", id)
+		setSecurityHeaders(w.Header(), r)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
@@ -66,8 +62,29 @@ func (a *api) middleware(next http.Handler) http.Handler {
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path == "/graphql" && refuseGETNonQuery(sw, r) {
+			return
+		}
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// apiCSP is the Content-Security-Policy of every answer but the
+// playground's: authgate serves JSON, which must never run, load, frame or
+// be framed as a document.
+const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+// setSecurityHeaders sets the headers every answer carries. The playground
+// (GET /) loads GraphiQL from a CDN with inline script, so it goes without
+// the CSP; it still may not be framed.
+func setSecurityHeaders(h http.Header, r *http.Request) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+	if !(r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead)) {
+		h.Set("Content-Security-Policy", apiCSP)
+	}
 }
 
 // statusWriter remembers the status written, for the access log.

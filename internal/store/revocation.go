@@ -110,6 +110,8 @@ func (s *Store) Purge(ctx context.Context, p auth.PurgePolicy) (auth.PurgeResult
 		// A retired token older than the longest session cannot belong to a live one.
 		{purgeRetiredTokens, []any{p.Now.Add(-p.SessionMaxAge), p.BatchSize}, &res.RetiredTokens},
 		{purgeDeniedTokens, []any{p.Now, p.BatchSize}, &res.DeniedTokens},
+		{purgeAuditEvents, []any{auditPurgeCutoff(p), p.BatchSize}, &res.AuditEvents},
+		{purgeLoginThrottles, []any{throttlePurgeCutoff(p), p.BatchSize}, &res.LoginThrottles},
 	}
 	for _, step := range steps {
 		for {

@@ -14,14 +14,34 @@ import (
 	"authgate/internal/revocation"
 )
 
-// insertSession opens a session and, when $10 is not empty, replaces the
-// user's outdated password hash ($9) in the same round trip; the hash only
-// moves if it is still the one that was verified ($10).
-const insertSession = `
+// loginSession opens the session of a successful login, in one round trip:
+// when $9 is not empty it replaces the user's outdated password hash (only
+// if it is still the one that was verified, $10), it resets the account's
+// login throttle (a correct password ends the count), and it records the
+// login in the audit trail.
+const loginSession = `
 WITH rehash AS (
     UPDATE auth.users SET password_hash = $9, updated_at = $6
     WHERE $9 <> '' AND id = $1 AND password_hash = $10
+    RETURNING id
+), reset AS (
+    DELETE FROM auth.login_throttle
+    WHERE scope = 'account' AND subject = (SELECT email FROM auth.users WHERE id = $1)
+), s AS (
+    INSERT INTO auth.sessions (user_id, refresh_token_hash, description, user_agent, ip,
+                               created_at, last_activity_at, expires_at, max_expires_at)
+    VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $6, $7, $8)
+    RETURNING id, user_id, created_at, expires_at, ip, user_agent
+), audit AS (
+    INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent, detail)
+    SELECT $6, 'login', s.user_id, s.id, s.ip, s.user_agent,
+           CASE WHEN EXISTS (SELECT 1 FROM rehash) THEN '{"rehashed": true}'::jsonb ELSE '{}'::jsonb END
+    FROM s
 )
+SELECT id, created_at, expires_at FROM s`
+
+// insertSession opens a session (a password change's fresh one).
+const insertSession = `
 INSERT INTO auth.sessions (user_id, refresh_token_hash, description, user_agent, ip,
                            created_at, last_activity_at, expires_at, max_expires_at)
 VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $6, $7, $8)
@@ -29,13 +49,14 @@ RETURNING id, created_at, expires_at`
 
 // CreateSession implements auth.Store.
 func (s *Store) CreateSession(ctx context.Context, ns auth.NewSession, oldHash, rehash string) (auth.SessionRecord, error) {
-	return createSession(ctx, s.db, ns, oldHash, rehash)
+	return createSession(ctx, s.db, loginSession, ns, rehash, oldHash)
 }
 
-func createSession(ctx context.Context, q sqlx.QueryerContext, ns auth.NewSession, oldHash, rehash string) (auth.SessionRecord, error) {
+func createSession(ctx context.Context, q sqlx.QueryerContext, query string, ns auth.NewSession, more ...any) (auth.SessionRecord, error) {
 	var rec auth.SessionRecord
-	err := q.QueryRowxContext(ctx, insertSession, ns.UserID, ns.TokenHash, ns.Description, ns.UserAgent, ns.IP,
-		ns.Now, ns.ExpiresAt, ns.MaxExpiresAt, rehash, oldHash).Scan(&rec.ID, &rec.CreatedAt, &rec.ExpiresAt)
+	args := append([]any{ns.UserID, ns.TokenHash, ns.Description, ns.UserAgent, ns.IP,
+		ns.Now, ns.ExpiresAt, ns.MaxExpiresAt}, more...)
+	err := q.QueryRowxContext(ctx, query, args...).Scan(&rec.ID, &rec.CreatedAt, &rec.ExpiresAt)
 	if err != nil {
 		return auth.SessionRecord{}, mapError(err)
 	}
@@ -53,6 +74,7 @@ func createSession(ctx context.Context, q sqlx.QueryerContext, ns auth.NewSessio
 // (and replay it).
 // decided: the outcome; a disabled user wins over everything else.
 // upd / retire: rotation (or, on reuse, revocation) and the retired record.
+// audit: the refresh (a replay too) or the reuse, in the audit trail.
 //
 // $1 token hash, $2 successor hash, $3 now, $4 grace cut-off, $5 sliding
 // expiry, $6 ip, $7 user agent, $8 now in unix microseconds (for NOTIFY).
@@ -96,6 +118,12 @@ WITH found AS (
     INSERT INTO auth.retired_refresh_tokens (token_hash, session_id, retired_at)
     SELECT $1, d.id, $3 FROM decided d WHERE d.outcome = 'rotated'
     ON CONFLICT (token_hash) DO NOTHING
+), audit AS (
+    INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent, detail)
+    SELECT $3, CASE WHEN d.outcome = 'reused' THEN 'refresh_token_reused' ELSE 'refresh' END,
+           d.user_id, d.id, NULLIF($6, ''), NULLIF($7, ''),
+           CASE WHEN d.outcome = 'replayed' THEN '{"replayed": true}'::jsonb ELSE '{}'::jsonb END
+    FROM decided d WHERE d.outcome IN ('rotated', 'replayed', 'reused')
 )
 SELECT d.outcome, d.id, d.created_at, COALESCE((SELECT expires_at FROM upd), d.expires_at) AS expires_at,
        d.user_id, d.email, d.default_role, d.allowed_roles, d.user_created_at, d.custom_claims,
@@ -131,6 +159,9 @@ func notifySessions(nowParam string) string {
 	return `SELECT count(pg_notify('` + revocation.Channel + `', 's|' || id || '|' || ` + nowParam + `)) FROM s`
 }
 
+// revokeSessionByTokenHash ends the session (logout), announces it and
+// records it in the audit trail: $1 token hash, $2 now, $3 now in unix
+// microseconds, $4 ip, $5 user agent.
 const revokeSessionByTokenHash = `
 WITH s AS (
     UPDATE auth.sessions SET revoked_at = $2, revoked_reason = 'logout'
@@ -140,9 +171,12 @@ WITH s AS (
         SELECT session_id FROM auth.retired_refresh_tokens WHERE token_hash = $1
         LIMIT 1
     )
-    RETURNING id
+    RETURNING id, user_id
+), audit AS (
+    INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent)
+    SELECT $2, 'logout', user_id, id, $4, $5 FROM s
 )
-`
+SELECT (SELECT count(pg_notify('` + revocation.Channel + `', 's|' || id || '|' || $3)) FROM s), (SELECT id::text FROM s)`
 
 // RevokeSessionByTokenHash implements auth.Store.
 func (s *Store) RevokeSessionByTokenHash(ctx context.Context, hash []byte, now time.Time) (string, error) {
@@ -150,36 +184,44 @@ func (s *Store) RevokeSessionByTokenHash(ctx context.Context, hash []byte, now t
 		n  int
 		id sql.NullString
 	)
-	err := s.db.QueryRowContext(ctx, revokeSessionByTokenHash+
-		`SELECT (SELECT count(pg_notify('`+revocation.Channel+`', 's|' || id || '|' || $3)) FROM s), (SELECT id::text FROM s)`,
-		hash, now, micros(now)).Scan(&n, &id)
+	ip, ua := requestClient(ctx)
+	err := s.db.QueryRowContext(ctx, revokeSessionByTokenHash, hash, now, micros(now), ip, ua).Scan(&n, &id)
 	return id.String, mapError(err)
 }
 
 // liveSession is the condition for a session that can still be refreshed.
 const liveSession = `revoked_at IS NULL AND expires_at > $2 AND max_expires_at > $2`
 
+// revokeSession ends one live session of a user, announces it and records
+// it in the audit trail: $1 user, $2 now, $3 session, $4 now in unix
+// microseconds, $5 ip, $6 user agent.
 const revokeSession = `
 WITH s AS (
     UPDATE auth.sessions SET revoked_at = $2, revoked_reason = 'revoked by user'
     WHERE id = $3 AND user_id = $1 AND ` + liveSession + `
-    RETURNING id
+    RETURNING id, user_id
+), audit AS (
+    INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent)
+    SELECT $2, 'session_revoked', user_id, id, $5, $6 FROM s
 )
 `
 
 // RevokeSession implements auth.Store.
 func (s *Store) RevokeSession(ctx context.Context, userID, sessionID string, now time.Time) (bool, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, revokeSession+notifySessions("$4"), userID, now, sessionID, micros(now)).Scan(&n)
+	ip, ua := requestClient(ctx)
+	err := s.db.QueryRowContext(ctx, revokeSession+notifySessions("$4"), userID, now, sessionID, micros(now), ip, ua).Scan(&n)
 	return n == 1, mapError(err)
 }
 
 // cutOffUser moves the user's cut-off to now (never back), applies the
 // optional account changes, and ends every live session, announcing the
-// cut-off and each session in the same statement. It returns how many
-// sessions it ended. $1 user, $2 now, $3 reason, $4 now in unix
-// microseconds, $5 disabled (null: unchanged), $6 banned_until, $7
-// ban_reason (set with banned_until).
+// cut-off and each session in the same statement, and records the event in
+// the audit trail. It returns how many sessions it ended. $1 user, $2 now,
+// $3 reason, $4 now in unix microseconds, $5 disabled (null: unchanged), $6
+// banned_until, $7 ban_reason (set with banned_until), $8 the audit event,
+// $9 ip, $10 user agent, $11 the event's detail (the number of sessions
+// ended is added).
 const cutOffUser = `
 WITH u AS (
     UPDATE auth.users SET
@@ -194,6 +236,10 @@ WITH u AS (
     UPDATE auth.sessions SET revoked_at = $2, revoked_reason = $3
     WHERE user_id = (SELECT id FROM u) AND ` + liveSession + `
     RETURNING id
+), audit AS (
+    INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail)
+    SELECT $2, $8, u.id, $9, $10, $11::jsonb || jsonb_build_object('sessions', (SELECT count(*) FROM s))
+    FROM u
 )
 SELECT (SELECT count(*) FROM u),
        (SELECT count(pg_notify('` + revocation.Channel + `', 'u|' || id || '|' || $4)) FROM u),
@@ -202,10 +248,28 @@ SELECT (SELECT count(*) FROM u),
 
 // CutOffUser implements auth.Store.
 func (s *Store) CutOffUser(ctx context.Context, userID string, c auth.CutOff) ([]string, error) {
-	return cutOff(ctx, s.db, userID, c)
+	event, detail := cutOffEvent(c)
+	ip, ua := requestClient(ctx)
+	return cutOff(ctx, s.db, userID, c, event, detail, ip, ua)
 }
 
-func cutOff(ctx context.Context, q sqlx.QueryerContext, userID string, c auth.CutOff) ([]string, error) {
+// cutOffEvent is the audit event of a cut-off: a ban, a disable, or the
+// end of every session (by the user or an administrator, as c.Reason says).
+func cutOffEvent(c auth.CutOff) (auth.AuditEventKind, map[string]any) {
+	switch {
+	case !c.BannedUntil.IsZero():
+		detail := map[string]any{"until": c.BannedUntil.UTC().Format(time.RFC3339Nano)}
+		if c.BanReason != nil {
+			detail["reason"] = *c.BanReason
+		}
+		return auth.EventBanned, detail
+	case c.Disable != nil && *c.Disable:
+		return auth.EventDisabled, nil
+	}
+	return auth.EventSessionsRevoked, map[string]any{"reason": c.Reason}
+}
+
+func cutOff(ctx context.Context, q sqlx.QueryerContext, userID string, c auth.CutOff, event auth.AuditEventKind, detail map[string]any, ip, ua any) ([]string, error) {
 	var (
 		users, notifiedUsers, notifiedSessions int
 		sessions                               pq.StringArray
@@ -214,7 +278,12 @@ func cutOff(ctx context.Context, q sqlx.QueryerContext, userID string, c auth.Cu
 	if !c.BannedUntil.IsZero() {
 		bannedUntil = &c.BannedUntil
 	}
-	err := q.QueryRowxContext(ctx, cutOffUser, userID, c.Now, c.Reason, micros(c.Now), c.Disable, bannedUntil, c.BanReason).
+	d, err := jsonObject(detail)
+	if err != nil {
+		return nil, err
+	}
+	err = q.QueryRowxContext(ctx, cutOffUser, userID, c.Now, c.Reason, micros(c.Now), c.Disable, bannedUntil, c.BanReason,
+		string(event), ip, ua, d).
 		Scan(&users, &notifiedUsers, &notifiedSessions, &sessions)
 	if err != nil {
 		return nil, mapError(err)
@@ -250,7 +319,13 @@ func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) 
 	return sessions, mapError(rows.Err())
 }
 
+// changePasswordHash replaces the hash if it is still the verified one, and
+// resets the account's login throttle: the old password was proven.
 const changePasswordHash = `
+WITH reset AS (
+    DELETE FROM auth.login_throttle
+    WHERE scope = 'account' AND subject = (SELECT email FROM auth.users WHERE id = $1)
+)
 UPDATE auth.users SET password_hash = $3, updated_at = $4
 WHERE id = $1 AND password_hash = $2`
 
@@ -270,10 +345,12 @@ func (s *Store) ChangePassword(ctx context.Context, userID, oldHash, newHash str
 			// against a hash that no longer holds.
 			return auth.ErrInvalidCredentials
 		}
-		if ended, err = cutOff(ctx, tx, userID, auth.CutOff{Now: ns.Now, Reason: "password changed"}); err != nil {
+		ended, err = cutOff(ctx, tx, userID, auth.CutOff{Now: ns.Now, Reason: "password changed"},
+			auth.EventPasswordChanged, nil, nullIfEmpty(ns.IP), nullIfEmpty(cleanText(ns.UserAgent, maxAuditUserAgent)))
+		if err != nil {
 			return err
 		}
-		rec, err = createSession(ctx, tx, ns, "", "")
+		rec, err = createSession(ctx, tx, insertSession, ns)
 		return err
 	})
 	return rec, ended, err

@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -34,11 +37,22 @@ type Store struct {
 
 // Open connects to databaseURL and checks that the database answers.
 // It fails when the URL is malformed or the database does not answer in time.
+//
+// Statements run outside a transaction are retried on serialization
+// failures and deadlocks (see retry), and every database wait ends with its
+// context, even when the server stopped answering (see connector). When
+// neither the URL nor PGCONNECT_TIMEOUT sets connect_timeout, connecting is
+// also bounded by DefaultConnectTimeout, for the pool's own attempts.
 func Open(ctx context.Context, databaseURL string, pool PoolConfig) (*Store, error) {
-	db, err := sqlx.Open("postgres", databaseURL)
+	dsn, err := withConnectTimeout(databaseURL, os.Getenv("PGCONNECT_TIMEOUT") != "")
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, err
 	}
+	c, err := newConnector(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", hideURL(err))
+	}
+	db := sqlx.NewDb(sql.OpenDB(c), "postgres")
 	if pool.MaxConns <= 0 {
 		pool.MaxConns = 16
 	}
@@ -50,6 +64,39 @@ func Open(ctx context.Context, databaseURL string, pool PoolConfig) (*Store, err
 		return nil, fmt.Errorf("connecting to the database: %w", err)
 	}
 	return &Store{db: db}, nil
+}
+
+// DefaultConnectTimeout bounds connecting to PostgreSQL (TCP and start-up
+// handshake) when the database URL does not say otherwise. Without it
+// lib/pq waits for ever on a server that accepts connections but does not
+// answer.
+const DefaultConnectTimeout = 5 * time.Second
+
+// withConnectTimeout returns dsn (a URL or key=value settings) with
+// DefaultConnectTimeout as connect_timeout, unless the user chose one: in
+// the URL (which wins because lib/pq lets a later key override an earlier
+// one) or in PGCONNECT_TIMEOUT (envTimeout, which the DSN would override).
+func withConnectTimeout(dsn string, envTimeout bool) (string, error) {
+	if envTimeout {
+		return dsn, nil
+	}
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		kv, err := pq.ParseURL(dsn)
+		if err != nil {
+			return "", fmt.Errorf("DATABASE_URL: %w", hideURL(err))
+		}
+		dsn = kv
+	}
+	return fmt.Sprintf("connect_timeout=%d %s", int(DefaultConnectTimeout.Seconds()), dsn), nil
+}
+
+// hideURL drops the URL (and the password in it) from a URL parsing error.
+func hideURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("not a valid URL: %w", ue.Err)
+	}
+	return err
 }
 
 // New wraps an open database.
@@ -70,8 +117,15 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // withTx runs fn in a transaction, committing when fn returns nil and rolling
-// back on every other path (a panic included).
-func (s *Store) withTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
+// back on every other path (a panic included). A transaction that fails
+// with a serialization failure or a deadlock is run again, fn included (see
+// retry), so fn must do nothing but its statements.
+func (s *Store) withTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return retry(ctx, func() error { return s.inTx(ctx, fn) })
+}
+
+// inTx is one attempt of withTx.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return mapError(err)
@@ -92,7 +146,11 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err err
 }
 
 // mapError turns database failures into domain errors by SQLSTATE class,
-// never by message text: connection trouble is UNAVAILABLE.
+// never by message text: connection trouble, shutdown, exhausted resources
+// and conflicts that persisted through the retries are UNAVAILABLE; a value
+// Postgres cannot store (a NUL character, a byte sequence that is not
+// UTF-8, a string longer than its column) is BAD_USER_INPUT, so that no
+// client input makes a 500.
 func mapError(err error) error {
 	if err == nil {
 		return nil
@@ -105,20 +163,28 @@ func mapError(err error) error {
 	if errors.As(err, &pqErr) {
 		switch pqErr.Code.Class() {
 		case "08", // connection exception
-			"53", // insufficient resources (too many connections, out of memory)
-			"57": // operator intervention (shutdown, cannot connect now)
+			"53", // insufficient resources (too many connections, disk full, out of memory)
+			"57", // operator intervention (shutdown, cannot connect now, statement cancelled)
+			"58": // system error (I/O error outside Postgres)
 			return auth.Unavailable(err)
 		}
 		switch pqErr.Code {
-		case "40001", "40P01": // serialization failure, deadlock: retry later
+		case "40001", // serialization failure: still failing after the retries
+			"40P01", // deadlock: likewise
+			"40003", // statement completion unknown
+			"55P03": // lock not available (lock_timeout)
 			return auth.Unavailable(err)
+		case "22001", // string data right truncation
+			"22021", // character not in repertoire (not UTF-8, NUL)
+			"22P05": // untranslatable character (\u0000 in jsonb)
+			return &auth.Error{Code: auth.CodeBadUserInput, Message: "the input holds a value that cannot be stored (a NUL character, or too long)", Err: err}
 		}
 		return err
 	}
 	var netErr net.Error
-	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, errResultLost) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) {
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.As(err, &netErr) {
 		return auth.Unavailable(err)
 	}
 	return err

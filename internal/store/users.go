@@ -37,13 +37,22 @@ func (r userRow) record() auth.UserRecord {
 
 const userColumns = `id, email, password_hash, default_role, allowed_roles, disabled, created_at, custom_claims, banned_until`
 
+// insertUser creates a user (an administrator's, or imported: $6 disabled,
+// $7 imported) and records it in the audit trail.
 const insertUser = `
-INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $5)
-RETURNING ` + userColumns
+WITH u AS (
+    INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at, disabled)
+    VALUES ($1, $2, $3, $4, $5, $5, $6)
+    RETURNING ` + userColumns + `
+), audit AS (
+    INSERT INTO auth.audit_events (at, event, user_id, detail)
+    SELECT $5, 'user_created', u.id, jsonb_build_object('imported', $7::boolean, 'disabled', u.disabled) FROM u
+)
+SELECT * FROM u`
 
 // insertUserWithSession creates the user and its first session in one
-// statement, so a sign-up is atomic and one round trip.
+// statement, so a sign-up is atomic and one round trip; it records the
+// sign-up in the audit trail.
 const insertUserWithSession = `
 WITH u AS (
     INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at)
@@ -53,7 +62,10 @@ WITH u AS (
     INSERT INTO auth.sessions (user_id, refresh_token_hash, description, user_agent, ip,
                                created_at, last_activity_at, expires_at, max_expires_at)
     SELECT u.id, $6, $7, NULLIF($8, ''), NULLIF($9, ''), $5, $5, $10, $11 FROM u
-    RETURNING id AS session_id, expires_at AS session_expires_at
+    RETURNING id AS session_id, user_id, ip, user_agent, expires_at AS session_expires_at
+), audit AS (
+    INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent)
+    SELECT $5, 'signup', s.user_id, s.session_id, s.ip, s.user_agent FROM s
 )
 SELECT u.*, s.session_id, s.session_expires_at FROM u, s`
 
@@ -62,7 +74,8 @@ func (s *Store) CreateUserWithSession(ctx context.Context, u auth.NewUser, ns *a
 	roles := pq.StringArray(u.AllowedRoles)
 	if ns == nil {
 		var row userRow
-		err := s.db.QueryRowxContext(ctx, insertUser, u.Email, u.PasswordHash, u.DefaultRole, roles, u.Now).StructScan(&row)
+		err := s.db.QueryRowxContext(ctx, insertUser, u.Email, u.PasswordHash, u.DefaultRole, roles, u.Now,
+			u.Disabled, u.Imported).StructScan(&row)
 		if err != nil {
 			return auth.UserRecord{}, auth.SessionRecord{}, userInsertError(err)
 		}
@@ -113,15 +126,37 @@ func (s *Store) getUser(ctx context.Context, query string, arg any) (auth.UserRe
 	return row.record(), nil
 }
 
+// updateUser applies an administrative change and records in the audit
+// trail what it changed: $1 email, $2 disabled, $3 default role, $4 allowed
+// roles, $5 now, $6 custom claims (each null: unchanged), $7 ip, $8 user
+// agent. The row is locked before it is read, so the recorded transition
+// (enabled, disabled) is the one this statement made.
 const updateUser = `
-UPDATE auth.users SET
-    disabled      = COALESCE($2, disabled),
-    default_role  = COALESCE($3, default_role),
-    allowed_roles = COALESCE($4, allowed_roles),
-    custom_claims = COALESCE($6, custom_claims),
-    updated_at    = $5
-WHERE email = $1
-RETURNING ` + userColumns
+WITH u AS (
+    UPDATE auth.users SET
+        disabled      = COALESCE($2, disabled),
+        default_role  = COALESCE($3, default_role),
+        allowed_roles = COALESCE($4, allowed_roles),
+        custom_claims = COALESCE($6, custom_claims),
+        updated_at    = $5
+    FROM (SELECT id AS old_id, disabled AS was_disabled FROM auth.users WHERE email = $1 FOR UPDATE) old
+    WHERE id = old.old_id
+    RETURNING ` + userColumns + `, was_disabled
+), audit AS (
+    INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail)
+    SELECT $5, e.event, u.id, $7, $8, e.detail
+    FROM u, LATERAL (VALUES
+        (CASE WHEN u.disabled AND NOT u.was_disabled THEN 'disabled'
+              WHEN NOT u.disabled AND u.was_disabled THEN 'enabled' END, '{}'::jsonb),
+        (CASE WHEN $4::text[] IS NOT NULL THEN 'roles_changed' END,
+         jsonb_build_object('default_role', u.default_role, 'allowed_roles', u.allowed_roles)),
+        (CASE WHEN $6::jsonb IS NOT NULL THEN 'claims_changed' END,
+         jsonb_build_object('names', (SELECT COALESCE(jsonb_agg(k ORDER BY k), '[]'::jsonb)
+                                      FROM jsonb_object_keys(u.custom_claims) k)))
+    ) e (event, detail)
+    WHERE e.event IS NOT NULL
+)
+SELECT ` + userColumns + ` FROM u`
 
 // UpdateUser implements auth.Store.
 func (s *Store) UpdateUser(ctx context.Context, email string, c auth.UserChange) (auth.UserRecord, error) {
@@ -134,7 +169,8 @@ func (s *Store) UpdateUser(ctx context.Context, email string, c auth.UserChange)
 		claims = claimsJSON(c.Claims)
 	}
 	var row userRow
-	err := s.db.QueryRowxContext(ctx, updateUser, email, c.Disabled, c.DefaultRole, roles, c.Now, claims).StructScan(&row)
+	ip, ua := requestClient(ctx)
+	err := s.db.QueryRowxContext(ctx, updateUser, email, c.Disabled, c.DefaultRole, roles, c.Now, claims, ip, ua).StructScan(&row)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return auth.UserRecord{}, auth.ErrNotFound

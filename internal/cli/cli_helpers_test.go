@@ -1,0 +1,152 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+
+	"authgate/internal/auth"
+	"authgate/internal/authtest"
+	"authgate/internal/cli"
+)
+
+// settings are the environment variables of one CLI run.
+type settings map[string]string
+
+// baseSettings point the CLI at env's database, with env's JWT key and
+// cheap hashing.
+func baseSettings(env *authtest.Env) settings {
+	return settings{
+		"DATABASE_URL":               env.DatabaseURL,
+		"HASURA_GRAPHQL_JWT_SECRET":  authtest.JWTSecret,
+		"AUTHGATE_ARGON2_MEMORY_KIB": "1024",
+		"AUTHGATE_ARGON2_ITERATIONS": "1",
+	}
+}
+
+// with returns a copy of s with the pairs (name, value, …) set; an empty
+// value unsets.
+func (s settings) with(pairs ...string) settings {
+	out := settings{}
+	for k, v := range s {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			delete(out, pairs[i])
+			continue
+		}
+		out[pairs[i]] = pairs[i+1]
+	}
+	return out
+}
+
+// result is what one CLI run did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs the CLI with args, these settings and stdin.
+func run(t *testing.T, s settings, stdin string, args ...string) result {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := cli.Run(context.Background(), args, cli.Env{
+		Getenv: func(name string) string { return s[name] },
+		Stdin:  strings.NewReader(stdin),
+		Stdout: &out,
+		Stderr: &errOut,
+	})
+	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+// mustRun runs the CLI and fails the test unless it exits 0.
+func mustRun(t *testing.T, s settings, stdin string, args ...string) string {
+	t.Helper()
+	r := run(t, s, stdin, args...)
+	if r.code != 0 {
+		t.Fatalf("authgate %s: exit %d, stderr %q", strings.Join(args, " "), r.code, r.stderr)
+	}
+	return r.stdout
+}
+
+// login signs in through env's service and fails the test on error.
+func login(t *testing.T, env *authtest.Env, email, pw string) *auth.AuthPayload {
+	t.Helper()
+	p, err := env.Service.Login(context.Background(), email, pw, nil)
+	if err != nil {
+		t.Fatalf("login %s: %v", email, err)
+	}
+	return p
+}
+
+// wantCode fails unless err is an auth error with this code.
+func wantCode(t *testing.T, err error, code auth.Code) {
+	t.Helper()
+	if got := auth.CodeOf(err); err == nil || got != code {
+		t.Fatalf("error %v (code %s), want %s", err, got, code)
+	}
+}
+
+// hasuraClaims decodes an access token's Hasura claims (unverified).
+func hasuraClaims(t *testing.T, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("%q is not a JWT", token)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	var ns map[string]any
+	if err := json.Unmarshal(claims["https://hasura.io/jwt/claims"], &ns); err != nil {
+		t.Fatalf("no Hasura claims in %s: %v", raw, err)
+	}
+	return ns
+}
+
+// logWriter is a goroutine-safe writer that reports the first line holding
+// each watched text.
+type logWriter struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	watches map[string]chan string
+}
+
+func newLogWriter(texts ...string) *logWriter {
+	w := &logWriter{watches: map[string]chan string{}}
+	for _, s := range texts {
+		w.watches[s] = make(chan string, 1)
+	}
+	return w
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	for text, ch := range w.watches {
+		if bytes.Contains(p, []byte(text)) {
+			select {
+			case ch <- string(p):
+			default:
+			}
+		}
+	}
+	return len(p), nil
+}
+
+func (w *logWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}

@@ -1,0 +1,158 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"testing"
+	"time"
+
+	"authgate/internal/auth"
+	"authgate/internal/authtest"
+	"authgate/internal/cli"
+)
+
+// graphQL posts a query to a running server and decodes the answer.
+func graphQL(t *testing.T, base string, body io.Reader) map[string]any {
+	t.Helper()
+	resp, err := http.Post(base+"/graphql", "application/json", body)
+	if err != nil {
+		t.Fatalf("POST /graphql: %v", err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || out["errors"] != nil {
+		t.Fatalf("POST /graphql: %d %v %v", resp.StatusCode, out, err)
+	}
+	return out
+}
+
+// gqlBody is a GraphQL request body.
+func gqlBody(query string, vars map[string]any) string {
+	b, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	return string(b)
+}
+
+func loginBody(email string) string {
+	return gqlBody(`mutation($e: String!, $p: String!) { login(identifier: $e, password: $p) { sessionId user { email } } }`,
+		map[string]any{"e": email, "p": pw})
+}
+
+// TestServeAnswersThenDrainsWhenItsContextEnds starts `authgate serve` on a
+// free port, signs in over HTTP, then ends the context (what SIGTERM does)
+// while a login is still being sent: that login is answered in full, and
+// Run returns 0.
+func TestServeAnswersThenDrainsWhenItsContextEnds(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{})
+	s := baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0")
+	logs := newLogWriter("authgate listening", "shutting down")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	exited := make(chan int, 1)
+	go func() {
+		exited <- cli.Run(ctx, []string{"serve"}, cli.Env{
+			Getenv: func(name string) string { return s[name] },
+			Stdin:  strings.NewReader(""),
+			Stdout: io.Discard,
+			Stderr: logs,
+		})
+	}()
+
+	var base string
+	select {
+	case line := <-logs.watches["authgate listening"]:
+		var rec struct{ Addr string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Addr == "" {
+			t.Fatalf("listening line without addr: %q", line)
+		}
+		base = "http://" + rec.Addr
+	case code := <-exited:
+		t.Fatalf("serve exited %d before listening: %s", code, logs)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not start listening: %s", logs)
+	}
+
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz = %d", resp.StatusCode)
+	}
+	graphQL(t, base, strings.NewReader(gqlBody(`mutation($e: String!, $p: String!) { signup(email: $e, password: $p) { sessionId } }`,
+		map[string]any{"e": "eve@example.com", "p": pw})))
+	out := graphQL(t, base, strings.NewReader(loginBody("eve@example.com")))
+	if !strings.Contains(fmt.Sprint(out), "eve@example.com") {
+		t.Fatalf("login answered %v", out)
+	}
+
+	// A login that is in the handler when shutdown begins: it asks for
+	// 100 Continue, which the server sends only once the handler reads the
+	// body, and only then is the body sent, after shutdown has begun.
+	body, sending := io.Pipe()
+	inHandler := make(chan struct{})
+	answered := make(chan map[string]any, 1)
+	go func() {
+		req, err := http.NewRequest(http.MethodPost, base+"/graphql", body)
+		if err != nil {
+			t.Error(err)
+			answered <- nil
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Expect", "100-continue")
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			Got100Continue: func() { close(inHandler) },
+		}))
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, ExpectContinueTimeout: time.Minute}}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Errorf("in-flight login: %v", err)
+			answered <- nil
+			return
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Errorf("in-flight login answer: %v", err)
+		}
+		answered <- out
+	}()
+	select {
+	case <-inHandler:
+	case out := <-answered:
+		t.Fatalf("in-flight login answered before its body was sent: %v", out)
+	}
+	cancel()
+	select {
+	case <-logs.watches["shutting down"]:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not start shutting down: %s", logs)
+	}
+	if _, err := io.WriteString(sending, loginBody("eve@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	sending.Close()
+	if out := <-answered; out == nil || out["errors"] != nil || !bytes.Contains([]byte(fmt.Sprint(out)), []byte("eve@example.com")) {
+		t.Errorf("in-flight login during shutdown answered %v, want a full sign-in", out)
+	}
+
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Errorf("serve exited %d after its context ended, want 0: %s", code, logs)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not return after its context ended: %s", logs)
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("the server still answers after serve returned")
+	}
+}

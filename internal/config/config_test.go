@@ -1,0 +1,180 @@
+package config_test
+
+import (
+	"net/netip"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"authgate/internal/config"
+)
+
+// env is a getenv over a map.
+func env(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+// TestDefaults checks every default the README states, with nothing set.
+func TestDefaults(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatalf("Load with nothing set: %v", err)
+	}
+	cases := []struct {
+		setting string
+		got     any
+		want    any
+	}{
+		{"DATABASE_URL", c.DatabaseURL, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"},
+		{"HASURA_GRAPHQL_JWT_SECRET (unset: no signing key)", c.JWT == nil, true},
+		{"AUTHGATE_ADDR", c.Addr, ":8080"},
+		{"AUTHGATE_PUBLIC_URL", c.PublicURL, ""},
+		{"AUTHGATE_ACCESS_TOKEN_TTL", c.AccessTokenTTL, 15 * time.Minute},
+		{"AUTHGATE_REFRESH_TOKEN_TTL", c.RefreshTokenTTL, 720 * time.Hour},
+		{"AUTHGATE_SESSION_MAX_AGE", c.SessionMaxAge, 2160 * time.Hour},
+		{"AUTHGATE_REFRESH_REUSE_GRACE", c.RefreshReuseGrace, 10 * time.Second},
+		{"AUTHGATE_ACTION_SECRET (off)", c.ActionSecret, ""},
+		{"AUTHGATE_SIGNUP_ENABLED", c.SignupEnabled, true},
+		{"AUTHGATE_SIGNUP_ROLE", c.SignupRole, "user"},
+		{"AUTHGATE_TRUSTED_PROXIES", len(c.TrustedProxies), 0},
+		{"AUTHGATE_INTROSPECTION", c.Introspection, false},
+		{"AUTHGATE_REQUEST_TIMEOUT", c.RequestTimeout, 10 * time.Second},
+		{"AUTHGATE_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 20 * time.Second},
+		{"AUTHGATE_DB_MAX_CONNS", c.DBMaxConns, 16},
+		{"AUTHGATE_ARGON2_MEMORY_KIB", c.Argon2.MemoryKiB, uint32(19456)},
+		{"AUTHGATE_ARGON2_ITERATIONS", c.Argon2.Iterations, uint32(2)},
+		{"AUTHGATE_ARGON2_PARALLELISM", c.Argon2.Parallelism, uint8(1)},
+		{"AUTHGATE_HASH_CONCURRENCY", c.HashConcurrency, runtime.NumCPU()},
+		{"AUTHGATE_LOG_LEVEL", c.LogLevel, "info"},
+		{"AUTHGATE_JWKS_MAX_AGE", c.JWKSMaxAge, 5 * time.Minute},
+		{"AUTHGATE_WEBHOOK_CACHE", c.WebhookCache, 5 * time.Second},
+		{"AUTHGATE_PURGE_INTERVAL", c.PurgeInterval, 10 * time.Minute},
+		{"AUTHGATE_LISTEN_DATABASE_URL", c.ListenDatabaseURL, c.DatabaseURL},
+		{"AUTHGATE_REFRESH_COOKIE", c.RefreshCookie, false},
+		{"AUTHGATE_REFRESH_COOKIE_NAME", c.RefreshCookieName, "authgate_refresh"},
+		{"AUTHGATE_REFRESH_COOKIE_PATH", c.RefreshCookiePath, "/graphql"},
+	}
+	for _, tc := range cases {
+		if !reflect.DeepEqual(tc.got, tc.want) {
+			t.Errorf("%s defaults to %v, want %v", tc.setting, tc.got, tc.want)
+		}
+	}
+}
+
+// TestSettingsAreRead checks that a value set for each setting arrives.
+func TestSettingsAreRead(t *testing.T) {
+	cases := []struct {
+		name string
+		vars map[string]string
+		got  func(*config.Config) any
+		want any
+	}{
+		{"PORT is honoured", map[string]string{"PORT": "9000"}, func(c *config.Config) any { return c.Addr }, ":9000"},
+		{"AUTHGATE_ADDR wins over PORT", map[string]string{"PORT": "9000", "AUTHGATE_ADDR": "127.0.0.1:7000"}, func(c *config.Config) any { return c.Addr }, "127.0.0.1:7000"},
+		{"AUTHGATE_ACCESS_TOKEN_TTL", map[string]string{"AUTHGATE_ACCESS_TOKEN_TTL": "5m"}, func(c *config.Config) any { return c.AccessTokenTTL }, 5 * time.Minute},
+		{"AUTHGATE_REFRESH_TOKEN_TTL", map[string]string{"AUTHGATE_REFRESH_TOKEN_TTL": "24h"}, func(c *config.Config) any { return c.RefreshTokenTTL }, 24 * time.Hour},
+		{"AUTHGATE_SESSION_MAX_AGE", map[string]string{"AUTHGATE_SESSION_MAX_AGE": "1000h"}, func(c *config.Config) any { return c.SessionMaxAge }, 1000 * time.Hour},
+		{"AUTHGATE_REFRESH_REUSE_GRACE may be zero", map[string]string{"AUTHGATE_REFRESH_REUSE_GRACE": "0s"}, func(c *config.Config) any { return c.RefreshReuseGrace }, time.Duration(0)},
+		{"AUTHGATE_SIGNUP_ENABLED", map[string]string{"AUTHGATE_SIGNUP_ENABLED": "false"}, func(c *config.Config) any { return c.SignupEnabled }, false},
+		{"AUTHGATE_ACTION_SECRET", map[string]string{"AUTHGATE_ACTION_SECRET": "s3cret"}, func(c *config.Config) any { return c.ActionSecret }, "s3cret"},
+		{"AUTHGATE_TRUSTED_PROXIES: addresses and ranges", map[string]string{"AUTHGATE_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7 ,::1"},
+			func(c *config.Config) any { return c.TrustedProxies },
+			[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("::1/128")}},
+		{"DATABASE_URL also feeds the LISTEN connection", map[string]string{"DATABASE_URL": "postgres://u@db:5432/app"},
+			func(c *config.Config) any { return c.ListenDatabaseURL }, "postgres://u@db:5432/app"},
+		{"HASURA_GRAPHQL_JWT_SECRET", map[string]string{"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"0123456789abcdef0123456789abcdef"}`},
+			func(c *config.Config) any { return c.JWT != nil && c.JWT.Algorithm() == "HS256" }, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Load(env(tc.vars))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if got := tc.got(c); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBadSettingIsOneLineNamingIt sets one bad value at a time: Load fails
+// with a single line that starts with the setting's name.
+func TestBadSettingIsOneLineNamingIt(t *testing.T) {
+	cases := []struct {
+		setting, value string
+		also           map[string]string // other settings, valid on their own
+	}{
+		{"AUTHGATE_ACCESS_TOKEN_TTL", "abc", nil},
+		{"AUTHGATE_ACCESS_TOKEN_TTL", "15", nil},
+		{"AUTHGATE_ACCESS_TOKEN_TTL", "0s", nil},
+		{"AUTHGATE_ACCESS_TOKEN_TTL", "-5m", nil},
+		{"AUTHGATE_REFRESH_TOKEN_TTL", "abc", nil},
+		{"AUTHGATE_SESSION_MAX_AGE", "abc", nil},
+		{"AUTHGATE_SESSION_MAX_AGE", "1h", nil}, // shorter than the refresh-token TTL
+		{"AUTHGATE_REFRESH_REUSE_GRACE", "abc", nil},
+		{"AUTHGATE_REFRESH_REUSE_GRACE", "-1s", nil},
+		{"AUTHGATE_REFRESH_REUSE_GRACE", "720h", nil}, // not shorter than the refresh-token TTL
+		{"AUTHGATE_REQUEST_TIMEOUT", "soon", nil},
+		{"AUTHGATE_SHUTDOWN_TIMEOUT", "soon", nil},
+		{"AUTHGATE_JWKS_MAX_AGE", "soon", nil},
+		{"AUTHGATE_WEBHOOK_CACHE", "soon", nil},
+		{"AUTHGATE_PURGE_INTERVAL", "soon", nil},
+		{"AUTHGATE_SIGNUP_ENABLED", "maybe", nil},
+		{"AUTHGATE_INTROSPECTION", "maybe", nil},
+		{"AUTHGATE_REFRESH_COOKIE", "maybe", nil},
+		{"AUTHGATE_TRUSTED_PROXIES", "10.0.0.0/33", nil},
+		{"AUTHGATE_TRUSTED_PROXIES", "10.0.0.1, proxy.internal", nil},
+		{"AUTHGATE_DB_MAX_CONNS", "0", nil},
+		{"AUTHGATE_DB_MAX_CONNS", "many", nil},
+		{"AUTHGATE_ARGON2_MEMORY_KIB", "64", nil},
+		{"AUTHGATE_ARGON2_ITERATIONS", "0", nil},
+		{"AUTHGATE_ARGON2_PARALLELISM", "0", nil},
+		{"AUTHGATE_HASH_CONCURRENCY", "0", nil},
+		{"AUTHGATE_LOG_LEVEL", "loud", nil},
+		{"AUTHGATE_ADDR", "8080", nil},
+		{"AUTHGATE_ADDR", "localhost", nil},
+		{"PORT", "http-ish", nil},
+		{"AUTHGATE_REFRESH_TOKEN_SECRET", "too short", nil},
+		{"HASURA_GRAPHQL_JWT_SECRET", `{"type":"HS256","key":"too short"}`, nil},
+		{"HASURA_GRAPHQL_JWT_SECRET", `{"type":"HS256",`, nil},
+		{"HASURA_GRAPHQL_JWT_SECRET", "{\n\"type\": \"HS256\",\n\"key\": 7\n}", nil},
+		{"HASURA_GRAPHQL_JWT_SECRET", `{"type":"none","key":"0123456789abcdef0123456789abcdef"}`, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.setting+"="+tc.value, func(t *testing.T) {
+			vars := map[string]string{tc.setting: tc.value}
+			for k, v := range tc.also {
+				vars[k] = v
+			}
+			c, err := config.Load(env(vars))
+			if err == nil {
+				t.Fatalf("Load accepted %s=%q (addr %q)", tc.setting, tc.value, c.Addr)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, tc.setting+":") && !strings.HasPrefix(msg, tc.setting+" ") {
+				t.Errorf("error %q does not start with %s", msg, tc.setting)
+			}
+			if strings.ContainsAny(msg, "\r\n") {
+				t.Errorf("error is not one line: %q", msg)
+			}
+		})
+	}
+}
+
+// TestSecretsStayOutOfErrors checks that a rejected key is not quoted back
+// into the logs.
+func TestSecretsStayOutOfErrors(t *testing.T) {
+	const key = "short-secret-value"
+	for name, vars := range map[string]map[string]string{
+		"HASURA_GRAPHQL_JWT_SECRET":     {"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"` + key + `"}`},
+		"AUTHGATE_REFRESH_TOKEN_SECRET": {"AUTHGATE_REFRESH_TOKEN_SECRET": key},
+	} {
+		_, err := config.Load(env(vars))
+		if err == nil || strings.Contains(err.Error(), key) {
+			t.Errorf("%s: error %v, want one that does not show the key", name, err)
+		}
+	}
+}

@@ -1,0 +1,332 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"maps"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"authgate/internal/auth"
+	"authgate/internal/authtest"
+	"authgate/internal/httpapi"
+	"authgate/internal/refreshtoken"
+)
+
+// actionBody is a request shaped the way Hasura calls an action handler.
+func actionBody(t *testing.T, name string, input any, vars map[string]string) []byte {
+	t.Helper()
+	if vars == nil {
+		vars = map[string]string{"x-hasura-role": "anonymous"}
+	}
+	body, err := json.Marshal(map[string]any{
+		"action":            map[string]any{"name": name},
+		"input":             input,
+		"session_variables": vars,
+		"request_query":     "mutation { " + name + " { __typename } }",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// action calls POST /actions with the right secret and extra headers.
+func (s *server) action(t *testing.T, name string, input any, vars map[string]string, header ...string) (int, []byte) {
+	t.Helper()
+	return s.do(t, http.MethodPost, "/actions", actionBody(t, name, input, vars),
+		append([]string{"Content-Type", "application/json", "X-Action-Secret", actionSecret}, header...)...)
+}
+
+// userVars are the session variables Hasura sends for a signed-in user.
+func userVars(p map[string]any) map[string]string {
+	return map[string]string{
+		"x-hasura-role":       "user",
+		"x-hasura-user-id":    p["user"].(map[string]any)["id"].(string),
+		"x-hasura-session-id": p["sessionId"].(string),
+	}
+}
+
+func decodeJSON(t *testing.T, raw []byte, dst any) {
+	t.Helper()
+	if err := json.Unmarshal(raw, dst); err != nil {
+		t.Fatalf("answer is not JSON: %v: %s", err, raw)
+	}
+}
+
+// wantPayload checks an action's AuthPayload body key for key and value for
+// value: the tokens and ids are checked for shape, everything else exactly.
+func wantPayload(t *testing.T, status int, raw []byte, email string, issued, refreshExpires time.Time) map[string]any {
+	t.Helper()
+	if status != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", status, raw)
+	}
+	var got map[string]any
+	decodeJSON(t, raw, &got)
+	user, _ := got["user"].(map[string]any)
+	access, _ := got["accessToken"].(string)
+	refresh, _ := got["refreshToken"].(string)
+	sid, _ := got["sessionId"].(string)
+	uid, _ := user["id"].(string)
+	if strings.Count(access, ".") != 2 || !refreshtoken.Valid(refresh) || !uuidPattern.MatchString(sid) || !uuidPattern.MatchString(uid) {
+		t.Fatalf("tokens or ids have the wrong shape: %s", raw)
+	}
+	want := map[string]any{
+		"accessToken":           access,
+		"accessTokenExpiresAt":  issued.Add(15 * time.Minute).Format(time.RFC3339),
+		"refreshToken":          refresh,
+		"refreshTokenExpiresAt": refreshExpires.Format(time.RFC3339),
+		"sessionId":             sid,
+		"user": map[string]any{
+			"id":           uid,
+			"email":        email,
+			"defaultRole":  "user",
+			"allowedRoles": []any{"user"},
+			"createdAt":    authtest.Start.Format(time.RFC3339),
+			"claims":       map[string]any{}, // User.claims in schema.graphql (custom claims)
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("payload\n got %s\nwant %s", raw, mustJSON(t, want))
+	}
+	if claims := jwtClaims(t, access); claims["sub"] != uid || claims["sid"] != sid {
+		t.Errorf("access token claims %v do not match user %s session %s", claims, uid, sid)
+	}
+	return got
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestActionsAnswerLikeTheGraphQLContract walks the operations through
+// /actions and checks every success body exactly.
+func TestActionsAnswerLikeTheGraphQLContract(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, httpapi.Config{})
+	clk := s.env.Clock
+	const pw = "correct horse battery"
+	start := authtest.Start
+	refreshTTL := 30 * 24 * time.Hour
+
+	status, raw := s.action(t, "signup", map[string]any{"email": "Hana@Example.com", "password": pw}, nil,
+		"User-Agent", "Hasura/2.0", "X-Forwarded-User-Agent", "browser-signup")
+	signedUp := wantPayload(t, status, raw, "hana@example.com", start, start.Add(refreshTTL))
+
+	clk.Advance(time.Minute)
+	status, raw = s.action(t, "login", map[string]any{"identifier": "hana@example.com", "password": pw, "description": "phone"}, nil,
+		"User-Agent", "Hasura/2.0", "X-Forwarded-User-Agent", "browser-login")
+	loggedIn := wantPayload(t, status, raw, "hana@example.com", start.Add(time.Minute), start.Add(time.Minute+refreshTTL))
+
+	clk.Advance(time.Minute)
+	status, raw = s.action(t, "refreshToken", map[string]any{"refreshToken": loggedIn["refreshToken"]}, nil,
+		"User-Agent", "Hasura/2.0", "X-Forwarded-User-Agent", "browser-login")
+	refreshed := wantPayload(t, status, raw, "hana@example.com", start.Add(2*time.Minute), start.Add(2*time.Minute+refreshTTL))
+	if refreshed["refreshToken"] == loggedIn["refreshToken"] || refreshed["sessionId"] != loggedIn["sessionId"] {
+		t.Fatalf("refresh did not rotate within the session: %s", raw)
+	}
+
+	// mySessions: an array, newest first, current from x-hasura-session-id,
+	// the forwarded user agent recorded rather than Hasura's own.
+	status, raw = s.action(t, "mySessions", map[string]any{}, userVars(loggedIn))
+	if status != http.StatusOK {
+		t.Fatalf("mySessions: %d %s", status, raw)
+	}
+	var sessions []session
+	decodeJSON(t, raw, &sessions)
+	var shape []map[string]any
+	decodeJSON(t, raw, &shape)
+	wantKeys := []string{"createdAt", "current", "description", "expiresAt", "id", "ip", "lastActivityAt", "userAgent"}
+	for _, m := range shape {
+		if keys := slices.Sorted(maps.Keys(m)); !reflect.DeepEqual(keys, wantKeys) {
+			t.Errorf("session keys = %v, want %v", keys, wantKeys)
+		}
+	}
+	if len(sessions) != 2 {
+		t.Fatalf("mySessions = %s, want 2 sessions", raw)
+	}
+	login, first := sessions[0], sessions[1]
+	if login.ID != loggedIn["sessionId"] || !login.Current || first.ID != signedUp["sessionId"] || first.Current {
+		t.Errorf("mySessions = %s, want the login session first and current", raw)
+	}
+	if login.UserAgent == nil || *login.UserAgent != "browser-login" || first.UserAgent == nil || *first.UserAgent != "browser-signup" {
+		t.Errorf("user agents = %s, want the X-Forwarded-User-Agent values", raw)
+	}
+	if login.Description == nil || *login.Description != "phone" || first.Description != nil {
+		t.Errorf("descriptions = %v, %v, want phone and null", login.Description, first.Description)
+	}
+	if login.LastActivityAt != start.Add(2*time.Minute).Format(time.RFC3339) || login.CreatedAt != start.Add(time.Minute).Format(time.RFC3339) {
+		t.Errorf("login session created %s, last active %s", login.CreatedAt, login.LastActivityAt)
+	}
+
+	// Variables Hasura sends in another case still name the caller.
+	status, raw = s.action(t, "me", nil, map[string]string{"X-Hasura-Role": "user", "X-Hasura-User-Id": userVars(signedUp)["x-hasura-user-id"]})
+	var me map[string]any
+	decodeJSON(t, raw, &me)
+	if status != http.StatusOK || !reflect.DeepEqual(me, signedUp["user"]) {
+		t.Errorf("me = %d %s, want %v", status, raw, signedUp["user"])
+	}
+
+	status, raw = s.action(t, "revokeSession", map[string]any{"id": signedUp["sessionId"]}, userVars(loggedIn))
+	if status != http.StatusOK || strings.TrimSpace(string(raw)) != "true" {
+		t.Errorf("revokeSession = %d %s, want 200 true", status, raw)
+	}
+
+	for name, tok := range map[string]any{"a live token": refreshed["refreshToken"], "an unknown token": strings.Repeat("A", 43)} {
+		status, raw = s.action(t, "revoke", map[string]any{"refreshToken": tok}, nil)
+		if status != http.StatusOK || strings.TrimSpace(string(raw)) != "true" {
+			t.Errorf("revoke of %s = %d %s, want 200 true", name, status, raw)
+		}
+	}
+	status, raw = s.action(t, "refreshToken", map[string]any{"refreshToken": refreshed["refreshToken"]}, nil)
+	wantActionError(t, status, raw, http.StatusUnauthorized, auth.CodeInvalidRefreshToken)
+
+	var last *auth.AuthPayload
+	for range 3 {
+		clk.Advance(time.Second)
+		var err error
+		if last, err = s.env.Service.Login(t.Context(), "hana@example.com", pw, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status, raw = s.action(t, "revokeAllSessions", nil, map[string]string{
+		"x-hasura-role": "user", "x-hasura-user-id": last.User.ID, "x-hasura-session-id": last.SessionID,
+	})
+	if status != http.StatusOK || strings.TrimSpace(string(raw)) != "3" {
+		t.Errorf("revokeAllSessions = %d %s, want 200 3", status, raw)
+	}
+}
+
+// wantActionError checks a failed action: the status, and a body of exactly
+// {"message": …, "extensions": {"code": …}} (RATE_LIMITED also says when to
+// retry, in extensions.retryAfter).
+func wantActionError(t *testing.T, status int, raw []byte, wantStatus int, code auth.Code) {
+	t.Helper()
+	if status != wantStatus {
+		t.Errorf("status %d, want %d: %s", status, wantStatus, raw)
+	}
+	var body map[string]any
+	decodeJSON(t, raw, &body)
+	msg, _ := body["message"].(string)
+	want := map[string]any{"message": msg, "extensions": map[string]any{"code": string(code)}}
+	if ext, ok := body["extensions"].(map[string]any); ok && code == auth.CodeRateLimited && ext["retryAfter"] != nil {
+		want["extensions"].(map[string]any)["retryAfter"] = ext["retryAfter"]
+	}
+	if msg == "" || !reflect.DeepEqual(body, want) {
+		t.Errorf("body %s, want {message, extensions:{code:%s}}", raw, code)
+	}
+	assertSafe(t, status, raw)
+}
+
+// TestActionErrors checks the status and body of every kind of refusal on
+// /actions.
+func TestActionErrors(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, httpapi.Config{})
+	const pw = "correct horse battery"
+	taken := s.env.Signup(t, "ivan@example.com", pw)
+	s.env.Signup(t, "judy@example.com", pw)
+	if err := s.env.Service.SetUserDisabled(t.Context(), "judy@example.com", true); err != nil {
+		t.Fatal(err)
+	}
+	ivan := map[string]string{"x-hasura-role": "user", "x-hasura-user-id": taken.User.ID, "x-hasura-session-id": taken.SessionID}
+	contentType := []string{"Content-Type", "application/json"}
+
+	cases := []struct {
+		name       string
+		body       []byte
+		header     []string
+		wantStatus int
+		wantCode   auth.Code
+	}{
+		{"missing X-Action-Secret", actionBody(t, "login", map[string]any{"identifier": "ivan@example.com", "password": pw}, nil),
+			nil, http.StatusUnauthorized, auth.CodeUnauthenticated},
+		{"wrong X-Action-Secret", actionBody(t, "login", map[string]any{"identifier": "ivan@example.com", "password": pw}, nil),
+			[]string{"X-Action-Secret", actionSecret + "x"}, http.StatusUnauthorized, auth.CodeUnauthenticated},
+		{"unknown action", actionBody(t, "dropTables", map[string]any{}, nil),
+			[]string{"X-Action-Secret", actionSecret}, http.StatusBadRequest, auth.CodeBadUserInput},
+		{"missing input field", actionBody(t, "login", map[string]any{"identifier": "ivan@example.com"}, nil),
+			[]string{"X-Action-Secret", actionSecret}, http.StatusBadRequest, auth.CodeBadUserInput},
+		{"null input field", actionBody(t, "refreshToken", map[string]any{"refreshToken": nil}, nil),
+			[]string{"X-Action-Secret", actionSecret}, http.StatusBadRequest, auth.CodeBadUserInput},
+		{"input field of the wrong type", actionBody(t, "login", map[string]any{"identifier": 7, "password": pw}, nil),
+			[]string{"X-Action-Secret", actionSecret}, http.StatusBadRequest, auth.CodeBadUserInput},
+		{"malformed JSON", []byte(`{"action":{"name":"login"},"input":`),
+			[]string{"X-Action-Secret", actionSecret}, http.StatusBadRequest, auth.CodeBadUserInput},
+		{"empty body", []byte{},
+			[]string{"X-Action-Secret", actionSecret}, http.StatusBadRequest, auth.CodeBadUserInput},
+		{"user-needing action without x-hasura-user-id", actionBody(t, "mySessions", nil, map[string]string{"x-hasura-role": "user"}),
+			[]string{"X-Action-Secret", actionSecret}, http.StatusUnauthorized, auth.CodeUnauthenticated},
+		{"revokeAllSessions without x-hasura-user-id", actionBody(t, "revokeAllSessions", nil, nil),
+			[]string{"X-Action-Secret", actionSecret}, http.StatusUnauthorized, auth.CodeUnauthenticated},
+		{"wrong password", actionBody(t, "login", map[string]any{"identifier": "ivan@example.com", "password": "wrong password"}, nil),
+			[]string{"X-Action-Secret", actionSecret}, http.StatusUnauthorized, auth.CodeInvalidCredentials},
+		{"disabled user", actionBody(t, "login", map[string]any{"identifier": "judy@example.com", "password": pw}, nil),
+			[]string{"X-Action-Secret", actionSecret}, http.StatusForbidden, auth.CodeUserDisabled},
+		{"taken email", actionBody(t, "signup", map[string]any{"email": "IVAN@example.com", "password": pw}, nil),
+			[]string{"X-Action-Secret", actionSecret}, http.StatusConflict, auth.CodeEmailTaken},
+		{"weak password", actionBody(t, "signup", map[string]any{"email": "kim@example.com", "password": "short"}, nil),
+			[]string{"X-Action-Secret", actionSecret}, http.StatusBadRequest, auth.CodeWeakPassword},
+		{"unknown refresh token", actionBody(t, "refreshToken", map[string]any{"refreshToken": strings.Repeat("B", 43)}, nil),
+			[]string{"X-Action-Secret", actionSecret}, http.StatusUnauthorized, auth.CodeInvalidRefreshToken},
+		{"another user's session", actionBody(t, "revokeSession", map[string]any{"id": "00000000-0000-0000-0000-000000000000"}, ivan),
+			[]string{"X-Action-Secret", actionSecret}, http.StatusNotFound, auth.CodeNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, raw := s.do(t, http.MethodPost, "/actions", tc.body, append(contentType, tc.header...)...)
+			wantActionError(t, status, raw, tc.wantStatus, tc.wantCode)
+		})
+	}
+
+	// Nothing refused above opened a session.
+	if got, err := s.env.Service.MySessions(authtest.As(taken)); err != nil || len(got) != 1 {
+		t.Errorf("ivan has %d sessions (%v), want only his first", len(got), err)
+	}
+}
+
+// TestActionsAreOffWithoutASecret checks that /actions does not exist when
+// AUTHGATE_ACTION_SECRET is empty, whatever the caller sends.
+func TestActionsAreOffWithoutASecret(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, httpapi.Config{ActionSecret: "-"})
+	for _, secret := range []string{"", actionSecret} {
+		status, raw := s.do(t, http.MethodPost, "/actions",
+			actionBody(t, "login", map[string]any{"identifier": "a@example.com", "password": "whatever1"}, nil),
+			"Content-Type", "application/json", "X-Action-Secret", secret)
+		if status != http.StatusNotFound {
+			t.Errorf("with X-Action-Secret %q: status %d, want 404: %s", secret, status, raw)
+		}
+	}
+}
+
+// TestActionWithSessionVariablesThatAreNotIDs checks that session variables
+// naming no real user or session are refused as a client error, not a 500.
+func TestActionWithSessionVariablesThatAreNotIDs(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, httpapi.Config{})
+	p := s.env.Signup(t, "wes@example.com", "correct horse battery")
+	for _, action := range []string{"me", "mySessions", "revokeAllSessions"} {
+		for name, vars := range map[string]map[string]string{
+			"user id":    {"x-hasura-role": "user", "x-hasura-user-id": "not-a-uuid"},
+			"session id": {"x-hasura-role": "user", "x-hasura-user-id": p.User.ID, "x-hasura-session-id": "not-a-uuid"},
+		} {
+			t.Run(action+"/"+name, func(t *testing.T) {
+				status, raw := s.action(t, action, nil, vars)
+				assertSafe(t, status, raw)
+				if status == http.StatusOK {
+					return // a session id that names nothing may simply mark no session current
+				}
+				wantActionError(t, status, raw, http.StatusUnauthorized, auth.CodeUnauthenticated)
+			})
+		}
+	}
+}

@@ -1,0 +1,273 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"authgate/graph"
+	"authgate/internal/auth"
+	"authgate/internal/authtest"
+	"authgate/internal/httpapi"
+)
+
+// policyServer serves the whole handler, wrapped in p, over a fresh
+// environment; /actions is on with policyActionSecret.
+func policyServer(t *testing.T, p httpapi.BrowserPolicy) (*authtest.Env, string) {
+	t.Helper()
+	env := authtest.New(t, auth.Config{})
+	h := httpapi.New(httpapi.Config{ActionSecret: policyActionSecret}, env.Service,
+		graph.NewServer(env.Service, graph.Options{}), env.Store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ts := httptest.NewServer(httpapi.WithBrowserPolicy(p, h))
+	t.Cleanup(ts.Close)
+	return env, ts.URL
+}
+
+const policyActionSecret = "policy-action-secret"
+
+// rawCall sends one request; header holds name, value pairs.
+func rawCall(t *testing.T, method, target, body string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, target, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, raw
+}
+
+// corsHeaders are the response headers that grant a cross-origin caller
+// anything.
+var corsHeaders = []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials",
+	"Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Expose-Headers"}
+
+func noCORS(t *testing.T, what string, resp *http.Response) {
+	t.Helper()
+	for _, h := range corsHeaders {
+		if v := resp.Header.Get(h); v != "" {
+			t.Errorf("%s: %s: %s, want no CORS headers", what, h, v)
+		}
+	}
+}
+
+func varies(resp *http.Response, name string) bool {
+	for _, v := range resp.Header.Values("Vary") {
+		for _, part := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestCORSAllowsOnlyListedOriginsOnGraphQL(t *testing.T) {
+	t.Parallel()
+	const app, evil = "https://app.example.com", "https://evil.example.com"
+	for _, credentials := range []bool{false, true} {
+		name := "without credentials"
+		if credentials {
+			name = "with credentials (refresh cookie on)"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, base := policyServer(t, httpapi.BrowserPolicy{CORSOrigins: []string{app, "http://localhost:3000"}, CORSCredentials: credentials})
+			preflight := []string{"Origin", app, "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "content-type,authorization"}
+
+			resp, _ := rawCall(t, http.MethodOptions, base+"/graphql", "", preflight...)
+			if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != app {
+				t.Fatalf("preflight from %s: %d, Allow-Origin %q", app, resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+			}
+			methods, headers := resp.Header.Get("Access-Control-Allow-Methods"), resp.Header.Get("Access-Control-Allow-Headers")
+			for _, m := range []string{"POST", "GET"} {
+				if !strings.Contains(methods, m) {
+					t.Errorf("Allow-Methods %q lacks %s", methods, m)
+				}
+			}
+			for _, h := range []string{"Content-Type", "Authorization", "X-Request-Id"} {
+				if !strings.Contains(headers, h) {
+					t.Errorf("Allow-Headers %q lacks %s", headers, h)
+				}
+			}
+			if got := resp.Header.Get("Access-Control-Allow-Credentials"); (got == "true") != credentials {
+				t.Errorf("Allow-Credentials %q with credentials %v", got, credentials)
+			}
+			if !varies(resp, "Origin") || resp.Header.Get("Access-Control-Max-Age") == "" {
+				t.Errorf("preflight answer lacks Vary: Origin or Max-Age: %v", resp.Header)
+			}
+
+			// The real request from an allowed origin may be read.
+			resp, raw := rawCall(t, http.MethodPost, base+"/graphql", `{"query":"{ __typename }"}`, "Content-Type", "application/json", "Origin", app)
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != app || !varies(resp, "Origin") ||
+				!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "X-Request-Id") {
+				t.Errorf("POST from %s: %d %v %s", app, resp.StatusCode, resp.Header, raw)
+			}
+
+			// Anyone else gets nothing a browser would honour.
+			resp, raw = rawCall(t, http.MethodOptions, base+"/graphql", "", "Origin", evil, "Access-Control-Request-Method", "POST")
+			noCORS(t, "preflight from "+evil, resp)
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(raw), string(auth.CodeForbidden)) {
+				t.Errorf("preflight from %s: %d %s, want 403 FORBIDDEN", evil, resp.StatusCode, raw)
+			}
+			resp, _ = rawCall(t, http.MethodPost, base+"/graphql", `{"query":"{ __typename }"}`, "Content-Type", "application/json", "Origin", evil)
+			noCORS(t, "POST from "+evil, resp)
+			if !varies(resp, "Origin") {
+				t.Errorf("POST from %s: no Vary: Origin, so a cache could serve it to %s", evil, app)
+			}
+			// Origins match exactly: no prefix, suffix, scheme or port games.
+			for _, o := range []string{"https://app.example.com.evil.example", "http://app.example.com", "https://app.example.com:8443", "null", "https://APP.example.com "} {
+				resp, _ = rawCall(t, http.MethodOptions, base+"/graphql", "", "Origin", o, "Access-Control-Request-Method", "POST")
+				noCORS(t, "preflight from "+o, resp)
+			}
+			// Hasura calls /actions server to server: never CORS there.
+			resp, _ = rawCall(t, http.MethodOptions, base+"/actions", "", preflight...)
+			noCORS(t, "preflight to /actions", resp)
+			resp, _ = rawCall(t, http.MethodPost, base+"/actions", `{"action":{"name":"me"}}`, "Origin", app, "X-Action-Secret", policyActionSecret)
+			noCORS(t, "POST to /actions", resp)
+		})
+	}
+}
+
+func TestNoCORSHeadersWithoutAllowedOrigins(t *testing.T) {
+	t.Parallel()
+	_, base := policyServer(t, httpapi.BrowserPolicy{CORSCredentials: true})
+	resp, _ := rawCall(t, http.MethodOptions, base+"/graphql", "", "Origin", "https://app.example.com", "Access-Control-Request-Method", "POST")
+	noCORS(t, "preflight", resp)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("preflight: %d, want 403", resp.StatusCode)
+	}
+	resp, _ = rawCall(t, http.MethodPost, base+"/graphql", `{"query":"{ __typename }"}`, "Content-Type", "application/json", "Origin", "https://app.example.com")
+	noCORS(t, "POST", resp)
+}
+
+// TestSecurityHeadersOnEveryAnswer checks the headers on every kind of
+// answer, preflights and errors included; HSTS only where the policy says
+// authgate is behind TLS.
+func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
+	t.Parallel()
+	for _, hsts := range []bool{false, true} {
+		_, base := policyServer(t, httpapi.BrowserPolicy{CORSOrigins: []string{"https://app.example.com"}, HSTS: hsts})
+		requests := []struct {
+			method, path, body string
+			header             []string
+		}{
+			{http.MethodGet, "/", "", nil},
+			{http.MethodGet, "/healthz", "", nil},
+			{http.MethodGet, "/readyz", "", nil},
+			{http.MethodPost, "/graphql", `{"query":"{ __typename }"}`, []string{"Content-Type", "application/json"}},
+			{http.MethodPost, "/graphql", `{"query":`, []string{"Content-Type", "application/json"}},
+			{http.MethodGet, "/graphql?query=" + url.QueryEscape("mutation { revokeAllSessions }"), "", nil},
+			{http.MethodPost, "/actions", `{}`, nil},
+			{http.MethodGet, "/no/such/path", "", nil},
+			{http.MethodOptions, "/graphql", "", []string{"Origin", "https://app.example.com", "Access-Control-Request-Method", "POST"}},
+			{http.MethodOptions, "/graphql", "", []string{"Origin", "https://evil.example.com", "Access-Control-Request-Method", "POST"}},
+		}
+		for _, rq := range requests {
+			what := rq.method + " " + rq.path
+			resp, _ := rawCall(t, rq.method, base+rq.path, rq.body, rq.header...)
+			for name, want := range map[string]string{
+				"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY", "Cache-Control": "no-store",
+			} {
+				if got := resp.Header.Get(name); got != want {
+					t.Errorf("%s: %s = %q, want %q", what, name, got, want)
+				}
+			}
+			if resp.Header.Get("X-Request-Id") == "" {
+				t.Errorf("%s: no X-Request-Id", what)
+			}
+			csp := resp.Header.Get("Content-Security-Policy")
+			if rq.path == "/" {
+				if csp != "" {
+					t.Errorf("the playground carries CSP %q, which would stop it", csp)
+				}
+			} else if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+				t.Errorf("%s: Content-Security-Policy %q, want a strict one", what, csp)
+			}
+			if got := resp.Header.Get("Strict-Transport-Security"); (got != "") != hsts || (hsts && !strings.HasPrefix(got, "max-age=")) {
+				t.Errorf("%s: Strict-Transport-Security %q with HSTS %v", what, got, hsts)
+			}
+		}
+	}
+}
+
+// TestMutationsOverGETAreRefusedWithACode checks that a mutation sent with
+// GET never runs and is answered 405 with a stable code, however it is
+// dressed up; queries over GET still work.
+func TestMutationsOverGETAreRefusedWithACode(t *testing.T) {
+	t.Parallel()
+	env, base := policyServer(t, httpapi.BrowserPolicy{})
+	p := env.Signup(t, "gina@example.com", "correct horse battery")
+	bearerHeader := []string{"Authorization", "Bearer " + p.AccessToken}
+	get := func(params url.Values) (*http.Response, map[string]any) {
+		resp, raw := rawCall(t, http.MethodGet, base+"/graphql?"+params.Encode(), "", bearerHeader...)
+		var body map[string]any
+		if err := json.Unmarshal(raw, &body); err != nil {
+			t.Fatalf("answer is not JSON: %s", raw)
+		}
+		return resp, body
+	}
+	codeOf := func(body map[string]any) string {
+		errs, _ := body["errors"].([]any)
+		if len(errs) != 1 {
+			return ""
+		}
+		ext, _ := errs[0].(map[string]any)["extensions"].(map[string]any)
+		c, _ := ext["code"].(string)
+		return c
+	}
+	refused := []url.Values{
+		{"query": {"mutation { revokeAllSessions }"}},
+		{"query": {"mutation End { revokeAllSessions }"}, "operationName": {"End"}},
+		{"query": {"query Me { me { id } } mutation End { revokeAllSessions }"}, "operationName": {"End"}},
+		{"query": {"mutation($t: String!) { revoke(refreshToken: $t) }"}, "variables": {`{"t":"` + p.RefreshToken + `"}`}},
+		{"query": {"subscription { me { id } }"}},
+	}
+	for _, params := range refused {
+		resp, body := get(params)
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" || codeOf(body) != string(auth.CodeBadUserInput) {
+			t.Errorf("GET %v: %d Allow %q %v, want 405, Allow: POST and BAD_USER_INPUT", params, resp.StatusCode, resp.Header.Get("Allow"), body)
+		}
+	}
+	for _, params := range []url.Values{
+		{"query": {"{ me { id } }"}, "variables": {"[1,2]"}},
+		{"query": {"{ me { id } }"}, "extensions": {"{"}},
+	} {
+		resp, body := get(params)
+		if resp.StatusCode != http.StatusBadRequest || codeOf(body) != string(auth.CodeBadUserInput) {
+			t.Errorf("GET %v: %d %v, want 400 BAD_USER_INPUT", params, resp.StatusCode, body)
+		}
+	}
+	resp, _ := rawCall(t, http.MethodGet, base+"/graphql?query=%7Bme&x=%zz", "", bearerHeader...)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a malformed query string: %d, want 400", resp.StatusCode)
+	}
+
+	// None of them ran: the session lives, and queries over GET work.
+	resp, body := get(url.Values{"query": {"query Me { me { id } } mutation End { revokeAllSessions }"}, "operationName": {"Me"}})
+	if resp.StatusCode != http.StatusOK || codeOf(body) != "" {
+		t.Fatalf("a query over GET: %d %v", resp.StatusCode, body)
+	}
+	if sessions, err := env.Service.MySessions(authtest.As(p)); err != nil || len(sessions) != 1 {
+		t.Errorf("%d sessions (%v): a mutation sent over GET ran", len(sessions), err)
+	}
+}

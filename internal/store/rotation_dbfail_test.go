@@ -1,0 +1,107 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"authgate/internal/auth"
+	"authgate/internal/authtest"
+)
+
+// TestRefreshFailingMidRotationChangesNothing injects a failure at every
+// point of the rotation statement, between "retire the old token" and
+// "issue the new one" included, and at the server process dying there.
+// Because the rotation is one statement, each failure leaves the session
+// exactly as it was: the old token still refreshes, to the same successor,
+// once the failure is gone.
+func TestRefreshFailingMidRotationChangesNothing(t *testing.T) {
+	t.Parallel()
+	const raise = `CREATE FUNCTION public.authgate_test_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'injected failure'; END $$`
+	// The backend kills itself; pg_sleep lets the signal land before the
+	// statement could finish.
+	const die = `CREATE FUNCTION public.authgate_test_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(10); RETURN NEW; END $$`
+	cases := []struct {
+		name     string
+		function string
+		trigger  string // on table ... "ON" clause and timing
+		table    string
+		wantCode auth.Code // "" for any error
+	}{
+		{"the session update is refused", raise, `BEFORE UPDATE ON auth.sessions FOR EACH ROW`, "auth.sessions", ""},
+		{"the session update fails after it was made", raise, `AFTER UPDATE ON auth.sessions FOR EACH ROW`, "auth.sessions", ""},
+		{"retiring the old token is refused", raise, `BEFORE INSERT ON auth.retired_refresh_tokens FOR EACH ROW`, "auth.retired_refresh_tokens", ""},
+		{"retiring the old token fails after both writes", raise, `AFTER INSERT ON auth.retired_refresh_tokens FOR EACH ROW`, "auth.retired_refresh_tokens", ""},
+		{"the commit fails", raise, `AFTER INSERT ON auth.retired_refresh_tokens DEFERRABLE INITIALLY DEFERRED FOR EACH ROW`, "auth.retired_refresh_tokens", ""},
+		{"the server process dies after both writes", die, `AFTER INSERT ON auth.retired_refresh_tokens FOR EACH ROW`, "auth.retired_refresh_tokens", auth.CodeUnavailable},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := authtest.New(t, auth.Config{})
+			db := superuser(t, env.DatabaseURL)
+			ctx := context.Background()
+			first := env.Signup(t, "ann@example.com", "correct horse battery")
+			// One ordinary rotation first, so the session has history.
+			env.Clock.Advance(time.Minute)
+			second, err := env.Service.Refresh(ctx, first.RefreshToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := sessionState(t, db, first.SessionID)
+
+			constraint := ""
+			if tc.name == "the commit fails" {
+				constraint = "CONSTRAINT "
+			}
+			mustExec(t, db, tc.function,
+				`CREATE `+constraint+`TRIGGER authgate_test_fail `+tc.trigger+` EXECUTE FUNCTION public.authgate_test_fail()`)
+			env.Clock.Advance(time.Minute)
+			p, err := env.Service.Refresh(ctx, second.RefreshToken)
+			if err == nil {
+				t.Fatalf("the refresh succeeded through the injected failure: %+v", p)
+			}
+			if tc.wantCode != "" && auth.CodeOf(err) != tc.wantCode {
+				t.Errorf("the refresh failed with %v, want %s", err, tc.wantCode)
+			}
+			if after := sessionState(t, db, first.SessionID); after != before {
+				t.Fatalf("a failed rotation changed the session:\nbefore %s\nafter  %s", before, after)
+			}
+
+			mustExec(t, db, `DROP TRIGGER authgate_test_fail ON `+tc.table)
+			env.Clock.Advance(time.Minute)
+			third, err := env.Service.Refresh(ctx, second.RefreshToken)
+			if err != nil {
+				t.Fatalf("the old token no longer refreshes after the failure: %v", err)
+			}
+			if third.RefreshToken != env.Keys.Successor(second.RefreshToken) || third.SessionID != first.SessionID {
+				t.Fatalf("the refresh after the failure gave another session or successor")
+			}
+			var hash []byte
+			var retired int
+			if err := db.QueryRow(`SELECT refresh_token_hash, (SELECT count(*) FROM auth.retired_refresh_tokens WHERE session_id = $1)
+				FROM auth.sessions WHERE id = $1`, first.SessionID).Scan(&hash, &retired); err != nil {
+				t.Fatal(err)
+			}
+			if string(hash) != string(env.Keys.Hash(third.RefreshToken)) || retired != 2 {
+				t.Errorf("after the retry the session holds another token or %d retired ones, want 2", retired)
+			}
+		})
+	}
+}
+
+// sessionState is everything a rotation may change about a session.
+func sessionState(t *testing.T, db *sql.DB, id string) string {
+	t.Helper()
+	var state string
+	err := db.QueryRow(`SELECT row(s.refresh_token_hash, s.rotated_at, s.last_activity_at, s.expires_at, s.revoked_at,
+		s.revoked_reason, s.ip, s.user_agent, (SELECT array_agg(r.token_hash ORDER BY r.token_hash) FROM auth.retired_refresh_tokens r WHERE r.session_id = s.id))::text
+		FROM auth.sessions s WHERE s.id = $1`, id).Scan(&state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state
+}
