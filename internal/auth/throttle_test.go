@@ -104,6 +104,9 @@ func TestLockoutAtTheMaximumEndsWithItsWindowWhateverTheAttackerDoes(t *testing.
 	// address each time.
 	failures, lockedFor := 0, time.Duration(0)
 	for i := 0; lockedFor == 0; i++ {
+		if i > 10*d.MaxFailures {
+			t.Fatalf("%d attempts, %d failures, and no lockout", i, failures)
+		}
 		ctx := from(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
 		_, err := env.Service.Login(ctx, "a@example.com", "wrong horse", nil)
 		if auth.CodeOf(err) == auth.CodeInvalidCredentials {

@@ -113,6 +113,10 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		Metrics:      m,
 	}, p.auth, gql, p.store, logger)
 
+	handler = httpapi.WithBrowserPolicy(httpapi.BrowserPolicy{
+		CORSOrigins: cfg.CORSOrigins, CORSCredentials: cfg.RefreshCookie, HSTS: cfg.HSTS,
+	}, handler)
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("AUTHGATE_ADDR: %w", err)

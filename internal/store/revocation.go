@@ -115,7 +115,15 @@ func (s *Store) Purge(ctx context.Context, p auth.PurgePolicy) (auth.PurgeResult
 	}
 	for _, step := range steps {
 		for {
-			n, skipped, err := s.purgeBatch(ctx, step.query, step.args)
+			var (
+				n       int
+				skipped bool
+			)
+			// A batch is its own transaction: retried whole on a conflict.
+			err := retry(ctx, func() (err error) {
+				n, skipped, err = s.purgeBatch(ctx, step.query, step.args)
+				return err
+			})
 			if err != nil {
 				return res, err
 			}

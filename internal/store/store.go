@@ -99,7 +99,9 @@ func hideURL(err error) error {
 	return err
 }
 
-// New wraps an open database.
+// New wraps an open database as it is: statements through it are neither
+// retried on serialization failures nor bounded beyond what its driver does
+// (Open's pool does both). withTx still retries transactions.
 func New(db *sqlx.DB) *Store { return &Store{db: db} }
 
 // DB returns the underlying pool (for health checks and tools).
