@@ -64,7 +64,7 @@ func New(t testing.TB, cfg auth.Config) *Env {
 	url := pgtest.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, url, store.PoolConfig{MaxConns: 16})
+	st, err := store.Open(ctx, url, store.PoolConfig{MaxConns: 16, Prepare: true})
 	if err != nil {
 		t.Fatalf("authtest: %v", err)
 	}

@@ -157,7 +157,7 @@ type parts struct {
 // revocations is the in-memory revocation state (nil for commands that
 // authenticate nobody).
 func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations, logger *slog.Logger) (*parts, error) {
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.PoolConfig{MaxConns: cfg.DBMaxConns})
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.PoolConfig{MaxConns: cfg.DBMaxConns, Prepare: cfg.DBPrepare})
 	if err != nil {
 		return nil, err
 	}

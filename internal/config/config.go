@@ -65,6 +65,7 @@ type Config struct {
 	HSTS bool
 
 	DBMaxConns      int
+	DBPrepare       bool
 	Argon2          password.Params
 	HashConcurrency int
 	LogLevel        string
@@ -103,6 +104,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		CORSOrigins:        r.origins("AUTHGATE_CORS_ORIGINS"),
 		HSTS:               r.boolean("AUTHGATE_HSTS", false),
 		DBMaxConns:         r.integer("AUTHGATE_DB_MAX_CONNS", 16, 1, 1000),
+		DBPrepare:          r.boolean("AUTHGATE_DB_PREPARE", true),
 		Argon2: password.Params{
 			MemoryKiB:   uint32(r.integer("AUTHGATE_ARGON2_MEMORY_KIB", int(password.DefaultParams().MemoryKiB), 1024, 4<<20)),
 			Iterations:  uint32(r.integer("AUTHGATE_ARGON2_ITERATIONS", int(password.DefaultParams().Iterations), 1, 100)),

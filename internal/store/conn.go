@@ -169,15 +169,47 @@ func (c *conn) Ping(ctx context.Context) error {
 	return c.bounded(ctx, func() error { return c.pqConn.Ping(ctx) })
 }
 
-// PrepareContext implements driver.ConnPrepareContext. Prepared statements
-// are neither retried nor bounded beyond what lib/pq does; the store does not
-// prepare statements.
-func (c *conn) PrepareContext(ctx context.Context, query string) (stmt driver.Stmt, err error) {
-	err = c.bounded(ctx, func() (err error) {
-		stmt, err = c.pqConn.PrepareContext(ctx, query)
+// PrepareContext implements driver.ConnPrepareContext. Its statements are
+// bounded and retried like the connection's own (see stmt).
+func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	var st driver.Stmt
+	err := c.bounded(ctx, func() (err error) {
+		st, err = c.pqConn.PrepareContext(ctx, query)
 		return err
 	})
-	return stmt, err
+	if err != nil {
+		return nil, err
+	}
+	return &stmt{Stmt: st, c: c}, nil
+}
+
+// stmt is a prepared statement of conn, run with the same bounds, retries
+// and whole-answer reading as the connection's unprepared statements.
+type stmt struct {
+	driver.Stmt
+	c *conn
+}
+
+// ExecContext implements driver.StmtExecContext.
+func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (res driver.Result, err error) {
+	err = s.c.bounded(ctx, func() error {
+		return s.c.retried(ctx, func() (err error) {
+			res, err = s.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+			return err
+		})
+	})
+	return res, err
+}
+
+// QueryContext implements driver.StmtQueryContext.
+func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (rows driver.Rows, err error) {
+	err = s.c.bounded(ctx, func() error {
+		return s.c.retried(ctx, func() (err error) {
+			rows, err = readAll(s.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args))
+			return err
+		})
+	})
+	return rows, err
 }
 
 // Begin implements driver.Conn (database/sql calls BeginTx instead).
@@ -260,7 +292,11 @@ func (c *conn) retried(ctx context.Context, statement func() error) error {
 
 // queryAll runs query and reads every row of its (first) result.
 func (c *conn) queryAll(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	rows, err := c.pqConn.QueryContext(ctx, query, args)
+	return readAll(c.pqConn.QueryContext(ctx, query, args))
+}
+
+// readAll reads every row of a statement's (first) result.
+func readAll(rows driver.Rows, err error) (driver.Rows, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -138,7 +138,13 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r auth.Rotation) (auth.R
 		claims claimsJSON
 	)
 	var notified int
-	err := s.db.QueryRowContext(ctx, rotateRefreshToken, r.TokenHash, r.SuccessorHash, r.Now, r.GraceCutoff,
+	query := s.db.QueryRowContext
+	if s.rotate != nil {
+		query = func(ctx context.Context, _ string, args ...any) *sql.Row {
+			return s.rotate.QueryRowContext(ctx, args...)
+		}
+	}
+	err := query(ctx, rotateRefreshToken, r.TokenHash, r.SuccessorHash, r.Now, r.GraceCutoff,
 		r.ExpiresAt, r.IP, r.UserAgent, micros(r.Now)).Scan(&res.Outcome, &res.SessionID, &res.AuthTime, &res.ExpiresAt,
 		&res.User.ID, &res.User.Email, &res.User.DefaultRole, &roles, &res.User.CreatedAt, &claims, &notified)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -28,11 +28,18 @@ type PoolConfig struct {
 	// MaxConns bounds open connections. Idle connections are kept at the same
 	// number, so a busy server never churns connections.
 	MaxConns int
+	// Prepare prepares the refresh statement once per connection instead of
+	// having PostgreSQL parse and plan it on every refresh. Turn it off
+	// behind a transaction-pooling proxy that cannot keep prepared
+	// statements (PgBouncer before 1.21).
+	Prepare bool
 }
 
 // Store is the PostgreSQL implementation of auth.Store.
 type Store struct {
 	db *sqlx.DB
+	// rotate is rotateRefreshToken prepared (nil when preparation is off).
+	rotate *sql.Stmt
 }
 
 // Open connects to databaseURL and checks that the database answers.
@@ -63,7 +70,15 @@ func Open(ctx context.Context, databaseURL string, pool PoolConfig) (*Store, err
 		db.Close()
 		return nil, fmt.Errorf("connecting to the database: %w", err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db}
+	if pool.Prepare {
+		// database/sql prepares it again on each connection of the pool, once.
+		if s.rotate, err = db.PrepareContext(ctx, rotateRefreshToken); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("preparing the refresh statement: %w", mapError(err))
+		}
+	}
+	return s, nil
 }
 
 // DefaultConnectTimeout bounds connecting to PostgreSQL (TCP and start-up
@@ -108,7 +123,12 @@ func New(db *sqlx.DB) *Store { return &Store{db: db} }
 func (s *Store) DB() *sqlx.DB { return s.db }
 
 // Close closes the pool.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.rotate != nil {
+		_ = s.rotate.Close()
+	}
+	return s.db.Close()
+}
 
 // Ping reports whether the database answers; an error means not ready.
 func (s *Store) Ping(ctx context.Context) error {
