@@ -9,15 +9,33 @@ import (
 
 type key struct{}
 
-// With returns ctx carrying l.
-func With(ctx context.Context, l *slog.Logger) context.Context {
-	return context.WithValue(ctx, key{}, l)
+// request is what a context carries: the base logger and the request id.
+// The logger with the id attached is only built when something logs, so a
+// request that logs nothing allocates nothing for it.
+type request struct {
+	base *slog.Logger
+	id   string
 }
 
-// From returns the logger stored in ctx, or slog.Default() when none is.
+// With returns ctx carrying l.
+func With(ctx context.Context, l *slog.Logger) context.Context {
+	return context.WithValue(ctx, key{}, request{base: l})
+}
+
+// WithRequest returns ctx carrying base and the request id id.
+func WithRequest(ctx context.Context, base *slog.Logger, id string) context.Context {
+	return context.WithValue(ctx, key{}, request{base: base, id: id})
+}
+
+// From returns the request's logger (with request_id when there is one), or
+// slog.Default() when ctx carries none.
 func From(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(key{}).(*slog.Logger); ok {
-		return l
+	r, ok := ctx.Value(key{}).(request)
+	if !ok {
+		return slog.Default()
 	}
-	return slog.Default()
+	if r.id == "" {
+		return r.base
+	}
+	return r.base.With("request_id", r.id)
 }
