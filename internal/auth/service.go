@@ -62,6 +62,7 @@ type Config struct {
 type Service struct {
 	store       Store
 	revocations Revocations
+	observer    Observer
 	tokens      *token.Issuer
 	hasher      *password.Hasher
 	keys        refreshtoken.Keys
@@ -82,7 +83,7 @@ func New(store Store, revocations Revocations, tokens *token.Issuer, hasher *pas
 	if cfg.AuditRetention <= 0 {
 		cfg.AuditRetention = DefaultAuditRetention
 	}
-	return &Service{store: store, revocations: revocations, tokens: tokens, hasher: hasher, keys: keys, clock: clk, random: random, cfg: cfg}
+	return &Service{store: store, revocations: revocations, observer: noObserver{}, tokens: tokens, hasher: hasher, keys: keys, clock: clk, random: random, cfg: cfg}
 }
 
 // Signup creates a user with the sign-up role and opens its first session.
@@ -230,6 +231,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (*AuthPayload, er
 	if err != nil {
 		return nil, err
 	}
+	s.observer.Refreshed(string(res.Outcome))
 	switch res.Outcome {
 	case Rotated, Replayed:
 		return s.payload(ctx, res.User, res.SessionID, res.AuthTime, successor, res.ExpiresAt)
