@@ -513,7 +513,11 @@ func checkDescription(d *string) error {
 	return nil
 }
 
+// truncate makes header text (a user agent) storable: valid UTF-8 without
+// NUL bytes, at most n bytes. It comes from clients and proxies as it is, so
+// it is cleaned rather than refused.
 func truncate(s string, n int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 	if len(s) <= n {
 		return s
 	}

@@ -280,3 +280,23 @@ func TestMeNeedsALiveEnabledUser(t *testing.T) {
 	_, err = env.Service.Me(authtest.As(p))
 	wantCode(t, err, auth.CodeUnauthenticated)
 }
+
+func TestHostileUserAgentIsCleanedNotRefused(t *testing.T) {
+	env := authtest.New(t, auth.Config{})
+	ctx := auth.WithClient(bg, auth.Client{IP: "203.0.113.9", UserAgent: "Bad\xff\xfeAgent\x00/1.0" + strings.Repeat("x", 1000)})
+	p, err := env.Service.Signup(ctx, "a@example.com", "correct horse", nil)
+	if err != nil {
+		t.Fatalf("signup with a hostile user agent: %v", err)
+	}
+	if _, err := env.Service.Login(ctx, "a@example.com", "correct horse", nil); err != nil {
+		t.Fatalf("login with a hostile user agent: %v", err)
+	}
+	sessions, err := env.Service.MySessions(authtest.As(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ua := *sessions[0].UserAgent
+	if !strings.HasPrefix(ua, "Bad\uFFFDAgent/1.0") || len(ua) > 512 || strings.ContainsRune(ua, 0) {
+		t.Fatalf("stored user agent %q", ua[:min(len(ua), 40)])
+	}
+}

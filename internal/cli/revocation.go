@@ -57,8 +57,8 @@ func runPurge(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(env.Stdout, "another instance is purging; nothing done")
 		return nil
 	}
-	fmt.Fprintf(env.Stdout, "purged %d session(s), %d retired refresh token(s), %d denylisted access token(s)\n",
-		res.Sessions, res.RetiredTokens, res.DeniedTokens)
+	fmt.Fprintf(env.Stdout, "purged %d session(s), %d retired refresh token(s), %d denylisted access token(s), %d audit event(s), %d login throttle(s)\n",
+		res.Sessions, res.RetiredTokens, res.DeniedTokens, res.AuditEvents, res.LoginThrottles)
 	return nil
 }
 
