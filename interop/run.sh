@@ -46,10 +46,10 @@ for type in HS256 HS384 HS512 RS256 RS384 RS512 ES256 ES384 ES512 Ed25519; do
       AUTHGATE_ARGON2_MEMORY_KIB=1024 AUTHGATE_ARGON2_ITERATIONS=1 AUTHGATE_LOG_LEVEL=warn \
       "$work/authgate" serve 2>"$work/server.log" &
   server_pid=$!
-  for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 1 300); do curl -sf "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   email="interop-$(echo "$type" | tr 'A-Z' 'a-z')@example.com"
   body="{\"query\":\"mutation { signup(email: \\\"$email\\\", password: \\\"interop password\\\") { accessToken } }\"}"
-  token=$(curl -s "$base/graphql" -H 'Content-Type: application/json' -d "$body" | sed -nE 's/.*"accessToken":"([^"]+)".*/\1/p')
+  token=$(curl -s "$base/graphql" -H 'Content-Type: application/json' -d "$body" | sed -nE 's/.*"accessToken":"([^"]+)".*/\1/p' || true)
   if [ -z "$token" ]; then
     echo "FAIL $type: no token (server log follows)"; cat "$work/server.log"; failures=$((failures + 1))
   elif ! node verify.mjs "$base" "$token" "$issuer" "$audience" "$hs_key"; then

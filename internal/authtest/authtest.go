@@ -64,8 +64,11 @@ func New(t testing.TB, cfg auth.Config) *Env {
 	url := pgtest.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, url, store.PoolConfig{MaxConns: 16, Prepare: true})
+	st, err := store.Open(ctx, url, store.PoolConfig{MaxConns: 16})
 	if err != nil {
+		t.Fatalf("authtest: %v", err)
+	}
+	if err := st.PrepareStatements(ctx); err != nil {
 		t.Fatalf("authtest: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })

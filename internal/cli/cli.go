@@ -157,7 +157,7 @@ type parts struct {
 // revocations is the in-memory revocation state (nil for commands that
 // authenticate nobody).
 func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations, logger *slog.Logger) (*parts, error) {
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.PoolConfig{MaxConns: cfg.DBMaxConns, Prepare: cfg.DBPrepare})
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.PoolConfig{MaxConns: cfg.DBMaxConns})
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +168,12 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 	}
 	if len(applied) > 0 {
 		logger.Info("applied migrations", "versions", applied)
+	}
+	if cfg.DBPrepare {
+		if err := st.PrepareStatements(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
 	}
 	clk := clock.System{}
 	var (

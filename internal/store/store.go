@@ -28,11 +28,6 @@ type PoolConfig struct {
 	// MaxConns bounds open connections. Idle connections are kept at the same
 	// number, so a busy server never churns connections.
 	MaxConns int
-	// Prepare prepares the refresh statement once per connection instead of
-	// having PostgreSQL parse and plan it on every refresh. Turn it off
-	// behind a transaction-pooling proxy that cannot keep prepared
-	// statements (PgBouncer before 1.21).
-	Prepare bool
 }
 
 // Store is the PostgreSQL implementation of auth.Store.
@@ -70,15 +65,22 @@ func Open(ctx context.Context, databaseURL string, pool PoolConfig) (*Store, err
 		db.Close()
 		return nil, fmt.Errorf("connecting to the database: %w", err)
 	}
-	s := &Store{db: db}
-	if pool.Prepare {
-		// database/sql prepares it again on each connection of the pool, once.
-		if s.rotate, err = db.PrepareContext(ctx, rotateRefreshToken); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("preparing the refresh statement: %w", mapError(err))
-		}
+	return &Store{db: db}, nil
+}
+
+// PrepareStatements prepares the refresh statement once per connection
+// instead of having PostgreSQL parse and plan it on every refresh; call it
+// after Migrate. Skip it behind a transaction-pooling proxy that cannot keep
+// prepared statements (PgBouncer before 1.21). Not safe to call while the
+// store serves requests.
+func (s *Store) PrepareStatements(ctx context.Context) error {
+	// database/sql prepares it again on each connection of the pool, once.
+	rotate, err := s.db.PrepareContext(ctx, rotateRefreshToken)
+	if err != nil {
+		return fmt.Errorf("preparing the refresh statement: %w", mapError(err))
 	}
-	return s, nil
+	s.rotate = rotate
+	return nil
 }
 
 // DefaultConnectTimeout bounds connecting to PostgreSQL (TCP and start-up
