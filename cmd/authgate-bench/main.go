@@ -2,6 +2,10 @@
 // database, seeds it, starts the real server, drives it over HTTP, measures
 // PostgreSQL's own ceiling with pgbench, and reports both (a table on
 // stdout, JSON in --out). Run it from the repository root: `make bench`.
+// --pgbouncer adds two servers sharing the database through a private
+// PgBouncer (transaction pooling); --soak DURATION adds a leak check
+// (goroutines, PostgreSQL connections, open files) around a long refresh
+// run.
 package main
 
 import (
@@ -48,6 +52,10 @@ func run() int {
 	var serverEnv multiFlag
 	fs.Var(&serverEnv, "server-env", "extra server setting KEY=VALUE (repeatable), e.g. AUTHGATE_DB_MAX_CONNS=8")
 	fs.StringVar(&cfg.ServerDBParams, "server-db-params", "", "extra query parameters for the server's DATABASE_URL, e.g. binary_parameters=yes")
+	fs.BoolVar(&cfg.PgBouncer, "pgbouncer", false, "also run two servers through a private PgBouncer (transaction pooling) and report their combined refresh figures")
+	fs.StringVar(&cfg.PgBouncerPath, "pgbouncer-bin", cfg.PgBouncerPath, "pgbouncer binary for --pgbouncer")
+	fs.DurationVar(&cfg.Soak, "soak", 0, "also soak a fresh server with refresh over /actions for this long, e.g. 5m, and compare goroutines, PostgreSQL connections and open files before and after")
+	fs.DurationVar(&cfg.SoakSettle, "soak-settle", cfg.SoakSettle, "idle time before each soak snapshot")
 	fs.StringVar(&cfg.Out, "out", cfg.Out, "JSON report path")
 	fs.DurationVar(&cfg.MaxRuntime, "max-runtime", 0, "stop the whole run after this long (default: what the plan needs plus 10 minutes)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -137,6 +145,12 @@ func plannedRuntime(cfg bench.Config) time.Duration {
 		d += 4 * (cfg.Duration + 10*time.Second)
 	}
 	d += time.Duration(len(cfg.Sizes)) * (phase + 2*time.Minute)
+	if cfg.PgBouncer {
+		d += 2*phase + 2*time.Minute
+	}
+	if cfg.Soak > 0 {
+		d += cfg.Soak + cfg.Warmup + 2*cfg.SoakSettle + 2*time.Minute
+	}
 	return d
 }
 

@@ -58,6 +58,17 @@ type Config struct {
 	// DATABASE_URL (e.g. binary_parameters=yes), for experiments.
 	ServerDBParams string
 
+	// PgBouncer adds the scale-out phase: two servers sharing the database
+	// through a private PgBouncer in transaction pooling mode.
+	PgBouncer     bool
+	PgBouncerPath string
+	// Soak, when set, adds a soak phase: refresh over /actions for this long
+	// on a fresh server, checking for goroutine, connection and file
+	// descriptor leaks.
+	Soak time.Duration
+	// SoakSettle is the idle time before each leak snapshot.
+	SoakSettle time.Duration
+
 	Out        string
 	MaxRuntime time.Duration
 }
@@ -79,6 +90,8 @@ func DefaultConfig() Config {
 		PgbenchPath:       "pgbench",
 		PgbenchExtended:   true,
 		PlainRows:         100_000,
+		PgBouncerPath:     "/usr/sbin/pgbouncer",
+		SoakSettle:        5 * time.Second,
 		Out:               "bench-results/latest.json",
 	}
 }
@@ -104,6 +117,12 @@ func (c Config) Validate() error {
 		return errors.New("--hash-duration must not be negative")
 	case c.PlainRows < 2*c.Clients:
 		return errors.New("--plain-rows must be at least 2 × --clients")
+	case c.Soak < 0 || (c.Soak > 0 && c.Soak < time.Second):
+		return errors.New("--soak must be at least 1s (or 0: no soak)")
+	case c.SoakSettle < 0:
+		return errors.New("--soak-settle must not be negative")
+	case c.PgBouncer && c.Clients < 2:
+		return errors.New("--pgbouncer needs at least 2 --clients (they are split across two servers)")
 	case !strings.HasPrefix(c.WebhookPath, "/"):
 		return errors.New("--webhook-url-path must start with /")
 	}

@@ -21,6 +21,9 @@ func TestValidate(t *testing.T) {
 		{"a server setting without =", func(c *Config) { c.ServerEnv = []string{"AUTHGATE_DB_MAX_CONNS"} }, "KEY=VALUE"},
 		{"a too small size", func(c *Config) { c.Sizes = []int{10} }, "--sizes"},
 		{"a short duration", func(c *Config) { c.Duration = time.Millisecond }, "--duration"},
+		{"a too short soak", func(c *Config) { c.Soak = time.Millisecond }, "--soak"},
+		{"a soak", func(c *Config) { c.Soak = 5 * time.Minute }, ""},
+		{"pgbouncer with one client", func(c *Config) { c.PgBouncer, c.Clients, c.Sessions = true, 1, 100 }, "--pgbouncer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

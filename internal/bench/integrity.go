@@ -38,8 +38,18 @@ type Integrity struct {
 // successor the key derives), that no session was revoked, and that the live
 // sessions are the seeded ones plus one per login.
 func checkIntegrity(ctx context.Context, db *sql.DB, t *target, workers []*worker, seeded int64, timeout time.Duration) Integrity {
-	in := Integrity{SeededSessions: seeded, Logins: t.logins.Load(), LoginsUnknown: t.loginsUnknown.Load(),
-		FinalRefreshErrors: map[string]int{}}
+	in := Integrity{SeededSessions: seeded, FinalRefreshErrors: map[string]int{}}
+	// The workers may talk to several servers (scale-out): count every
+	// server's logins once.
+	seen := map[*target]bool{t: true}
+	in.Logins, in.LoginsUnknown = t.logins.Load(), t.loginsUnknown.Load()
+	for _, w := range workers {
+		if !seen[w.t] {
+			seen[w.t] = true
+			in.Logins += w.t.logins.Load()
+			in.LoginsUnknown += w.t.loginsUnknown.Load()
+		}
+	}
 	var latest, ahead [][]byte
 	for _, w := range workers {
 		for _, s := range w.sessions {
@@ -68,7 +78,7 @@ func checkIntegrity(ctx context.Context, db *sql.DB, t *target, workers []*worke
 			buf := make([]byte, 0, 512)
 			for _, s := range w.sessions {
 				reqCtx, cancel := context.WithTimeout(ctx, timeout)
-				tk, code := t.refresh(reqCtx, s.token, true, buf)
+				tk, code := w.t.refresh(reqCtx, s.token, true, buf)
 				cancel()
 				mu.Lock()
 				if code == "" {

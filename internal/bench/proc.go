@@ -124,10 +124,14 @@ func parseProcStat(b []byte) (machineCPU, error) {
 // Usage is the resources spent while a phase ran.
 type Usage struct {
 	Seconds float64 `json:"seconds"`
-	// ServerCPUSeconds is the authgate process's user+system CPU.
+	// ServerCPUSeconds is the authgate process's user+system CPU (with
+	// several servers: their sum).
 	ServerCPUSeconds float64 `json:"server_cpu_seconds"`
-	// ServerPeakRSSBytes is the authgate process's peak resident memory.
+	// ServerPeakRSSBytes is the authgate process's peak resident memory
+	// (with several servers: the largest one's).
 	ServerPeakRSSBytes int64 `json:"server_peak_rss_bytes"`
+	// PgBouncerCPUSeconds is PgBouncer's CPU, when the servers go through it.
+	PgBouncerCPUSeconds float64 `json:"pgbouncer_cpu_seconds,omitempty"`
 	// PostgresCPUSeconds is the CPU of the PostgreSQL backends serving the
 	// benchmark database (background processes such as the WAL writer are
 	// not included).
@@ -144,19 +148,24 @@ type Usage struct {
 // of the load generator, and the server's peak RSS, polled in the
 // background.
 type sampler struct {
-	serverPID int // 0: no server
+	serverPIDs []int // none: no server
+	// proxyPID is a connection pooler (PgBouncer) between the servers and
+	// PostgreSQL; 0: none.
+	proxyPID  int
 	clientPID int
 	dbMatch   string
 	start     time.Time
 
-	serverTicks0, clientTicks0 int64
-	machine0                   machineCPU
+	serverTicks0              map[int]int64
+	proxyTicks0, clientTicks0 int64
+	machine0                  machineCPU
 	// hwmReset is whether VmHWM was reset at the start, so that it is this
 	// phase's peak and not the process's.
-	hwmReset bool
+	hwmReset map[int]bool
 
-	mu       sync.Mutex
-	peakRSS  int64
+	mu sync.Mutex
+	// peakRSS is each server's peak.
+	peakRSS  map[int]int64
 	backends map[int]*backend
 	stopOnce sync.Once
 	stopped  chan struct{}
@@ -170,21 +179,38 @@ type backend struct{ first, last int64 }
 // count (their command line names the database); clientPID is the load
 // generator (0: measured by the caller); serverPID 0 means no server.
 func startSampler(serverPID, clientPID int, dbName string) *sampler {
+	var pids []int
+	if serverPID > 0 {
+		pids = []int{serverPID}
+	}
+	return startSamplerOf(pids, 0, clientPID, dbName)
+}
+
+// startSamplerOf is startSampler for several servers (their CPU is summed,
+// their peak RSS is the largest one's) and an optional pooler process.
+func startSamplerOf(serverPIDs []int, proxyPID, clientPID int, dbName string) *sampler {
 	s := &sampler{
-		serverPID: serverPID,
-		clientPID: clientPID,
-		dbMatch:   " " + dbName + " ",
-		backends:  map[int]*backend{},
-		stopped:   make(chan struct{}),
-		done:      make(chan struct{}),
+		serverPIDs:   serverPIDs,
+		proxyPID:     proxyPID,
+		clientPID:    clientPID,
+		dbMatch:      " " + dbName + " ",
+		backends:     map[int]*backend{},
+		serverTicks0: map[int]int64{},
+		hwmReset:     map[int]bool{},
+		peakRSS:      map[int]int64{},
+		stopped:      make(chan struct{}),
+		done:         make(chan struct{}),
 	}
 	// Backends that exist now count from their current CPU, so their
 	// earlier work (seeding, earlier phases) is not charged to this phase.
 	s.scanBackends(true)
-	if serverPID > 0 {
-		s.hwmReset = resetPeakRSS(serverPID) == nil
-		s.serverTicks0, _ = procCPUTicks(serverPID)
-		s.pollRSS()
+	for _, pid := range serverPIDs {
+		s.hwmReset[pid] = resetPeakRSS(pid) == nil
+		s.serverTicks0[pid], _ = procCPUTicks(pid)
+	}
+	s.pollRSS()
+	if proxyPID > 0 {
+		s.proxyTicks0, _ = procCPUTicks(proxyPID)
 	}
 	if clientPID > 0 {
 		s.clientTicks0, _ = procCPUTicks(clientPID)
@@ -213,13 +239,12 @@ func (s *sampler) loop() {
 }
 
 func (s *sampler) pollRSS() {
-	if s.serverPID == 0 {
-		return
-	}
-	if rss, _, err := procMemory(s.serverPID); err == nil {
-		s.mu.Lock()
-		s.peakRSS = max(s.peakRSS, rss)
-		s.mu.Unlock()
+	for _, pid := range s.serverPIDs {
+		if rss, _, err := procMemory(pid); err == nil {
+			s.mu.Lock()
+			s.peakRSS[pid] = max(s.peakRSS[pid], rss)
+			s.mu.Unlock()
+		}
 	}
 }
 
@@ -265,15 +290,21 @@ func (s *sampler) stop() Usage {
 	<-s.done
 	s.scanBackends(false)
 	u := Usage{Seconds: time.Since(s.start).Seconds()}
-	if s.serverPID > 0 {
-		s.pollRSS()
-		if t, err := procCPUTicks(s.serverPID); err == nil {
-			u.ServerCPUSeconds = float64(t-s.serverTicks0) / clockTicks
+	s.pollRSS()
+	for _, pid := range s.serverPIDs {
+		if t, err := procCPUTicks(pid); err == nil {
+			u.ServerCPUSeconds += float64(t-s.serverTicks0[pid]) / clockTicks
 		}
-		if _, hwm, err := procMemory(s.serverPID); err == nil && s.hwmReset {
-			s.peakRSS = max(s.peakRSS, hwm)
+		peak := s.peakRSS[pid]
+		if _, hwm, err := procMemory(pid); err == nil && s.hwmReset[pid] {
+			peak = max(peak, hwm)
 		}
-		u.ServerPeakRSSBytes = s.peakRSS
+		u.ServerPeakRSSBytes = max(u.ServerPeakRSSBytes, peak)
+	}
+	if s.proxyPID > 0 {
+		if t, err := procCPUTicks(s.proxyPID); err == nil {
+			u.PgBouncerCPUSeconds = float64(t-s.proxyTicks0) / clockTicks
+		}
 	}
 	if s.clientPID == 0 {
 		// The caller fills ClientCPUSeconds in (pgbench, from its exit status).

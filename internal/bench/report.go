@@ -32,6 +32,8 @@ type Report struct {
 	Ceilings  []PgbenchResult   `json:"pgbench_ceilings,omitempty"`
 	Sizes     []SizeResult      `json:"sizes,omitempty"`
 	Integrity *Integrity        `json:"integrity,omitempty"`
+	ScaleOut  *ScaleOutResult   `json:"scale_out,omitempty"`
+	Soak      *SoakResult       `json:"soak,omitempty"`
 	Targets   []TargetCheck     `json:"targets"`
 	Notes     []string          `json:"notes,omitempty"`
 	Error     string            `json:"error,omitempty"`
@@ -85,6 +87,8 @@ type OpResult struct {
 	ServerCPUPer1k   float64 `json:"server_cpu_seconds_per_1000"`
 	PostgresCPUPer1k float64 `json:"postgres_cpu_seconds_per_1000"`
 	ClientCPUPer1k   float64 `json:"client_cpu_seconds_per_1000"`
+	// PgBouncerCPUPer1k is PgBouncer's CPU, in the scale-out phase.
+	PgBouncerCPUPer1k float64 `json:"pgbouncer_cpu_seconds_per_1000,omitempty"`
 	// SeqScans are sequential scans of auth's tables during the phase (0:
 	// every lookup used an index).
 	SeqScans map[string]int64 `json:"seq_scans,omitempty"`
@@ -100,6 +104,7 @@ func (r *OpResult) fill(out phaseOutcome) {
 	r.ServerCPUPer1k = 1000 * ratio(r.Usage.ServerCPUSeconds, n)
 	r.PostgresCPUPer1k = 1000 * ratio(r.Usage.PostgresCPUSeconds, n)
 	r.ClientCPUPer1k = 1000 * ratio(r.Usage.ClientCPUSeconds, n)
+	r.PgBouncerCPUPer1k = 1000 * ratio(r.Usage.PgBouncerCPUSeconds, n)
 }
 
 // SizeResult is refresh over /actions on a table of a given size.
@@ -222,6 +227,10 @@ func evaluateTargets(r *Report) []TargetCheck {
 		}
 		out = append(out, check("no lost or forked sessions", "all", boolValue(in.OK), in.OK, m))
 	}
+	out = append(out, scaleOutTargets(r)...)
+	if r.Soak != nil {
+		out = append(out, soakChecks(r.Soak)...)
+	}
 	if len(r.Sizes) >= 2 {
 		small, large := r.Sizes[0], r.Sizes[0]
 		for _, s := range r.Sizes {
@@ -325,6 +334,8 @@ func PrintTable(w io.Writer, r *Report) {
 		}
 		tw.Flush()
 	}
+	printScaleOut(w, r)
+	printSoak(w, r)
 	if in := r.Integrity; in != nil {
 		verdict := "OK"
 		if !in.OK {
@@ -385,4 +396,94 @@ func firstWords(s string, n int) string {
 		f = f[:n]
 	}
 	return strings.Join(f, " ")
+}
+
+// printScaleOut writes the scale-out table: the combined figures of both
+// servers, beside the single-instance rate of the same operation.
+func printScaleOut(w io.Writer, r *Report) {
+	so := r.ScaleOut
+	if so == nil || len(so.Ops) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nscale-out: %d servers through PgBouncer (%s pooling, pool %d), %d clients split evenly, combined (CPU columns: seconds per 1,000 requests, summed over the servers)\n",
+		so.Servers, so.PoolMode, so.PoolSize, r.Settings.Clients)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "operation	req/s	× 1 server	p50 ms	p95 ms	p99 ms	max ms	errors	server CPU	PgBouncer CPU	PG CPU	server RSS MB	busy %	")
+	for _, o := range so.Ops {
+		single := "—"
+		if s := r.op(o.Name); s != nil && s.RequestsPerSec > 0 {
+			single = fmt.Sprintf("%.2f", o.RequestsPerSec/s.RequestsPerSec)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%.2f\t%.2f\t%.2f\t%.1f\t%s\t%.3f\t%.3f\t%.3f\t%.1f\t%.0f\t\n", o.Label, o.RequestsPerSec, single,
+			o.Latency.P50Ms, o.Latency.P95Ms, o.Latency.P99Ms, o.Latency.MaxMs, formatErrors(o.ErrorCount, o.Errors),
+			o.ServerCPUPer1k, o.PgBouncerCPUPer1k, o.PostgresCPUPer1k, float64(o.Usage.ServerPeakRSSBytes)/(1<<20), o.Usage.MachineBusyPercent)
+	}
+	tw.Flush()
+	if in := so.Integrity; in != nil {
+		verdict := "OK"
+		if !in.OK {
+			verdict = "FAILED: " + strings.Join(in.Problems, "; ")
+		}
+		fmt.Fprintf(w, "scale-out sessions at the end: %s — %d/%d client sessions hold the client's latest token, %d refreshed once more; %d revoked\n",
+			verdict, in.CurrentInDB, in.ClientSessions, in.FinalRefreshOK, in.RevokedSessions)
+	}
+	for _, n := range so.Notes {
+		fmt.Fprintf(w, "scale-out note: %s\n", n)
+	}
+}
+
+// printSoak writes the soak phase: its load, and the leak counts.
+func printSoak(w io.Writer, r *Report) {
+	s := r.Soak
+	if s == nil {
+		return
+	}
+	o := s.Refresh
+	fmt.Fprintf(w, "\nsoak: refresh /actions for %s, %d clients: %.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %s, server peak RSS %.1f MB\n",
+		s.Duration, o.Clients, o.RequestsPerSec, o.Latency.P50Ms, o.Latency.P99Ms, formatErrors(o.ErrorCount, o.Errors),
+		float64(o.Usage.ServerPeakRSSBytes)/(1<<20))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "after %.0fs idle\tgoroutines\tPG connections\topen files\t\n", s.SettleSeconds)
+	fmt.Fprintf(tw, "start\t%d\t%d\t%d\t\n", s.Start.Goroutines, s.Start.PostgresConns, s.Start.OpenFDs)
+	fmt.Fprintf(tw, "end\t%d\t%d\t%d\t\n", s.End.Goroutines, s.End.PostgresConns, s.End.OpenFDs)
+	tw.Flush()
+	verdict := "PASS (end = start)"
+	if !s.OK {
+		verdict = "FAIL (end ≠ start)"
+	}
+	fmt.Fprintf(w, "soak leak check: %s\n", verdict)
+	for _, e := range append(s.Start.Errors, s.End.Errors...) {
+		fmt.Fprintf(w, "soak error: %s\n", e)
+	}
+}
+
+// scaleOutTargets checks the scale-out phase: no errors, no lost or
+// forked sessions, and (information) its rate against one server's.
+func scaleOutTargets(r *Report) []TargetCheck {
+	so := r.ScaleOut
+	if so == nil {
+		return nil
+	}
+	var out []TargetCheck
+	for _, o := range so.Ops {
+		if o.Requests == 0 {
+			continue
+		}
+		out = append(out, check(o.Label+" errors", "0", float64(o.ErrorCount), o.ErrorCount == 0,
+			fmt.Sprintf("%d of %d", o.ErrorCount, o.Requests)))
+		if s := r.op(o.Name); s != nil {
+			v := ratio(o.OKPerSec, s.OKPerSec)
+			out = append(out, info(o.Label+" ÷ one server", v, fmt.Sprintf("%.2f (%.0f / %.0f per s)", v, o.OKPerSec, s.OKPerSec)))
+		}
+	}
+	if in := so.Integrity; in != nil {
+		m := fmt.Sprintf("%d/%d client sessions current and refreshed once more", in.CurrentInDB, in.ClientSessions)
+		if !in.OK {
+			m = strings.Join(in.Problems, "; ")
+		}
+		out = append(out, check("scale-out: no lost or forked sessions", "all", boolValue(in.OK), in.OK, m))
+	}
+	out = append(out, check("scale-out: server warning/error log lines (warm-ups included)", "0", float64(so.ServerLogLines),
+		so.ServerLogLines == 0, fmt.Sprint(so.ServerLogLines)))
+	return out
 }

@@ -83,6 +83,16 @@ func Run(ctx context.Context, cfg Config, progressOut io.Writer) (*Report, error
 			return rep, err
 		}
 	}
+	if cfg.PgBouncer {
+		if err := runScaleOut(ctx, env, rep); err != nil {
+			return rep, err
+		}
+	}
+	if cfg.Soak > 0 {
+		if err := runSoak(ctx, env, rep); err != nil {
+			return rep, err
+		}
+	}
 	return rep, nil
 }
 
@@ -171,7 +181,7 @@ func measureOp(ctx context.Context, env *runEnv, st *stack, op operation) OpResu
 		waitStatsFlush(ctx)
 		before, _ = readTableScans(ctx, st.db)
 	}
-	s := startSampler(st.server.pid(), os.Getpid(), st.dbName)
+	s := startSamplerOf(st.serverPIDs(), st.bouncerPID(), os.Getpid(), st.dbName)
 	out := drive(ctx, st.workers, op, cfg.Duration, cfg.RequestTimeout)
 	res.Usage = s.stop()
 	res.fill(out)

@@ -141,13 +141,37 @@ type stack struct {
 	workers []*worker
 	seed    SeedInfo
 	seeded  int64
+	// tokens are the seeded sessions' first refresh tokens, perClient per
+	// client, in client order.
+	tokens    []string
+	perClient int
+	// servers are the scale-out phase's servers (server is then nil), and
+	// bouncer the PgBouncer between them and the database.
+	servers []*serverProc
+	bouncer *bouncerProc
 	// serverSettings is the server's environment, secrets redacted.
 	serverSettings map[string]string
 }
 
 // newStack creates, migrates and seeds a database of sessions sessions and
 // starts a server on it. On failure it cleans up what it made.
-func (e *runEnv) newStack(ctx context.Context, sessions int) (_ *stack, err error) {
+func (e *runEnv) newStack(ctx context.Context, sessions int) (*stack, error) {
+	return e.newStackWith(ctx, sessions, stackOptions{})
+}
+
+// stackOptions vary how newStackWith starts the server.
+type stackOptions struct {
+	// noServer: create and seed the database only (the caller starts the
+	// servers, as the scale-out phase does); workers get no target yet.
+	noServer bool
+	// env are extra server settings.
+	env map[string]string
+	// dbParams are extra query parameters of the server's DATABASE_URL.
+	dbParams string
+}
+
+// newStackWith is newStack with options.
+func (e *runEnv) newStackWith(ctx context.Context, sessions int, opts stackOptions) (_ *stack, err error) {
 	e.databases++
 	s := &stack{env: e, dbName: fmt.Sprintf("authgate_bench_%d_%d_%d", os.Getpid(), time.Now().Unix()%100000, e.databases)}
 	defer func() {
@@ -180,27 +204,64 @@ func (e *runEnv) newStack(ctx context.Context, sessions int) (_ *stack, err erro
 	}
 	e.progress("seeded in %.1fs", info.Seconds)
 
+	s.tokens, s.perClient = tokens, plan.perClient
+	if opts.noServer {
+		return s, nil
+	}
+	serverURL, err := databaseURL(e.cfg.AdminURL, s.dbName, joinParams(e.cfg.ServerDBParams, opts.dbParams))
+	if err != nil {
+		return nil, err
+	}
+	if s.server, err = s.startServer(ctx, serverURL, opts.env, ""); err != nil {
+		return nil, err
+	}
+	s.target = s.newTarget(s.server)
+	s.workers = newWorkers(s.target, tokens, e.cfg.Clients, plan.perClient)
+	return s, nil
+}
+
+// startServer starts one server on the stack's database (through dbURL),
+// with extra settings, and waits until it is ready. name tells its log
+// apart from the stack's other servers'.
+func (s *stack) startServer(ctx context.Context, dbURL string, extra map[string]string, name string) (*serverProc, error) {
+	e := s.env
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	serverURL, err := databaseURL(e.cfg.AdminURL, s.dbName, e.cfg.ServerDBParams)
+	env := serverEnv(e.cfg, e.sec, dbURL, addr)
+	for k, v := range extra {
+		env[k] = v
+	}
+	s.serverSettings = redactedEnv(env)
+	srv, err := startServer(e.bin, envList(env), addr, filepath.Join(e.dir, s.dbName+name+".server.log"))
 	if err != nil {
 		return nil, err
 	}
-	env := serverEnv(e.cfg, e.sec, serverURL, addr)
-	s.serverSettings = redactedEnv(env)
-	if s.server, err = startServer(e.bin, envList(env), addr, filepath.Join(e.dir, s.dbName+".server.log")); err != nil {
+	if err := srv.waitReady(ctx, e.hc, 30*time.Second); err != nil {
+		_ = srv.stop(15 * time.Second)
 		return nil, err
 	}
-	if err := s.server.waitReady(ctx, e.hc, 30*time.Second); err != nil {
-		return nil, err
-	}
-	e.progress("server ready on %s (pid %d)", addr, s.server.pid())
-	s.target = &target{hc: e.hc, base: s.server.url(), actionSecret: e.sec.action, webhookPath: e.cfg.WebhookPath,
+	e.progress("server%s ready on %s (pid %d)", name, addr, srv.pid())
+	return srv, nil
+}
+
+// newTarget is what the clients need to talk to srv.
+func (s *stack) newTarget(srv *serverProc) *target {
+	e := s.env
+	return &target{hc: e.hc, base: srv.url(), actionSecret: e.sec.action, webhookPath: e.cfg.WebhookPath,
 		keys: e.keys, users: e.cfg.Users, password: benchPassword}
-	s.workers = newWorkers(s.target, tokens, e.cfg.Clients, plan.perClient)
-	return s, nil
+}
+
+// joinParams joins URL query strings, skipping empty ones.
+func joinParams(ps ...string) string {
+	var out []string
+	for _, p := range ps {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "&")
 }
 
 // stopServer stops the server; it is safe to call more than once.
@@ -215,6 +276,9 @@ func (s *stack) stopServer() error {
 // is in (its own timeouts: the run's context may be over).
 func (s *stack) close() {
 	_ = s.stopServer()
+	for _, err := range s.stopAll(15 * time.Second) {
+		s.env.progress("warning: %v", err)
+	}
 	if s.db != nil {
 		s.db.Close()
 	}
@@ -232,4 +296,24 @@ func progressTo(w io.Writer, start time.Time) func(string, ...any) {
 	return func(format string, args ...any) {
 		fmt.Fprintf(w, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
+}
+
+// serverPIDs are the pids of the stack's running servers.
+func (s *stack) serverPIDs() []int {
+	var out []int
+	if s.server != nil {
+		out = append(out, s.server.pid())
+	}
+	for _, srv := range s.servers {
+		out = append(out, srv.pid())
+	}
+	return out
+}
+
+// bouncerPID is PgBouncer's pid, 0 when there is none.
+func (s *stack) bouncerPID() int {
+	if s.bouncer == nil {
+		return 0
+	}
+	return s.bouncer.pid()
 }

@@ -50,6 +50,9 @@ func Open(ctx context.Context, databaseURL string, pool PoolConfig) (*Store, err
 	if err != nil {
 		return nil, err
 	}
+	if dsn, err = withOneSync(dsn); err != nil {
+		return nil, err
+	}
 	c, err := newConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", hideURL(err))
@@ -105,6 +108,24 @@ func withConnectTimeout(dsn string, envTimeout bool) (string, error) {
 		dsn = kv
 	}
 	return fmt.Sprintf("connect_timeout=%d %s", int(DefaultConnectTimeout.Seconds()), dsn), nil
+}
+
+// withOneSync returns dsn with binary_parameters=yes unless it sets
+// binary_parameters itself (a later key wins in lib/pq's key=value form).
+// Without it lib/pq sends a query with arguments in two synced steps (parse,
+// then bind and execute): two network round trips, and behind a
+// transaction-pooling proxy such as PgBouncer the second step may reach
+// another server connection, where it fails or, worse, binds to another
+// client's statement. With it lib/pq sends each query in one step.
+func withOneSync(dsn string) (string, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		kv, err := pq.ParseURL(dsn)
+		if err != nil {
+			return "", fmt.Errorf("DATABASE_URL: %w", hideURL(err))
+		}
+		dsn = kv
+	}
+	return "binary_parameters=yes " + dsn, nil
 }
 
 // hideURL drops the URL (and the password in it) from a URL parsing error.
