@@ -82,11 +82,7 @@ func observeRootFields(m *metrics.Metrics) graphql.FieldMiddleware {
 		}
 		start := time.Now()
 		res, err := next(ctx)
-		code := "OK"
-		if err != nil {
-			code = string(auth.CodeOf(err))
-		}
-		m.Observe(fc.Field.Name, code, time.Since(start))
+		m.Observe(fc.Field.Name, auth.OutcomeOf(err), time.Since(start))
 		return res, err
 	}
 }

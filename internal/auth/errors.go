@@ -64,6 +64,15 @@ func Unavailable(cause error) *Error {
 	return &Error{Code: CodeUnavailable, Message: "the service is temporarily unavailable; try again", Err: cause}
 }
 
+// OutcomeOf names an operation's outcome for metrics: "OK" when err is nil,
+// else its code.
+func OutcomeOf(err error) string {
+	if err == nil {
+		return "OK"
+	}
+	return string(CodeOf(err))
+}
+
 // CodeOf returns the code of err, or CodeInternal when err is not an *Error.
 func CodeOf(err error) Code {
 	var e *Error

@@ -28,7 +28,8 @@ func (s *Service) HasuraWebhookSession(accessToken, requestedRole string, maxCac
 	}
 	role := v.DefaultRole
 	if requestedRole != "" {
-		if !slices.Contains(v.AllowedRoles, requestedRole) && requestedRole != v.DefaultRole {
+		// Verify guarantees the default role is among the allowed ones.
+		if !slices.Contains(v.AllowedRoles, requestedRole) {
 			return HasuraSession{}, &Error{Code: CodeForbidden, Message: "the requested role is not allowed for this user"}
 		}
 		role = requestedRole

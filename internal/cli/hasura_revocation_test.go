@@ -113,9 +113,24 @@ func TestTokenRevokeReachesRunningInstances(t *testing.T) {
 
 func TestPurgeRunsOnce(t *testing.T) {
 	env := authtest.New(t, auth.Config{})
+	db := env.Store.DB()
+	// The CLI runs on the real clock: one denylist row long expired, one
+	// still live.
+	if _, err := db.Exec(`INSERT INTO auth.revoked_access_tokens (jti, expires_at, revoked_at)
+		VALUES ('gone', now() - interval '1 hour', now() - interval '2 hours'),
+		       ('kept', now() + interval '1 hour', now())`); err != nil {
+		t.Fatal(err)
+	}
 	out := mustRun(t, baseSettings(env), "", "purge")
-	if !strings.HasPrefix(out, "purged ") {
+	if !strings.HasPrefix(out, "purged ") || !strings.Contains(out, " 1 denylisted access token(s)") {
 		t.Fatalf("stdout %q", out)
+	}
+	var left []string
+	if err := db.Select(&left, `SELECT jti FROM auth.revoked_access_tokens`); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0] != "kept" {
+		t.Fatalf("denylist after purge = %v, want only the live row", left)
 	}
 }
 

@@ -7,8 +7,6 @@ import (
 	"io"
 	"strings"
 	"time"
-
-	"authgate/internal/config"
 )
 
 // runUser runs `authgate user <subcommand>`.
@@ -73,11 +71,7 @@ func runUser(ctx context.Context, args []string, env Env) error {
 		}
 	}
 
-	cfg, err := config.Load(env.Getenv)
-	if err != nil {
-		return err
-	}
-	p, err := build(ctx, cfg, nil, newLogger(env.Stderr, "warn"))
+	p, err := buildFromEnv(ctx, env)
 	if err != nil {
 		return err
 	}

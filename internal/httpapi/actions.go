@@ -34,7 +34,7 @@ var actions = map[string]action{
 			Password    *string `json:"password"`
 			Description *string `json:"description"`
 		}
-		if err := decodeInput(in, &a, "email", "password"); err != nil {
+		if err := decodeInput(in, &a, arg{"email", &a.Email}, arg{"password", &a.Password}); err != nil {
 			return nil, err
 		}
 		return svc.Signup(ctx, *a.Email, *a.Password, a.Description)
@@ -45,7 +45,7 @@ var actions = map[string]action{
 			Password    *string `json:"password"`
 			Description *string `json:"description"`
 		}
-		if err := decodeInput(in, &a, "identifier", "password"); err != nil {
+		if err := decodeInput(in, &a, arg{"identifier", &a.Identifier}, arg{"password", &a.Password}); err != nil {
 			return nil, err
 		}
 		return svc.Login(ctx, *a.Identifier, *a.Password, a.Description)
@@ -54,7 +54,7 @@ var actions = map[string]action{
 		var a struct {
 			RefreshToken *string `json:"refreshToken"`
 		}
-		if err := decodeInput(in, &a, "refreshToken"); err != nil {
+		if err := decodeInput(in, &a, arg{"refreshToken", &a.RefreshToken}); err != nil {
 			return nil, err
 		}
 		return svc.Refresh(ctx, *a.RefreshToken)
@@ -63,7 +63,7 @@ var actions = map[string]action{
 		var a struct {
 			RefreshToken *string `json:"refreshToken"`
 		}
-		if err := decodeInput(in, &a, "refreshToken"); err != nil {
+		if err := decodeInput(in, &a, arg{"refreshToken", &a.RefreshToken}); err != nil {
 			return nil, err
 		}
 		return svc.Revoke(ctx, *a.RefreshToken)
@@ -72,7 +72,7 @@ var actions = map[string]action{
 		var a struct {
 			ID *string `json:"id"`
 		}
-		if err := decodeInput(in, &a, "id"); err != nil {
+		if err := decodeInput(in, &a, arg{"id", &a.ID}); err != nil {
 			return nil, err
 		}
 		return svc.RevokeSession(ctx, *a.ID)
@@ -85,7 +85,7 @@ var actions = map[string]action{
 			OldPassword *string `json:"oldPassword"`
 			NewPassword *string `json:"newPassword"`
 		}
-		if err := decodeInput(in, &a, "oldPassword", "newPassword"); err != nil {
+		if err := decodeInput(in, &a, arg{"oldPassword", &a.OldPassword}, arg{"newPassword", &a.NewPassword}); err != nil {
 			return nil, err
 		}
 		return svc.ChangePassword(ctx, *a.OldPassword, *a.NewPassword)
@@ -101,20 +101,25 @@ var actions = map[string]action{
 	},
 }
 
+// arg is a required string argument: its name, and the field it decodes into.
+type arg struct {
+	name  string
+	value **string
+}
+
 // decodeInput decodes an action's input into dst and checks that every
-// required argument is present and not null.
-func decodeInput(in json.RawMessage, dst any, required ...string) error {
+// required argument is present and not null (absent and null both leave the
+// field nil).
+func decodeInput(in json.RawMessage, dst any, required ...arg) error {
 	if len(bytes.TrimSpace(in)) == 0 || bytes.Equal(bytes.TrimSpace(in), []byte("null")) {
 		in = json.RawMessage("{}")
 	}
 	if err := json.Unmarshal(in, dst); err != nil {
 		return &auth.Error{Code: auth.CodeBadUserInput, Message: "input does not match the action's arguments", Err: err}
 	}
-	var present map[string]json.RawMessage
-	_ = json.Unmarshal(in, &present)
-	for _, name := range required {
-		if v, ok := present[name]; !ok || bytes.Equal(v, []byte("null")) {
-			return &auth.Error{Code: auth.CodeBadUserInput, Message: fmt.Sprintf("input.%s is required", name)}
+	for _, a := range required {
+		if *a.value == nil {
+			return &auth.Error{Code: auth.CodeBadUserInput, Message: fmt.Sprintf("input.%s is required", a.name)}
 		}
 	}
 	return nil
@@ -162,11 +167,7 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	out, err := run(ctx, a.auth, req.Input)
-	code := "OK"
-	if err != nil {
-		code = string(auth.CodeOf(err))
-	}
-	a.cfg.Metrics.Observe(req.Action.Name, code, time.Since(start))
+	a.cfg.Metrics.Observe(req.Action.Name, auth.OutcomeOf(err), time.Since(start))
 	if err != nil {
 		writeActionError(w, r, err)
 		return

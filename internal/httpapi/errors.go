@@ -63,8 +63,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// writeEarlyError answers a failure that happens before a door's handler runs
+// (oversized body, panic) in that door's shape: Hasura's {message,
+// extensions} on /actions, a GraphQL errors list elsewhere.
+func writeEarlyError(w http.ResponseWriter, r *http.Request, status int, code auth.Code, message string) {
+	if r.URL.Path == "/actions" {
+		body := actionError{Message: message}
+		body.Extensions.Code = code
+		writeJSON(w, status, body)
+		return
+	}
+	graphQLError(w, status, code, message)
+}
+
 // graphQLError writes a GraphQL-shaped error for failures that happen before
-// the GraphQL server runs (oversized body, panic).
+// the GraphQL server runs.
 func graphQLError(w http.ResponseWriter, status int, code auth.Code, message string) {
 	writeJSON(w, status, map[string]any{
 		"errors": []any{map[string]any{"message": message, "extensions": map[string]any{"code": code}}},

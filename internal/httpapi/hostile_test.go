@@ -113,6 +113,11 @@ func TestHostileRequestsGetClientErrors(t *testing.T) {
 		})
 	}
 
+	// An oversized body is refused before /actions runs, yet in the shape
+	// Hasura relays to its client.
+	status, raw := s.do(t, http.MethodPost, "/actions", oversized, actionHeader...)
+	wantActionError(t, status, raw, http.StatusRequestEntityTooLarge, auth.CodeBadUserInput)
+
 	// None of the refused mutations ran: the victim has only the session
 	// it signed up with.
 	if got, err := s.env.Service.MySessions(authtest.As(victim)); err != nil || len(got) != 1 {

@@ -33,7 +33,7 @@ func (a *api) middleware(next http.Handler) http.Handler {
 			if p := recover(); p != nil {
 				a.logger.Error("panic", "request_id", id, "panic", fmt.Sprint(p), "path", r.URL.Path)
 				if sw.status == 0 {
-					graphQLError(sw, http.StatusInternalServerError, auth.CodeInternal, "internal error")
+					writeEarlyError(sw, r, http.StatusInternalServerError, auth.CodeInternal, "internal error")
 				}
 			}
 			// The access log line; skipped, with no allocation, below info.
@@ -58,10 +58,10 @@ func (a *api) middleware(next http.Handler) http.Handler {
 			if err != nil {
 				var tooLarge *http.MaxBytesError
 				if errors.As(err, &tooLarge) {
-					graphQLError(sw, http.StatusRequestEntityTooLarge, auth.CodeBadUserInput, fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes))
+					writeEarlyError(sw, r, http.StatusRequestEntityTooLarge, auth.CodeBadUserInput, fmt.Sprintf("request body is larger than %d bytes", MaxBodyBytes))
 					return
 				}
-				graphQLError(sw, http.StatusBadRequest, auth.CodeBadUserInput, "could not read the request body")
+				writeEarlyError(sw, r, http.StatusBadRequest, auth.CodeBadUserInput, "could not read the request body")
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))

@@ -34,11 +34,7 @@ func (a *api) handleAuthHook(w http.ResponseWriter, r *http.Request) {
 	raw, _ := bearerFrom(header("Authorization"))
 	start := time.Now()
 	session, err := a.auth.HasuraWebhookSession(raw, header("X-Hasura-Role"), a.cfg.WebhookCache)
-	code := "OK"
-	if err != nil {
-		code = string(auth.CodeOf(err))
-	}
-	a.cfg.Metrics.Observe("hasura_auth", code, time.Since(start))
+	a.cfg.Metrics.Observe("hasura_auth", auth.OutcomeOf(err), time.Since(start))
 	if err != nil {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "unauthorized"})
 		return

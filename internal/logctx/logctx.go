@@ -17,11 +17,6 @@ type request struct {
 	id   string
 }
 
-// With returns ctx carrying l.
-func With(ctx context.Context, l *slog.Logger) context.Context {
-	return context.WithValue(ctx, key{}, request{base: l})
-}
-
 // WithRequest returns ctx carrying base and the request id id.
 func WithRequest(ctx context.Context, base *slog.Logger, id string) context.Context {
 	return context.WithValue(ctx, key{}, request{base: base, id: id})
@@ -33,9 +28,6 @@ func From(ctx context.Context) *slog.Logger {
 	r, ok := ctx.Value(key{}).(request)
 	if !ok {
 		return slog.Default()
-	}
-	if r.id == "" {
-		return r.base
 	}
 	return r.base.With("request_id", r.id)
 }
