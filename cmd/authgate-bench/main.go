@@ -44,7 +44,7 @@ func run() int {
 	fs.StringVar(&cfg.WebhookPath, "webhook-url-path", cfg.WebhookPath, "path of the Hasura auth webhook (skipped when the server answers 404)")
 	sizes := fs.String("sizes", "", "also measure refresh latency on fresh databases of these session counts, e.g. 10000,1000000")
 	sessionsScan := fs.Bool("sessions-scan", false, "same as --sizes 10000,1000000")
-	fs.DurationVar(&cfg.HashDuration, "hash-duration", cfg.HashDuration, "how long to measure the raw argon2id hash rate")
+	fs.DurationVar(&cfg.HashDuration, "hash-duration", cfg.HashDuration, "how long to measure the raw argon2id hash rate, half just before and half just after the login phase")
 	fs.StringVar(&cfg.PgbenchPath, "pgbench", cfg.PgbenchPath, "pgbench binary")
 	fs.BoolVar(&cfg.SkipPgbench, "skip-pgbench", false, "do not measure the pgbench ceilings")
 	fs.BoolVar(&cfg.PgbenchExtended, "pgbench-extended", cfg.PgbenchExtended, "also run the refresh statement with -M extended (parsed and planned every time, as lib/pq does)")

@@ -27,6 +27,27 @@ type HashRate struct {
 	// CPUMsPerHash is the CPU one hash costs (this process's CPU over the
 	// measurement): unlike the rate, it hardly depends on what else runs.
 	CPUMsPerHash float64 `json:"cpu_ms_per_hash"`
+	// PerSecondBefore and PerSecondAfter are the halves measured just before
+	// and just after the login phase: the machine's speed drifts by tens of
+	// percent over minutes, so the rate brackets the phase it is compared to.
+	PerSecondBefore float64 `json:"per_second_before,omitempty"`
+	PerSecondAfter  float64 `json:"per_second_after,omitempty"`
+}
+
+// combineHashRates is before and after measured as one run.
+func combineHashRates(before, after HashRate) HashRate {
+	r := before
+	r.Hashes += after.Hashes
+	r.Seconds += after.Seconds
+	r.PerSecondBefore, r.PerSecondAfter = before.PerSecond, after.PerSecond
+	if r.Seconds > 0 {
+		r.PerSecond = float64(r.Hashes) / r.Seconds
+	}
+	if r.Hashes > 0 {
+		r.MsPerHash = 1000 * r.Seconds * float64(r.Workers) / float64(r.Hashes)
+		r.CPUMsPerHash = (before.CPUMsPerHash*float64(before.Hashes) + after.CPUMsPerHash*float64(after.Hashes)) / float64(r.Hashes)
+	}
+	return r
 }
 
 // measureHashRate hashes with p on GOMAXPROCS goroutines for d, through the

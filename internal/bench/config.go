@@ -86,7 +86,7 @@ func DefaultConfig() Config {
 		Warmup:            2 * time.Second,
 		RequestTimeout:    10 * time.Second,
 		WebhookPath:       "/hasura/auth",
-		HashDuration:      5 * time.Second,
+		HashDuration:      10 * time.Second,
 		PgbenchPath:       "pgbench",
 		PgbenchExtended:   true,
 		PlainRows:         100_000,

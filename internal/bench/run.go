@@ -112,11 +112,6 @@ func selectedOps(cfg Config) []operation {
 func runMain(ctx context.Context, env *runEnv, rep *Report) error {
 	cfg := env.cfg
 	ops := selectedOps(cfg)
-	if slices.ContainsFunc(ops, func(o operation) bool { return o.name == opLogin }) && cfg.HashDuration > 0 {
-		env.progress("measuring the raw argon2id hash rate for %s on %d goroutines", cfg.HashDuration, runtime.GOMAXPROCS(0))
-		h := measureHashRate(ctx, env.server.Argon2, cfg.HashDuration)
-		rep.HashRate = &h
-	}
 	st, err := env.newStack(ctx, cfg.Sessions)
 	if err != nil {
 		return err
@@ -131,8 +126,17 @@ func runMain(ctx context.Context, env *runEnv, rep *Report) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		rawHashes := op.name == opLogin && cfg.HashDuration > 0
+		var before HashRate
+		if rawHashes {
+			before = measureRawHashes(ctx, env, "before")
+		}
 		res := measureOp(ctx, env, st, op)
 		rep.Ops = append(rep.Ops, res)
+		if rawHashes {
+			h := combineHashRates(before, measureRawHashes(ctx, env, "after"))
+			rep.HashRate = &h
+		}
 	}
 	if n, first := st.server.logWarnings(); n > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("the server logged %d warning/error lines; first: %s", n, strings.Join(first, " | ")))
@@ -155,6 +159,14 @@ func runMain(ctx context.Context, env *runEnv, rep *Report) error {
 		return nil
 	}
 	return runCeilings(ctx, env, st, rep)
+}
+
+// measureRawHashes measures half of the raw argon2id rate, with the server
+// idle, just before or just after the login phase.
+func measureRawHashes(ctx context.Context, env *runEnv, when string) HashRate {
+	d := env.cfg.HashDuration / 2
+	env.progress("measuring the raw argon2id hash rate for %s on %d goroutines (%s the login phase)", d, runtime.GOMAXPROCS(0), when)
+	return measureHashRate(ctx, env.server.Argon2, d)
 }
 
 // measureOp warms op up, then measures it for the configured duration.

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -55,10 +54,6 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	}
 	if *dev {
 		cfg.Introspection = true
-	}
-	if limit := memoryLimit(cfg, env.Getenv); limit > 0 {
-		debug.SetMemoryLimit(limit)
-		logger.Info("soft memory limit set (GOMEMLIMIT overrides it)", "bytes", limit)
 	}
 	leeway := cfg.JWT.AllowedSkew()
 	revoked := revocation.NewState(cfg.AccessTokenTTL+leeway, leeway)
@@ -153,19 +148,6 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	return nil
-}
-
-// memoryLimit is the soft heap limit serve sets when GOMEMLIMIT is not set:
-// room for every concurrent argon2id hash (each allocates its whole memory
-// cost) plus a base for everything else. Without it the collector lets the
-// heap grow to twice the hashes' garbage, and a login burst doubles the RSS.
-func memoryLimit(cfg *config.Config, getenv func(string) string) int64 {
-	if getenv("GOMEMLIMIT") != "" {
-		return 0
-	}
-	const base = 40 << 20
-	hashes := int64(cfg.HashConcurrency) * int64(cfg.Argon2.MemoryKiB) << 10
-	return base + hashes*5/4
 }
 
 // purgeEvery runs the purge every interval until ctx ends; instances take

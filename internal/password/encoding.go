@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/crypto/argon2"
+	"authgate/internal/password/argon2id"
 )
 
 // maxArgon2idEncoded is longer than any argon2id string within the bounds;
@@ -15,7 +15,7 @@ const maxArgon2idEncoded = 64 + 2*((maxLength*4+2)/3)
 
 func encodeArgon2id(p Params, salt, key []byte) string {
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism,
+		argon2id.Version, p.MemoryKiB, p.Iterations, p.Parallelism,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
@@ -30,7 +30,7 @@ func decodeArgon2id(encoded string) (p Params, salt, key []byte, err error) {
 	if len(fields) != 6 || fields[0] != "" || fields[1] != "argon2id" {
 		return Params{}, nil, nil, malformed("argon2id hash does not have 5 $-separated fields")
 	}
-	if fields[2] != "v="+strconv.Itoa(argon2.Version) {
+	if fields[2] != "v="+strconv.Itoa(argon2id.Version) {
 		return Params{}, nil, nil, malformed("unsupported argon2 version")
 	}
 	costs := strings.Split(fields[3], ",")

@@ -14,8 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
+
+	"authgate/internal/password/argon2id"
 )
 
 // DefaultMaxWait is how long a call waits for a free hashing slot before it
@@ -110,6 +111,9 @@ type Hasher struct {
 	random io.Reader
 	// slots is a semaphore: a computation holds one element while it runs.
 	slots chan struct{}
+	// memories holds argon2id working memory between hashes (at most one per
+	// slot), so a login load does not allocate MemoryKiB per hash.
+	memories chan *argon2id.Memory
 	// maxWait is a time.Duration, atomic so that SetMaxWait may run while
 	// calls are in flight.
 	maxWait atomic.Int64
@@ -149,6 +153,7 @@ func New(p Params, maxConcurrent int, random io.Reader) *Hasher {
 		params:    p,
 		random:    random,
 		slots:     make(chan struct{}, maxConcurrent),
+		memories:  make(chan *argon2id.Memory, maxConcurrent),
 		dummyHash: encodeArgon2id(p, make([]byte, p.SaltLength), make([]byte, p.KeyLength)),
 	}
 	h.maxWait.Store(int64(DefaultMaxWait))
@@ -179,7 +184,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	}
 	var key []byte
 	err := h.withSlot(ctx, func() {
-		key = argon2.IDKey([]byte(password), salt, h.params.Iterations, h.params.MemoryKiB, h.params.Parallelism, h.params.KeyLength)
+		key = h.argon2idKey(password, salt, h.params)
 	})
 	if err != nil {
 		return "", err
@@ -222,7 +227,7 @@ func (h *Hasher) verifyArgon2id(ctx context.Context, encoded, password string) (
 	}
 	var computed []byte
 	err = h.withSlot(ctx, func() {
-		computed = argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLength)
+		computed = h.argon2idKey(password, salt, p)
 	})
 	if err != nil {
 		return false, false, err
@@ -257,6 +262,20 @@ func (h *Hasher) verifyBcrypt(ctx context.Context, encoded, password string) (ok
 		return false, false, nil
 	}
 	return false, false, fmt.Errorf("%w: bcrypt: %v", ErrMalformedHash, compareErr)
+}
+
+// argon2idKey computes password's argon2id key with p in working memory
+// borrowed from h; the caller holds a slot, so at most one memory per slot
+// ever exists.
+func (h *Hasher) argon2idKey(password string, salt []byte, p Params) []byte {
+	var m *argon2id.Memory
+	select {
+	case m = <-h.memories:
+	default:
+		m = argon2id.NewMemory(h.params.MemoryKiB, h.params.Parallelism)
+	}
+	defer func() { h.memories <- m }()
+	return argon2id.IDKey(m, []byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLength)
 }
 
 // withSlot runs compute while holding a hashing slot, or returns an error

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package argon2id
+
+func allocBlocks(n uint32) []block { return make([]block, n) }
