@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,20 +46,6 @@ func newHTTPClient(clients int, timeout time.Duration) *http.Client {
 type response struct {
 	status int
 	body   []byte
-}
-
-// post sends body to url as JSON with the given extra headers (name, value
-// pairs) and reads the whole response.
-func post(ctx context.Context, hc *http.Client, url string, body []byte, headers ...string) (response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return response{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	return do(hc, req)
 }
 
 // get sends a GET with the given extra headers.

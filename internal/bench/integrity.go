@@ -78,7 +78,7 @@ func checkIntegrity(ctx context.Context, db *sql.DB, t *target, workers []*worke
 			buf := make([]byte, 0, 512)
 			for _, s := range w.sessions {
 				reqCtx, cancel := context.WithTimeout(ctx, timeout)
-				tk, code := w.t.refresh(reqCtx, s.token, true, buf)
+				tk, code := w.refreshToken(reqCtx, s.token, true, buf)
 				cancel()
 				mu.Lock()
 				if code == "" {

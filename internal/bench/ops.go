@@ -63,6 +63,35 @@ type worker struct {
 	access   string
 	rng      *rand.Rand
 	buf      []byte
+	// wire is the worker's own connection to t (see wireClient).
+	wire *wireClient
+}
+
+// send is one request from w to its target over w's own connection.
+func (w *worker) send(ctx context.Context, method, path string, body []byte, headers ...string) (response, error) {
+	if w.wire == nil || w.wire.base != w.t.base {
+		w.closeConn()
+		wc, err := newWireClient(w.t.base)
+		if err != nil {
+			return response{}, err
+		}
+		w.wire = wc
+	}
+	return w.wire.do(ctx, method, path, body, headers...)
+}
+
+// closeConn closes w's connection; the next request opens another.
+func (w *worker) closeConn() {
+	if w.wire != nil {
+		w.wire.close()
+	}
+}
+
+// closeConns closes every worker's connection.
+func closeConns(ws []*worker) {
+	for _, w := range ws {
+		w.closeConn()
+	}
 }
 
 func newWorkers(t *target, tokens []string, clients, perClient int) []*worker {
@@ -91,7 +120,7 @@ var operations = map[string]operation{
 func (w *worker) refresh(ctx context.Context, viaActions bool) string {
 	s := w.sessions[w.next%len(w.sessions)]
 	w.next++
-	tk, code := w.t.refresh(ctx, s.token, viaActions, w.buf[:0])
+	tk, code := w.refreshToken(ctx, s.token, viaActions, w.buf[:0])
 	if tk.RefreshToken != "" {
 		s.token = tk.RefreshToken
 		w.access = tk.AccessToken
@@ -99,18 +128,19 @@ func (w *worker) refresh(ctx context.Context, viaActions bool) string {
 	return code
 }
 
-// refresh sends one refreshToken request. A success whose new token is not
-// the one the server's key derives from the old (a fork) is reported as
+// refreshToken sends one refreshToken request. A success whose new token is
+// not the one the server's key derives from the old (a fork) is reported as
 // UNEXPECTED_SUCCESSOR, with the tokens it returned.
-func (t *target) refresh(ctx context.Context, token string, viaActions bool, buf []byte) (tokens, string) {
+func (w *worker) refreshToken(ctx context.Context, token string, viaActions bool, buf []byte) (tokens, string) {
 	var (
 		res response
 		err error
 	)
+	t := w.t
 	if viaActions {
-		res, err = post(ctx, t.hc, t.base+"/actions", refreshActionBody(buf, token), "X-Action-Secret", t.actionSecret)
+		res, err = w.send(ctx, http.MethodPost, "/actions", refreshActionBody(buf, token), "X-Action-Secret", t.actionSecret)
 	} else {
-		res, err = post(ctx, t.hc, t.base+"/graphql", refreshGraphQLBody(buf, token))
+		res, err = w.send(ctx, http.MethodPost, "/graphql", refreshGraphQLBody(buf, token))
 	}
 	if err != nil {
 		return tokens{}, transportCode(err)
@@ -136,7 +166,7 @@ func (t *target) refresh(ctx context.Context, token string, viaActions bool, buf
 // login signs in as a random seeded user; every success opens a session.
 func (w *worker) login(ctx context.Context) string {
 	email := seedEmail(w.rng.IntN(w.t.users) + 1)
-	res, err := post(ctx, w.t.hc, w.t.base+"/graphql", loginGraphQLBody(w.buf[:0], email, w.t.password))
+	res, err := w.send(ctx, http.MethodPost, "/graphql", loginGraphQLBody(w.buf[:0], email, w.t.password))
 	if err != nil {
 		w.t.loginsUnknown.Add(1)
 		return transportCode(err)
@@ -157,7 +187,7 @@ func (w *worker) mySessions(ctx context.Context) string {
 	if w.access == "" {
 		return "NO_ACCESS_TOKEN"
 	}
-	res, err := post(ctx, w.t.hc, w.t.base+"/graphql", mySessionsBody, "Authorization", "Bearer "+w.access)
+	res, err := w.send(ctx, http.MethodPost, "/graphql", mySessionsBody, "Authorization", "Bearer "+w.access)
 	if err != nil {
 		return transportCode(err)
 	}
@@ -171,7 +201,7 @@ func (w *worker) webhook(ctx context.Context) string {
 	if w.access == "" {
 		return "NO_ACCESS_TOKEN"
 	}
-	res, err := get(ctx, w.t.hc, w.t.base+w.t.webhookPath, "Authorization", "Bearer "+w.access)
+	res, err := w.send(ctx, http.MethodGet, w.t.webhookPath, nil, "Authorization", "Bearer "+w.access)
 	if err != nil {
 		return transportCode(err)
 	}

@@ -107,6 +107,7 @@ func runSoak(ctx context.Context, env *runEnv, rep *Report) error {
 		// The server's side of the clients' keep-alive connections would
 		// count as goroutines and descriptors: close them, then wait.
 		env.hc.CloseIdleConnections()
+		closeConns(st.workers)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -275,6 +275,7 @@ func (s *stack) stopServer() error {
 // close stops the server and drops the database, whatever state the run
 // is in (its own timeouts: the run's context may be over).
 func (s *stack) close() {
+	closeConns(s.workers)
 	_ = s.stopServer()
 	for _, err := range s.stopAll(15 * time.Second) {
 		s.env.progress("warning: %v", err)
