@@ -37,3 +37,45 @@ func TestEveryRefreshIsOneDatabaseRoundTrip(t *testing.T) {
 	refresh("reuse detected", p.RefreshToken)
 	refresh("unknown token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 }
+
+// With preparation on, sign-in, refresh and the session list run only
+// prepared statements: PostgreSQL plans none of them again.
+func TestRequestPathRunsPreparedStatements(t *testing.T) {
+	for _, prepare := range []bool{true, false} {
+		env := authtest.New(t, auth.Config{})
+		db, counter := pgtest.CountingDB(t, env.DatabaseURL)
+		st := store.New(db)
+		if prepare {
+			if err := st.PrepareStatements(bg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		svc := auth.New(st, env.Revocations, env.Issuer, env.Hasher, env.Keys, env.Clock, rand.Reader, env.Config)
+		env.Signup(t, "a@example.com", "correct horse")
+
+		before, preparedBefore := counter.Load(), counter.PreparedRuns()
+		p, err := svc.Login(bg, "a@example.com", "correct horse", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := svc.Refresh(bg, p.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := svc.Authenticate(next.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.MySessions(auth.WithPrincipal(bg, auth.PrincipalOf(v))); err != nil {
+			t.Fatal(err)
+		}
+		runs, preparedRuns := counter.Load()-before, counter.PreparedRuns()-preparedBefore
+		want := int64(0)
+		if prepare {
+			want = runs
+		}
+		if runs != 4 || preparedRuns != want {
+			t.Fatalf("prepare=%v: %d round trips, %d of them prepared; want 4 and %d", prepare, runs, preparedRuns, want)
+		}
+	}
+}

@@ -13,10 +13,18 @@ import (
 
 // Counter counts the statements a pool sends to PostgreSQL: every query,
 // exec, prepare, begin and commit/rollback is one round trip.
-type Counter struct{ n atomic.Int64 }
+type Counter struct {
+	n atomic.Int64
+	// preparedRuns counts the queries and execs of prepared statements.
+	preparedRuns atomic.Int64
+}
 
 // Load returns the count so far.
 func (c *Counter) Load() int64 { return c.n.Load() }
+
+// PreparedRuns returns how many of the counted round trips ran a prepared
+// statement (PostgreSQL neither parsed nor planned them again).
+func (c *Counter) PreparedRuns() int64 { return c.preparedRuns.Load() }
 
 // CountingDB opens a pool on url whose round trips c counts. The pool is
 // closed when t ends.
@@ -96,11 +104,13 @@ type countingStmt struct {
 
 func (s *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	s.c.n.Add(1)
+	s.c.preparedRuns.Add(1)
 	return s.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
 }
 
 func (s *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
 	s.c.n.Add(1)
+	s.c.preparedRuns.Add(1)
 	return s.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
 }
 

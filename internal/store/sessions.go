@@ -49,7 +49,7 @@ RETURNING id, created_at, expires_at`
 
 // CreateSession implements auth.Store.
 func (s *Store) CreateSession(ctx context.Context, ns auth.NewSession, oldHash, rehash string) (auth.SessionRecord, error) {
-	return createSession(ctx, s.db, loginSession, ns, rehash, oldHash)
+	return createSession(ctx, stmts{s}, loginSession, ns, rehash, oldHash)
 }
 
 func createSession(ctx context.Context, q sqlx.QueryerContext, query string, ns auth.NewSession, more ...any) (auth.SessionRecord, error) {
@@ -138,13 +138,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r auth.Rotation) (auth.R
 		claims claimsJSON
 	)
 	var notified int
-	query := s.db.QueryRowContext
-	if s.rotate != nil {
-		query = func(ctx context.Context, _ string, args ...any) *sql.Row {
-			return s.rotate.QueryRowContext(ctx, args...)
-		}
-	}
-	err := query(ctx, rotateRefreshToken, r.TokenHash, r.SuccessorHash, r.Now, r.GraceCutoff,
+	err := stmts{s}.QueryRowxContext(ctx, rotateRefreshToken, r.TokenHash, r.SuccessorHash, r.Now, r.GraceCutoff,
 		r.ExpiresAt, r.IP, r.UserAgent, micros(r.Now)).Scan(&res.Outcome, &res.SessionID, &res.AuthTime, &res.ExpiresAt,
 		&res.User.ID, &res.User.Email, &res.User.DefaultRole, &roles, &res.User.CreatedAt, &claims, &notified)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -308,7 +302,7 @@ ORDER BY created_at DESC, id DESC`
 
 // ListSessions implements auth.Store.
 func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) ([]*auth.Session, error) {
-	rows, err := s.db.QueryContext(ctx, listSessions, userID, now)
+	rows, err := stmts{s}.QueryContext(ctx, listSessions, userID, now)
 	if err != nil {
 		return nil, mapError(err)
 	}

@@ -33,8 +33,19 @@ type PoolConfig struct {
 // Store is the PostgreSQL implementation of auth.Store.
 type Store struct {
 	db *sqlx.DB
-	// rotate is rotateRefreshToken prepared (nil when preparation is off).
-	rotate *sql.Stmt
+	// prepared maps preparedStatements' text to the statement prepared
+	// (empty when preparation is off); read-only once the store serves.
+	prepared map[string]*sqlx.Stmt
+}
+
+// preparedStatements are the request path's statements whose planning costs
+// PostgreSQL more than running them: the refresh (measured: 1.59 -> 0.55 ms
+// of PostgreSQL CPU per refresh when prepared) and a sign-in's two.
+var preparedStatements = []struct{ name, query string }{
+	{"refresh", rotateRefreshToken},
+	{"sign-in check", loginCheck},
+	{"sign-in session", loginSession},
+	{"session list", listSessions},
 }
 
 // Open connects to databaseURL and checks that the database answers.
@@ -71,19 +82,51 @@ func Open(ctx context.Context, databaseURL string, pool PoolConfig) (*Store, err
 	return &Store{db: db}, nil
 }
 
-// PrepareStatements prepares the refresh statement once per connection
-// instead of having PostgreSQL parse and plan it on every refresh; call it
-// after Migrate. Skip it behind a transaction-pooling proxy that cannot keep
-// prepared statements (PgBouncer before 1.21). Not safe to call while the
-// store serves requests.
+// PrepareStatements prepares the request path's statements once per
+// connection instead of having PostgreSQL parse and plan them on every
+// request; call it after Migrate. Skip it behind a transaction-pooling proxy
+// that cannot keep prepared statements (PgBouncer before 1.21). Not safe to
+// call while the store serves requests.
 func (s *Store) PrepareStatements(ctx context.Context) error {
-	// database/sql prepares it again on each connection of the pool, once.
-	rotate, err := s.db.PrepareContext(ctx, rotateRefreshToken)
-	if err != nil {
-		return fmt.Errorf("preparing the refresh statement: %w", mapError(err))
+	prepared := make(map[string]*sqlx.Stmt, len(preparedStatements))
+	for _, p := range preparedStatements {
+		// database/sql prepares it again on each connection of the pool, once.
+		st, err := s.db.PreparexContext(ctx, p.query)
+		if err != nil {
+			for _, done := range prepared {
+				_ = done.Close()
+			}
+			return fmt.Errorf("preparing the %s statement: %w", p.name, mapError(err))
+		}
+		prepared[p.query] = st
 	}
-	s.rotate = rotate
+	s.prepared = prepared
 	return nil
+}
+
+// stmts runs a query through its prepared statement when the store has one,
+// and as it is otherwise.
+type stmts struct{ s *Store }
+
+func (q stmts) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := q.s.prepared[query]; st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return q.s.db.QueryContext(ctx, query, args...)
+}
+
+func (q stmts) QueryxContext(ctx context.Context, query string, args ...any) (*sqlx.Rows, error) {
+	if st := q.s.prepared[query]; st != nil {
+		return st.QueryxContext(ctx, args...)
+	}
+	return q.s.db.QueryxContext(ctx, query, args...)
+}
+
+func (q stmts) QueryRowxContext(ctx context.Context, query string, args ...any) *sqlx.Row {
+	if st := q.s.prepared[query]; st != nil {
+		return st.QueryRowxContext(ctx, args...)
+	}
+	return q.s.db.QueryRowxContext(ctx, query, args...)
 }
 
 // DefaultConnectTimeout bounds connecting to PostgreSQL (TCP and start-up
@@ -147,8 +190,8 @@ func (s *Store) DB() *sqlx.DB { return s.db }
 
 // Close closes the pool.
 func (s *Store) Close() error {
-	if s.rotate != nil {
-		_ = s.rotate.Close()
+	for _, st := range s.prepared {
+		_ = st.Close()
 	}
 	return s.db.Close()
 }

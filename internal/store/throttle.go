@@ -58,7 +58,7 @@ func (s *Store) LoginCheck(ctx context.Context, a auth.LoginAttempt) (auth.Login
 		userRow
 		BlockedUntil *time.Time `db:"blocked_until"`
 	}
-	if err := s.db.QueryRowxContext(ctx, loginCheck, throttleArgs(a)...).StructScan(&row); err != nil {
+	if err := (stmts{s}).QueryRowxContext(ctx, loginCheck, throttleArgs(a)...).StructScan(&row); err != nil {
 		return auth.LoginCandidate{}, mapError(err)
 	}
 	c := auth.LoginCandidate{Found: row.ID != ""}
