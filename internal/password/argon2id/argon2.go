@@ -20,6 +20,7 @@ package argon2id
 
 import (
 	"encoding/binary"
+	"runtime"
 	"sync"
 
 	"golang.org/x/crypto/blake2b"
@@ -41,11 +42,11 @@ type Memory struct {
 }
 
 // NewMemory returns working memory for hashes of at most memoryKiB with
-// threads. It is never freed (on Linux it lies outside the Go heap): keep it
+// threads (on Linux outside the Go heap, freed once unreachable): keep it
 // and reuse it. A hash with a higher cost computes in fresh heap memory
 // instead.
 func NewMemory(memoryKiB uint32, threads uint8) *Memory {
-	return &Memory{blocks: allocBlocks(roundMemory(memoryKiB, uint32(threads)))}
+	return newMemory(roundMemory(memoryKiB, uint32(threads)))
 }
 
 // IDKey is x/crypto's argon2.IDKey computed in m (nil: fresh memory). The
@@ -83,7 +84,10 @@ func deriveKey(m *Memory, mode int, password, salt, secret, data []byte, time, m
 	}
 	B := initBlocks(blocks[:memory], &h0, memory, uint32(threads))
 	processBlocks(B, time, memory, uint32(threads), mode)
-	return extractKey(B, memory, uint32(threads), keyLen)
+	key := extractKey(B, memory, uint32(threads), keyLen)
+	// m's cleanup unmaps the blocks: it must not run while they are in use.
+	runtime.KeepAlive(m)
+	return key
 }
 
 const (

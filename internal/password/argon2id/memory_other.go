@@ -2,4 +2,4 @@
 
 package argon2id
 
-func allocBlocks(n uint32) []block { return make([]block, n) }
+func newMemory(n uint32) *Memory { return &Memory{blocks: make([]block, n)} }
