@@ -22,12 +22,8 @@ func newHTTPClient(clients int, timeout time.Duration) *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(addr)
-			if err != nil {
+			if err := requireLoopback(addr); err != nil {
 				return nil, err
-			}
-			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-				return nil, fmt.Errorf("authgate-bench only talks to the loopback interface, not %s", addr)
 			}
 			return dialer.DialContext(ctx, network, addr)
 		},
@@ -40,6 +36,19 @@ func newHTTPClient(clients int, timeout time.Duration) *http.Client {
 		ForceAttemptHTTP2:     false,
 	}
 	return &http.Client{Transport: tr, Timeout: timeout}
+}
+
+// requireLoopback refuses any address (host:port) but a loopback one: the
+// tool never sends anything elsewhere.
+func requireLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("authgate-bench only talks to the loopback interface, not %s", addr)
+	}
+	return nil
 }
 
 // response is what the tool keeps of an HTTP exchange.

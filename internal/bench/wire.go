@@ -30,18 +30,14 @@ type wireClient struct {
 }
 
 // newWireClient returns a client for base, which must name a loopback
-// address: the tool never sends anything elsewhere.
+// address.
 func newWireClient(base string) (*wireClient, error) {
 	u, err := url.Parse(base)
 	if err != nil || u.Scheme != "http" {
 		return nil, fmt.Errorf("authgate-bench: %q is not an http:// URL", base)
 	}
-	host, _, err := net.SplitHostPort(u.Host)
-	if err != nil {
+	if err := requireLoopback(u.Host); err != nil {
 		return nil, err
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("authgate-bench only talks to the loopback interface, not %s", u.Host)
 	}
 	return &wireClient{base: base, host: u.Host, wbuf: make([]byte, 0, 1024)}, nil
 }
