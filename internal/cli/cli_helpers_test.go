@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"authgate/internal/auth"
 	"authgate/internal/authtest"
@@ -149,4 +151,44 @@ func (w *logWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
+}
+
+// startServe runs `authgate serve` with s until the test ends (and then
+// expects exit code 0), and returns the address each watched "… listening"
+// log line names.
+func startServe(t *testing.T, s settings, listeners ...string) map[string]string {
+	t.Helper()
+	logs := newLogWriter(listeners...)
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan int, 1)
+	go func() {
+		exited <- cli.Run(ctx, []string{"serve"}, cli.Env{
+			Getenv: func(name string) string { return s[name] },
+			Stdin:  strings.NewReader(""),
+			Stdout: io.Discard,
+			Stderr: logs,
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-exited; code != 0 {
+			t.Errorf("serve exited %d when its context ended: %s", code, logs)
+		}
+	})
+	addrs := map[string]string{}
+	for _, l := range listeners {
+		select {
+		case line := <-logs.watches[l]:
+			var rec struct{ Addr string }
+			if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Addr == "" {
+				t.Fatalf("%q line without addr: %q", l, line)
+			}
+			addrs[l] = "http://" + rec.Addr
+		case code := <-exited:
+			t.Fatalf("serve exited %d before %q: %s", code, l, logs)
+		case <-time.After(60 * time.Second):
+			t.Fatalf("no %q: %s", l, logs)
+		}
+	}
+	return addrs
 }

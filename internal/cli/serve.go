@@ -93,11 +93,20 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		})
 	}()
 	if cfg.PprofAddr != "" {
-		stopPprof, err := servePprof(cfg.PprofAddr, logger)
+		stop, err := serveOwnListener("AUTHGATE_PPROF_ADDR", "pprof", cfg.PprofAddr, pprofHandler(), logger)
 		if err != nil {
 			return err
 		}
-		defer stopPprof()
+		defer stop()
+	}
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		stop, err := serveOwnListener("AUTHGATE_METRICS_ADDR", "metrics", cfg.MetricsAddr, mux, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	gql := graph.NewServer(p.auth, graph.Options{Introspection: cfg.Introspection, Metrics: m})
@@ -110,8 +119,9 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		RefreshCookie: httpapi.CookieConfig{
 			Enabled: cfg.RefreshCookie, Name: cfg.RefreshCookieName, Path: cfg.RefreshCookiePath,
 		},
-		WebhookCache: cfg.WebhookCache,
-		Metrics:      m,
+		WebhookCache:        cfg.WebhookCache,
+		Metrics:             m,
+		MetricsOnOwnAddress: cfg.MetricsAddr != "",
 	}, p.auth, gql, p.store, logger)
 
 	handler = httpapi.WithBrowserPolicy(httpapi.BrowserPolicy{

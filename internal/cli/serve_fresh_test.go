@@ -1,18 +1,15 @@
 package cli_test
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"authgate/internal/auth"
 	"authgate/internal/authtest"
-	"authgate/internal/cli"
 )
 
 // serve on a database that has never seen authgate migrates it first, then
@@ -27,28 +24,8 @@ func TestServeStartsOnAnEmptyDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	s := baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0")
-	logs := newLogWriter("authgate listening")
-	ctx, cancel := context.WithCancel(context.Background())
-	exited := make(chan int, 1)
-	go func() {
-		exited <- cli.Run(ctx, []string{"serve"}, cli.Env{
-			Getenv: func(name string) string { return s[name] }, Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: logs,
-		})
-	}()
-	var base string
-	select {
-	case line := <-logs.watches["authgate listening"]:
-		var rec struct{ Addr string }
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatal(err)
-		}
-		base = "http://" + rec.Addr
-	case code := <-exited:
-		t.Fatalf("serve exited %d on an empty database: %s", code, logs)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("serve did not start: %s", logs)
-	}
+	const listening = "authgate listening"
+	base := startServe(t, baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0"), listening)[listening]
 	resp, err := http.Post(base+"/graphql", "application/json", strings.NewReader(
 		`{"query":"mutation { signup(email: \"f@example.com\", password: \"correct horse\") { refreshToken } }"}`))
 	if err != nil {
@@ -71,9 +48,5 @@ func TestServeStartsOnAnEmptyDatabase(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(raw), `"refreshToken":{"refreshToken"`) {
 		t.Fatalf("refresh through the prepared statement: %s", raw)
-	}
-	cancel()
-	if code := <-exited; code != 0 {
-		t.Fatalf("serve exited %d", code)
 	}
 }

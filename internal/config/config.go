@@ -43,6 +43,9 @@ type Config struct {
 	PurgeInterval     time.Duration
 	// PprofAddr, when set, serves net/http/pprof on its own listener.
 	PprofAddr string
+	// MetricsAddr, when set, serves /metrics on its own listener instead of
+	// the public one.
+	MetricsAddr string
 	// ListenDatabaseURL is a direct (not transaction-pooled) connection for
 	// LISTEN; it defaults to DatabaseURL.
 	ListenDatabaseURL string
@@ -119,6 +122,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.ListenDatabaseURL = r.str("AUTHGATE_LISTEN_DATABASE_URL", c.DatabaseURL)
 	c.PprofAddr = r.str("AUTHGATE_PPROF_ADDR", "")
+	c.MetricsAddr = r.str("AUTHGATE_METRICS_ADDR", "")
 	c.Addr = r.str("AUTHGATE_ADDR", "")
 	if c.Addr == "" {
 		c.Addr = ":8080"

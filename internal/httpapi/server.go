@@ -39,8 +39,10 @@ type Config struct {
 	// how late a revocation reaches it.
 	WebhookCache time.Duration
 	// Metrics, when set, records /actions and webhook outcomes and is
-	// served on /metrics.
-	Metrics *metrics.Metrics
+	// served on /metrics, unless MetricsOnOwnAddress says another listener
+	// serves it.
+	Metrics             *metrics.Metrics
+	MetricsOnOwnAddress bool
 }
 
 // Pinger reports whether the database answers.
@@ -68,7 +70,7 @@ func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger 
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.handleReady)
-	if cfg.Metrics != nil {
+	if cfg.Metrics != nil && !cfg.MetricsOnOwnAddress {
 		mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	}
 	mux.HandleFunc("GET /.well-known/jwks.json", a.handleJWKS)

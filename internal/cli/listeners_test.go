@@ -1,0 +1,57 @@
+package cli_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"authgate/internal/auth"
+	"authgate/internal/authtest"
+)
+
+// getBody GETs url and returns the status and body.
+func getBody(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// By default /metrics is on the public listener and pprof is nowhere; with
+// AUTHGATE_METRICS_ADDR and AUTHGATE_PPROF_ADDR each is on its own listener
+// and the public one answers neither.
+func TestMetricsAndPprofListeners(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{})
+	const public, metrics, pprof = "authgate listening", "metrics listening", "pprof listening"
+
+	base := startServe(t, baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0"), public)[public]
+	if code, body := getBody(t, base+"/metrics"); code != http.StatusOK || !strings.Contains(body, "authgate_live_sessions") {
+		t.Fatalf("default: public /metrics = %d %.200q", code, body)
+	}
+	if code, _ := getBody(t, base+"/debug/pprof/"); code != http.StatusNotFound {
+		t.Fatalf("default: public /debug/pprof/ = %d, want 404", code)
+	}
+
+	addrs := startServe(t, baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0",
+		"AUTHGATE_METRICS_ADDR", "127.0.0.1:0", "AUTHGATE_PPROF_ADDR", "127.0.0.1:0"), public, metrics, pprof)
+	if code, body := getBody(t, addrs[metrics]+"/metrics"); code != http.StatusOK || !strings.Contains(body, "authgate_live_sessions") {
+		t.Fatalf("metrics listener: /metrics = %d %.200q", code, body)
+	}
+	if code, body := getBody(t, addrs[pprof]+"/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
+		t.Fatalf("pprof listener: /debug/pprof/ = %d %.200q", code, body)
+	}
+	for _, path := range []string{"/metrics", "/debug/pprof/"} {
+		if code, _ := getBody(t, addrs[public]+path); code != http.StatusNotFound {
+			t.Fatalf("public listener: %s = %d, want 404", path, code)
+		}
+	}
+	if code, _ := getBody(t, addrs[public]+"/healthz"); code != http.StatusOK {
+		t.Fatalf("public listener: /healthz = %d", code)
+	}
+}
