@@ -75,6 +75,6 @@ func auditEvent(ctx context.Context, at time.Time, kind AuditEventKind, userID, 
 	client := ClientFrom(ctx)
 	return AuditEvent{
 		At: at, Event: kind, UserID: userID, SessionID: sessionID,
-		IP: client.IP, UserAgent: truncate(client.UserAgent, maxUserAgentLength), Detail: detail,
+		IP: client.IP, UserAgent: client.UserAgent, Detail: detail,
 	}
 }

@@ -226,7 +226,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (*AuthPayload, er
 		GraceCutoff:   now.Add(-s.cfg.RefreshReuseGrace),
 		ExpiresAt:     now.Add(s.cfg.RefreshTokenTTL),
 		IP:            client.IP,
-		UserAgent:     truncate(client.UserAgent, maxUserAgentLength),
+		UserAgent:     client.UserAgent,
 	})
 	if err != nil {
 		return nil, err
@@ -449,7 +449,7 @@ func (s *Service) newSession(ctx context.Context, userID string, description *st
 		UserID:       userID,
 		TokenHash:    s.keys.Hash(refresh),
 		Description:  description,
-		UserAgent:    truncate(client.UserAgent, maxUserAgentLength),
+		UserAgent:    client.UserAgent,
 		IP:           client.IP,
 		Now:          now,
 		ExpiresAt:    minTime(now.Add(s.cfg.RefreshTokenTTL), maxExpiresAt),
@@ -513,10 +513,10 @@ func checkDescription(d *string) error {
 	return nil
 }
 
-// truncate makes header text (a user agent) storable: valid UTF-8 without
+// cleanText makes header text (a user agent) storable: valid UTF-8 without
 // NUL bytes, at most n bytes. It comes from clients and proxies as it is, so
 // it is cleaned rather than refused.
-func truncate(s string, n int) string {
+func cleanText(s string, n int) string {
 	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 	if len(s) <= n {
 		return s

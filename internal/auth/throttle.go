@@ -120,7 +120,7 @@ func (s *Service) passwordFailed(ctx context.Context, a LoginAttempt, event Audi
 func throttleAddress(ip string) string {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
-		return truncate(ip, 64)
+		return cleanText(ip, 64)
 	}
 	a = a.Unmap()
 	if a.Is4() {

@@ -80,8 +80,11 @@ func PrincipalFrom(ctx context.Context) (Principal, error) {
 
 type clientKey struct{}
 
-// WithClient returns ctx carrying where the request came from.
+// WithClient returns ctx carrying where the request came from. The user
+// agent comes from clients and proxies as it is: it is made storable here,
+// once, for every session and audit row that records it.
 func WithClient(ctx context.Context, c Client) context.Context {
+	c.UserAgent = cleanText(c.UserAgent, maxUserAgentLength)
 	return context.WithValue(ctx, clientKey{}, c)
 }
 

@@ -4,15 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"authgate/internal/auth"
 )
-
-// maxAuditUserAgent bounds the user agent an audit event keeps.
-const maxAuditUserAgent = 512
 
 // Statements that change something write their audit event in a CTE of
 // their own: INSERT INTO auth.audit_events (at, event, user_id, session_id,
@@ -29,7 +24,7 @@ func (s *Store) RecordAudit(ctx context.Context, e auth.AuditEvent) error {
 		return err
 	}
 	_, err = s.db.ExecContext(ctx, insertAuditEvent, e.At, string(e.Event), nullIfEmpty(e.UserID),
-		nullIfEmpty(e.SessionID), nullIfEmpty(e.IP), nullIfEmpty(cleanText(e.UserAgent, maxAuditUserAgent)), detail)
+		nullIfEmpty(e.SessionID), nullIfEmpty(e.IP), nullIfEmpty(e.UserAgent), detail)
 	return mapError(err)
 }
 
@@ -90,10 +85,11 @@ func auditPurgeCutoff(p auth.PurgePolicy) time.Time {
 
 // requestClient is where the request being served came from, for the audit
 // events of statements whose callers pass no client (logout, revocations):
-// the address and a bounded user agent, each nil when unknown.
+// the address and the user agent (made storable by auth.WithClient), each
+// nil when unknown.
 func requestClient(ctx context.Context) (ip, userAgent any) {
 	c := auth.ClientFrom(ctx)
-	return nullIfEmpty(c.IP), nullIfEmpty(cleanText(c.UserAgent, maxAuditUserAgent))
+	return nullIfEmpty(c.IP), nullIfEmpty(c.UserAgent)
 }
 
 // jsonObject encodes an audit event's detail (nil: {}), as a string:
@@ -107,18 +103,4 @@ func jsonObject(detail map[string]any) (string, error) {
 		return "", fmt.Errorf("audit event detail: %w", err)
 	}
 	return string(b), nil
-}
-
-// cleanText makes client-supplied text storable: valid UTF-8 without NUL
-// (PostgreSQL refuses both), at most n bytes, no character split.
-func cleanText(s string, n int) string {
-	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
 }

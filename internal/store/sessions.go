@@ -346,7 +346,7 @@ func (s *Store) ChangePassword(ctx context.Context, userID, oldHash, newHash str
 			return auth.ErrInvalidCredentials
 		}
 		ended, err = cutOff(ctx, tx, userID, auth.CutOff{Now: ns.Now, Reason: "password changed"},
-			auth.EventPasswordChanged, nil, nullIfEmpty(ns.IP), nullIfEmpty(cleanText(ns.UserAgent, maxAuditUserAgent)))
+			auth.EventPasswordChanged, nil, nullIfEmpty(ns.IP), nullIfEmpty(ns.UserAgent))
 		if err != nil {
 			return err
 		}

@@ -131,7 +131,7 @@ func (s *Store) RecordLoginFailure(ctx context.Context, a auth.LoginAttempt, e a
 	}
 	var n int
 	err = s.db.QueryRowContext(ctx, recordLoginFailure, throttleArgs(a, string(e.Event), nullIfEmpty(e.UserID),
-		nullIfEmpty(e.SessionID), nullIfEmpty(e.IP), nullIfEmpty(cleanText(e.UserAgent, maxAuditUserAgent)), detail)...).Scan(&n)
+		nullIfEmpty(e.SessionID), nullIfEmpty(e.IP), nullIfEmpty(e.UserAgent), detail)...).Scan(&n)
 	return mapError(err)
 }
 
