@@ -153,42 +153,55 @@ func (w *logWriter) String() string {
 	return w.buf.String()
 }
 
+// serveRun is an `authgate serve` started by startServe.
+type serveRun struct {
+	// addrs are the addresses its watched "… listening" lines name.
+	addrs map[string]string
+	// logs watch the listening lines and "shutting down".
+	logs *logWriter
+	// stop ends its context, as SIGTERM does.
+	stop context.CancelFunc
+	// done closes when Run has returned code.
+	done chan struct{}
+	code int
+}
+
 // startServe runs `authgate serve` with s until the test ends (and then
-// expects exit code 0), and returns the address each watched "… listening"
-// log line names.
-func startServe(t *testing.T, s settings, listeners ...string) map[string]string {
+// expects exit code 0), and waits for each of its "… listening" lines.
+func startServe(t *testing.T, s settings, listeners ...string) *serveRun {
 	t.Helper()
-	logs := newLogWriter(listeners...)
 	ctx, cancel := context.WithCancel(context.Background())
-	exited := make(chan int, 1)
+	r := &serveRun{addrs: map[string]string{}, logs: newLogWriter(append(listeners, "shutting down")...),
+		stop: cancel, done: make(chan struct{})}
 	go func() {
-		exited <- cli.Run(ctx, []string{"serve"}, cli.Env{
+		defer close(r.done)
+		r.code = cli.Run(ctx, []string{"serve"}, cli.Env{
 			Getenv: func(name string) string { return s[name] },
 			Stdin:  strings.NewReader(""),
 			Stdout: io.Discard,
-			Stderr: logs,
+			Stderr: r.logs,
 		})
 	}()
 	t.Cleanup(func() {
 		cancel()
-		if code := <-exited; code != 0 {
-			t.Errorf("serve exited %d when its context ended: %s", code, logs)
+		<-r.done
+		if r.code != 0 {
+			t.Errorf("serve exited %d when its context ended: %s", r.code, r.logs)
 		}
 	})
-	addrs := map[string]string{}
 	for _, l := range listeners {
 		select {
-		case line := <-logs.watches[l]:
+		case line := <-r.logs.watches[l]:
 			var rec struct{ Addr string }
 			if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Addr == "" {
 				t.Fatalf("%q line without addr: %q", l, line)
 			}
-			addrs[l] = "http://" + rec.Addr
-		case code := <-exited:
-			t.Fatalf("serve exited %d before %q: %s", code, l, logs)
+			r.addrs[l] = "http://" + rec.Addr
+		case <-r.done:
+			t.Fatalf("serve exited %d before %q: %s", r.code, l, r.logs)
 		case <-time.After(60 * time.Second):
-			t.Fatalf("no %q: %s", l, logs)
+			t.Fatalf("no %q: %s", l, r.logs)
 		}
 	}
-	return addrs
+	return r
 }

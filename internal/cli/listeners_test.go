@@ -30,7 +30,7 @@ func TestMetricsAndPprofListeners(t *testing.T) {
 	env := authtest.New(t, auth.Config{})
 	const public, metrics, pprof = "authgate listening", "metrics listening", "pprof listening"
 
-	base := startServe(t, baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0"), public)[public]
+	base := startServe(t, baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0"), public).addrs[public]
 	if code, body := getBody(t, base+"/metrics"); code != http.StatusOK || !strings.Contains(body, "authgate_live_sessions") {
 		t.Fatalf("default: public /metrics = %d %.200q", code, body)
 	}
@@ -39,7 +39,7 @@ func TestMetricsAndPprofListeners(t *testing.T) {
 	}
 
 	addrs := startServe(t, baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0",
-		"AUTHGATE_METRICS_ADDR", "127.0.0.1:0", "AUTHGATE_PPROF_ADDR", "127.0.0.1:0"), public, metrics, pprof)
+		"AUTHGATE_METRICS_ADDR", "127.0.0.1:0", "AUTHGATE_PPROF_ADDR", "127.0.0.1:0"), public, metrics, pprof).addrs
 	if code, body := getBody(t, addrs[metrics]+"/metrics"); code != http.StatusOK || !strings.Contains(body, "authgate_live_sessions") {
 		t.Fatalf("metrics listener: /metrics = %d %.200q", code, body)
 	}

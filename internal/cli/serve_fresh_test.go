@@ -25,7 +25,7 @@ func TestServeStartsOnAnEmptyDatabase(t *testing.T) {
 	}
 	db.Close()
 	const listening = "authgate listening"
-	base := startServe(t, baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0"), listening)[listening]
+	base := startServe(t, baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0"), listening).addrs[listening]
 	resp, err := http.Post(base+"/graphql", "application/json", strings.NewReader(
 		`{"query":"mutation { signup(email: \"f@example.com\", password: \"correct horse\") { refreshToken } }"}`))
 	if err != nil {

@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 
 	"authgate/internal/auth"
 	"authgate/internal/authtest"
-	"authgate/internal/cli"
 )
 
 // graphQL posts a query to a running server and decodes the answer.
@@ -50,33 +48,9 @@ func loginBody(email string) string {
 func TestServeAnswersThenDrainsWhenItsContextEnds(t *testing.T) {
 	t.Parallel()
 	env := authtest.New(t, auth.Config{})
-	s := baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0")
-	logs := newLogWriter("authgate listening", "shutting down")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	exited := make(chan int, 1)
-	go func() {
-		exited <- cli.Run(ctx, []string{"serve"}, cli.Env{
-			Getenv: func(name string) string { return s[name] },
-			Stdin:  strings.NewReader(""),
-			Stdout: io.Discard,
-			Stderr: logs,
-		})
-	}()
-
-	var base string
-	select {
-	case line := <-logs.watches["authgate listening"]:
-		var rec struct{ Addr string }
-		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Addr == "" {
-			t.Fatalf("listening line without addr: %q", line)
-		}
-		base = "http://" + rec.Addr
-	case code := <-exited:
-		t.Fatalf("serve exited %d before listening: %s", code, logs)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not start listening: %s", logs)
-	}
+	const listening = "authgate listening"
+	run := startServe(t, baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0"), listening)
+	base, logs := run.addrs[listening], run.logs
 
 	resp, err := http.Get(base + "/healthz")
 	if err != nil {
@@ -130,7 +104,7 @@ func TestServeAnswersThenDrainsWhenItsContextEnds(t *testing.T) {
 	case out := <-answered:
 		t.Fatalf("in-flight login answered before its body was sent: %v", out)
 	}
-	cancel()
+	run.stop()
 	select {
 	case <-logs.watches["shutting down"]:
 	case <-time.After(30 * time.Second):
@@ -145,9 +119,9 @@ func TestServeAnswersThenDrainsWhenItsContextEnds(t *testing.T) {
 	}
 
 	select {
-	case code := <-exited:
-		if code != 0 {
-			t.Errorf("serve exited %d after its context ended, want 0: %s", code, logs)
+	case <-run.done:
+		if run.code != 0 {
+			t.Errorf("serve exited %d after its context ended, want 0: %s", run.code, logs)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("serve did not return after its context ended: %s", logs)
