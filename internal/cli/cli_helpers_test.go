@@ -3,7 +3,6 @@ package cli_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"strings"
@@ -97,23 +96,14 @@ func wantCode(t *testing.T, err error, code auth.Code) {
 // hasuraClaims decodes an access token's Hasura claims (unverified).
 func hasuraClaims(t *testing.T, token string) map[string]any {
 	t.Helper()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("%q is not a JWT", token)
+	var claims struct {
+		Hasura map[string]any `json:"https://hasura.io/jwt/claims"`
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var claims map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &claims); err != nil {
-		t.Fatal(err)
-	}
-	var ns map[string]any
-	if err := json.Unmarshal(claims["https://hasura.io/jwt/claims"], &ns); err != nil {
+	raw := authtest.JWTPayload(t, token)
+	if err := json.Unmarshal(raw, &claims); err != nil || claims.Hasura == nil {
 		t.Fatalf("no Hasura claims in %s: %v", raw, err)
 	}
-	return ns
+	return claims.Hasura
 }
 
 // logWriter is a goroutine-safe writer that reports the first line holding

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -250,16 +249,8 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 // jwtClaims decodes a JWT's payload without checking its signature.
 func jwtClaims(t *testing.T, token string) map[string]any {
 	t.Helper()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("%q is not a JWT", token)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatalf("JWT payload: %v", err)
-	}
 	var claims map[string]any
-	if err := json.Unmarshal(raw, &claims); err != nil {
+	if err := json.Unmarshal(authtest.JWTPayload(t, token), &claims); err != nil {
 		t.Fatalf("JWT payload: %v", err)
 	}
 	return claims
