@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"context"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -35,15 +34,7 @@ func TestAuditPrintsAUsersTrailOldestFirst(t *testing.T) {
 		`2030-01-02T04:04:05\.000000Z login_failed +ip=203\.0\.113\.5 ua="evil\\n.*" \{"email":"ann@example\.com"\}`,
 		`2030-01-02T05:04:05\.000000Z disabled +\{"sessions":1\}`,
 	}
-	got := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
-	if len(got) != len(want) {
-		t.Fatalf("output:\n%s", stdout)
-	}
-	for i, w := range want {
-		if !regexp.MustCompile("^" + w + "$").MatchString(got[i]) {
-			t.Errorf("line %d is %q, want %s", i+1, got[i], w)
-		}
-	}
+	wantLines(t, stdout, want)
 
 	code, stdout, _ = runCommand(t, env, nil, nil, "audit", "--email", "ann@example.com", "--since", "2030-01-02T04:00:00Z")
 	if code != 0 || strings.Count(stdout, "\n") != 2 || !strings.Contains(stdout, "login_failed") {

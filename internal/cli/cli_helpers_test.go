@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -194,4 +195,19 @@ func startServe(t *testing.T, s settings, listeners ...string) *serveRun {
 		}
 	}
 	return r
+}
+
+// wantLines checks that output has exactly one line per pattern, each
+// matching its pattern (a regular expression) whole.
+func wantLines(t *testing.T, output string, patterns []string) {
+	t.Helper()
+	got := strings.Split(strings.TrimRight(output, "\n"), "\n")
+	if len(got) != len(patterns) {
+		t.Fatalf("%d lines, want %d; output:\n%s", len(got), len(patterns), output)
+	}
+	for i, p := range patterns {
+		if !regexp.MustCompile("^" + p + "$").MatchString(got[i]) {
+			t.Errorf("line %d of the output is %q, want %s", i+1, got[i], p)
+		}
+	}
 }

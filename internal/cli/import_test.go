@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -86,15 +85,7 @@ func TestUserImportReportsEachLineAndGoesOnPastBadOnes(t *testing.T) {
 		`line 12: imported last@example.com \(id [0-9a-f-]{36}\)`,
 		`imported 3 user\(s\), rejected 8 line\(s\)`,
 	}
-	got := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
-	if len(got) != len(want) {
-		t.Fatalf("output:\n%s", stdout)
-	}
-	for i, w := range want {
-		if !regexp.MustCompile("^" + w + "$").MatchString(got[i]) {
-			t.Errorf("line %d of the output is %q, want %s", i+1, got[i], w)
-		}
-	}
+	wantLines(t, stdout, want)
 	if strings.TrimSpace(stderr) != "authgate: user import: 8 line(s) rejected" {
 		t.Errorf("stderr %q", stderr)
 	}
