@@ -146,11 +146,18 @@ func (s *server) do(t *testing.T, method, path string, body []byte, header ...st
 // send sends one request and returns the response with its body unread.
 func (s *server) send(t *testing.T, method, path string, body []byte, header ...string) *http.Response {
 	t.Helper()
+	return sendRequest(t, method, s.url+path, body, header...)
+}
+
+// sendRequest sends one request to target (header: name, value pairs, each
+// added) and returns the response with its body unread.
+func sendRequest(t *testing.T, method, target string, body []byte, header ...string) *http.Response {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequest(method, s.url+path, rd)
+	req, err := http.NewRequest(method, target, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +166,7 @@ func (s *server) send(t *testing.T, method, path string, body []byte, header ...
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", method, target, err)
 	}
 	return resp
 }
