@@ -2,13 +2,20 @@
 # make test-interop: for every JWT type authgate signs, start the real server
 # with such a key, sign in, and verify the token with npm's jose (verify.mjs),
 # through /.well-known/jwks.json for asymmetric keys, with issuer and audience
-# checks. Needs node/npm and the PostgreSQL that `make test` uses.
+# checks. Then open the playground in headless Chromium and run a query
+# through it (playground.mjs). Needs node/npm, Chromium ($CHROMIUM, default
+# /usr/bin/chromium) and the PostgreSQL that `make test` uses.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd .. && pwd)
 admin_url=${AUTHGATE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
 
-[ -d node_modules/jose ] || npm ci --no-audit --no-fund >/dev/null
+chromium=${CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$chromium" ]; then
+  echo "interop: no Chromium at $chromium: apt-get install chromium (or set CHROMIUM)" >&2
+  exit 1
+fi
+[ -d node_modules/jose ] && [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund >/dev/null
 
 work=$(mktemp -d)
 db="authgate_interop_$$"
@@ -58,4 +65,13 @@ for type in HS256 HS384 HS512 RS256 RS384 RS512 ES256 ES384 ES512 Ed25519; do
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 done
 echo "interop: $((10 - failures)) passed, $failures failed"
+
+env DATABASE_URL="$db_url" HASURA_GRAPHQL_JWT_SECRET="{\"type\":\"HS256\",\"key\":\"$hs_key\"}" \
+    AUTHGATE_REFRESH_TOKEN_SECRET="interop-refresh-secret-0123456789abcdef" AUTHGATE_ADDR="127.0.0.1:$port" \
+    AUTHGATE_LOG_LEVEL=warn "$work/authgate" serve 2>"$work/server.log" &
+server_pid=$!
+for _ in $(seq 1 300); do curl -sf "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+if ! CHROMIUM="$chromium" node playground.mjs "$base"; then
+  echo "server log:"; cat "$work/server.log"; failures=$((failures + 1))
+fi
 [ "$failures" -eq 0 ]

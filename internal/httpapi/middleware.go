@@ -74,13 +74,13 @@ func (a *api) middleware(next http.Handler) http.Handler {
 }
 
 // apiCSP is the Content-Security-Policy of every answer but the
-// playground's: authgate serves JSON, which must never run, load, frame or
-// be framed as a document.
+// playground page's (which sets its own): authgate serves JSON, which must
+// never run, load, frame or be framed as a document.
 const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 // setSecurityHeaders sets the headers every answer carries. The playground
-// (GET /) loads GraphiQL from a CDN with inline script, so it goes without
-// the CSP; it still may not be framed.
+// page (GET /) runs its own scripts, so its handler sets a policy allowing
+// exactly those.
 func setSecurityHeaders(h http.Header, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")

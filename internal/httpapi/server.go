@@ -11,10 +11,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
-
 	"authgate/internal/auth"
 	"authgate/internal/metrics"
+	"authgate/internal/playground"
 )
 
 // MaxBodyBytes is the largest request body accepted; larger ones get 413.
@@ -64,7 +63,10 @@ func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger 
 	mux := http.NewServeMux()
 	mux.Handle("POST /graphql", a.withRefreshCookie(a.withBearer(graphQL)))
 	mux.Handle("GET /graphql", a.withBearer(graphQL))
-	mux.Handle("GET /{$}", playground.Handler("authgate", "/graphql"))
+	pg := playground.New("authgate", "/graphql")
+	mux.HandleFunc("GET /{$}", pg.ServePage)
+	mux.HandleFunc("GET "+playground.AssetPath, pg.ServeAsset)
+	mux.HandleFunc("GET /favicon.ico", playground.ServeFavicon)
 	mux.Handle("POST /actions", a.withRefreshCookie(http.HandlerFunc(a.handleAction)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -1,0 +1,147 @@
+// Package playground serves the GraphiQL page and the scripts it runs from
+// the binary itself: the playground works where no CDN is reachable, no
+// third party can change the code it runs, and the page can carry a
+// Content-Security-Policy that allows nothing else.
+package playground
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"fmt"
+	"io/fs"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"path"
+	"regexp"
+	"strings"
+
+	gqlplayground "github.com/99designs/gqlgen/graphql/playground"
+)
+
+// The files are the npm packages' own, byte for byte the ones gqlgen's
+// playground loads from jsDelivr (the test checks them against gqlgen's
+// integrity hashes). Upgrading means replacing a folder and the names here.
+//
+//go:embed assets
+var assets embed.FS
+
+// AssetPath is where the playground's scripts and styles are served.
+const AssetPath = "/playground/"
+
+const (
+	graphiQLScript = "graphiql-4.1.2/graphiql.min.js"
+	graphiQLStyle  = "graphiql-4.1.2/graphiql.min.css"
+	reactScript    = "react-18.2.0/react.production.min.js"
+	reactDOMScript = "react-dom-18.2.0/react-dom.production.min.js"
+)
+
+// Playground is the page (rendered once) and its files.
+type Playground struct {
+	page  []byte
+	csp   string
+	files map[string]asset
+}
+
+type asset struct {
+	contentType string
+	body        []byte
+}
+
+// New renders the GraphiQL page for endpoint. Like template.Must, it panics
+// if an embedded file is missing: a broken build, which the tests rule out.
+func New(title, endpoint string) *Playground {
+	files, err := fs.Sub(assets, "assets")
+	if err != nil {
+		panic(err)
+	}
+	served := map[string]asset{}
+	var hashes [4]string
+	for i, name := range []string{graphiQLScript, graphiQLStyle, reactScript, reactDOMScript} {
+		b, err := fs.ReadFile(files, name)
+		if err != nil {
+			panic(fmt.Sprintf("playground asset %s: %v", name, err))
+		}
+		hashes[i] = hashSource(b)
+		served[name] = asset{contentType: mime.TypeByExtension(path.Ext(name)), body: b}
+	}
+	render := gqlplayground.Handler(title, endpoint,
+		gqlplayground.WithGraphiqlVersion(AssetPath+graphiQLScript, AssetPath+graphiQLStyle, hashes[0], hashes[1]),
+		gqlplayground.WithGraphiqlReactVersion(AssetPath+reactScript, AssetPath+reactDOMScript, hashes[2], hashes[3]),
+	)
+	rec := httptest.NewRecorder()
+	render(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	page := rec.Body.Bytes()
+	return &Playground{page: page, csp: pagePolicy(page), files: served}
+}
+
+// inlineBlock finds the page's inline scripts and styles (a script with a
+// src attribute has no body and is matched with an empty one).
+var inlineBlock = regexp.MustCompile(`(?s)<(script|style)(?:\s[^>]*)?>(.*?)</(?:script|style)>`)
+
+// pagePolicy allows the page's own inline blocks by hash, scripts and
+// styles from authgate itself, requests to authgate only, and the data: URLs
+// GraphiQL's stylesheet embeds its fonts and icons as.
+func pagePolicy(page []byte) string {
+	var scripts, styles []string
+	for _, m := range inlineBlock.FindAllSubmatch(page, -1) {
+		if len(bytes.TrimSpace(m[2])) == 0 {
+			continue
+		}
+		h := "'" + hashSource(m[2]) + "'"
+		if string(m[1]) == "script" {
+			scripts = append(scripts, h)
+		} else {
+			styles = append(styles, h)
+		}
+	}
+	return strings.Join([]string{
+		"default-src 'none'",
+		strings.Join(append([]string{"script-src 'self'"}, scripts...), " "),
+		strings.Join(append([]string{"style-src 'self'"}, styles...), " "),
+		"connect-src 'self'",
+		"img-src 'self' data:",
+		"font-src data:",
+		"frame-ancestors 'none'",
+		"base-uri 'none'",
+		"form-action 'none'",
+	}, "; ")
+}
+
+func hashSource(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// ServePage answers the GraphiQL page with its policy.
+func (p *Playground) ServePage(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", p.csp)
+	_, _ = w.Write(p.page)
+}
+
+// ServeAsset answers one of the page's files, and 404 for any other name
+// (no directory listings). Their names carry their version, so browsers may
+// keep them for a year.
+func (p *Playground) ServeAsset(w http.ResponseWriter, r *http.Request) {
+	a, ok := p.files[strings.TrimPrefix(r.URL.Path, AssetPath)]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", a.contentType)
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	_, _ = w.Write(a.body)
+}
+
+// ServeFavicon answers the icon request every browser makes beside the page
+// with an empty answer it may keep for a day, instead of a 404 in its
+// console and the access log.
+func ServeFavicon(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.WriteHeader(http.StatusNoContent)
+}
