@@ -34,6 +34,7 @@ func run() int {
 	fs.StringVar(&cfg.RepoDir, "repo", cfg.RepoDir, "authgate repository root (the server is built from it, and the refresh SQL read from internal/store)")
 	fs.StringVar(&cfg.ServerBin, "server-bin", "", "use this authgate binary instead of building one")
 	fs.IntVar(&cfg.Users, "users", cfg.Users, "users to seed")
+	fs.IntVar(&cfg.DenylistedTokens, "denylisted-tokens", cfg.DenylistedTokens, "revoked access tokens to seed (every server holds them in memory; the webhook checks each request against them)")
 	fs.IntVar(&cfg.Sessions, "sessions", cfg.Sessions, "sessions to seed")
 	fs.IntVar(&cfg.SessionsPerClient, "sessions-per-client", cfg.SessionsPerClient, "sessions each client owns and chains, round robin (pgbench clients get as many)")
 	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent clients (HTTP and pgbench)")

@@ -27,6 +27,9 @@ type Config struct {
 
 	Users    int
 	Sessions int
+	// DenylistedTokens is how many revoked access tokens are seeded, so
+	// every server holds a denylist of that size in memory.
+	DenylistedTokens int
 	// SessionsPerClient is how many sessions each client owns and chains;
 	// pgbench clients get as many of their own.
 	SessionsPerClient int
@@ -80,6 +83,7 @@ func DefaultConfig() Config {
 		RepoDir:           ".",
 		Users:             100_000,
 		Sessions:          200_000,
+		DenylistedTokens:  10_000,
 		SessionsPerClient: 64,
 		Clients:           32,
 		Duration:          20 * time.Second,
@@ -103,6 +107,8 @@ func (c Config) Validate() error {
 		return errors.New("--clients must be from 1 to 10000")
 	case c.Users < 1:
 		return errors.New("--users must be at least 1")
+	case c.DenylistedTokens < 0:
+		return errors.New("--denylisted-tokens must not be negative")
 	case c.SessionsPerClient < 1:
 		return errors.New("--sessions-per-client must be at least 1")
 	case c.Sessions < 2*c.Clients:

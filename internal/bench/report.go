@@ -280,8 +280,8 @@ func PrintTable(w io.Writer, r *Report) {
 	s := r.Server
 	fmt.Fprintf(w, "server: pool %d, argon2id m=%d t=%d p=%d, hash concurrency %d, log %s\n",
 		s.DBMaxConns, s.Argon2MemoryKiB, s.Argon2Iterations, s.Argon2Parallelism, s.HashConcurrency, s.LogLevel)
-	fmt.Fprintf(w, "seed: %d users, %d sessions (%d owned by the HTTP clients, %d by pgbench's; %d each) in %.1fs; one password hash reused for every user\n",
-		r.Seed.Users, r.Seed.Sessions, r.Seed.ClientSessions, r.Seed.PgbenchSessions, r.Seed.SessionsPerClient, r.Seed.Seconds)
+	fmt.Fprintf(w, "seed: %d users, %d sessions (%d owned by the HTTP clients, %d by pgbench's; %d each), %d denylisted access tokens, in %.1fs; one password hash reused for every user\n",
+		r.Seed.Users, r.Seed.Sessions, r.Seed.ClientSessions, r.Seed.PgbenchSessions, r.Seed.SessionsPerClient, r.Seed.DenylistedTokens, r.Seed.Seconds)
 
 	if len(r.Ops) > 0 {
 		fmt.Fprintf(w, "\nHTTP, %d clients (CPU columns: seconds per 1,000 requests)\n", r.Settings.Clients)

@@ -19,6 +19,8 @@ import (
 // 32-byte hashes nobody holds a token for.
 type seedPlan struct {
 	users, sessions, clients, perClient int
+	// denylisted revoked access tokens, spread over the users.
+	denylisted int
 }
 
 func (p seedPlan) hot() int { return p.clients * p.perClient }
@@ -29,6 +31,7 @@ type SeedInfo struct {
 	Sessions            int     `json:"sessions"`
 	ClientSessions      int     `json:"client_sessions"`
 	PgbenchSessions     int     `json:"pgbench_sessions"`
+	DenylistedTokens    int     `json:"denylisted_tokens"`
 	SessionsPerClient   int     `json:"sessions_per_client"`
 	PasswordHashSeconds float64 `json:"password_hash_seconds"`
 	Seconds             float64 `json:"seconds"`
@@ -62,12 +65,21 @@ SELECT md5('bench-user-' || ((k - 1) % $1 + 1))::uuid,
        'seeded', 'authgate-bench', '127.0.0.1', $4, $4, $5, $6
 FROM generate_series($2 + 1, $7) AS k`
 
+// seedDenylist revokes $4 access tokens that nobody holds, issued just now
+// ($2) and alive for the access-token lifetime ($3), as a busy service's
+// denylist would be.
+const seedDenylist = `
+INSERT INTO auth.revoked_access_tokens (jti, user_id, expires_at, revoked_at)
+SELECT 'bench-revoked-' || g, md5('bench-user-' || ((g - 1) % $1 + 1))::uuid, $3, $2
+FROM generate_series(1, $4) AS g`
+
 // seed fills a migrated database per plan and returns the HTTP clients'
 // plaintext tokens, in session order. The hashes are the server's: keys
 // must be derived from the secret the server is given.
-func seed(ctx context.Context, db *sql.DB, p seedPlan, passwordHash string, keys refreshtoken.Keys, refreshTTL, maxAge time.Duration) ([]string, SeedInfo, error) {
+func seed(ctx context.Context, db *sql.DB, p seedPlan, passwordHash string, keys refreshtoken.Keys, refreshTTL, maxAge, accessTTL time.Duration) ([]string, SeedInfo, error) {
 	start := time.Now()
-	info := SeedInfo{Users: p.users, Sessions: p.sessions, ClientSessions: p.hot(), PgbenchSessions: p.hot(), SessionsPerClient: p.perClient}
+	info := SeedInfo{Users: p.users, Sessions: p.sessions, ClientSessions: p.hot(), PgbenchSessions: p.hot(),
+		SessionsPerClient: p.perClient, DenylistedTokens: p.denylisted}
 	now := time.Now().UTC()
 	created := now.Add(-time.Hour)
 	maxExpires := created.Add(maxAge)
@@ -97,8 +109,11 @@ func seed(ctx context.Context, db *sql.DB, p seedPlan, passwordHash string, keys
 		created, expires, maxExpires, p.sessions, p.perClient); err != nil {
 		return nil, info, fmt.Errorf("seeding sessions: %w", err)
 	}
+	if _, err := db.ExecContext(ctx, seedDenylist, p.users, now, now.Add(accessTTL), p.denylisted); err != nil {
+		return nil, info, fmt.Errorf("seeding the denylist: %w", err)
+	}
 	// Fresh statistics and visibility map, as a database in service has.
-	if _, err := db.ExecContext(ctx, `VACUUM ANALYZE auth.users, auth.sessions, auth.retired_refresh_tokens`); err != nil {
+	if _, err := db.ExecContext(ctx, `VACUUM ANALYZE auth.users, auth.sessions, auth.retired_refresh_tokens, auth.revoked_access_tokens`); err != nil {
 		return nil, info, fmt.Errorf("vacuuming: %w", err)
 	}
 	info.Seconds = time.Since(start).Seconds()

@@ -192,9 +192,9 @@ func (e *runEnv) newStackWith(ctx context.Context, sessions int, opts stackOptio
 	if s.db, err = openDB(ctx, s.dbURL); err != nil {
 		return nil, err
 	}
-	plan := seedPlan{users: e.cfg.Users, sessions: sessions, clients: e.cfg.Clients, perClient: e.cfg.perClient(sessions)}
+	plan := seedPlan{users: e.cfg.Users, sessions: sessions, clients: e.cfg.Clients, perClient: e.cfg.perClient(sessions), denylisted: e.cfg.DenylistedTokens}
 	e.progress("seeding %d users and %d sessions", plan.users, plan.sessions)
-	tokens, info, err := seed(ctx, s.db, plan, e.passwordHash, e.keys, e.server.RefreshTokenTTL, e.server.SessionMaxAge)
+	tokens, info, err := seed(ctx, s.db, plan, e.passwordHash, e.keys, e.server.RefreshTokenTTL, e.server.SessionMaxAge, e.server.AccessTokenTTL)
 	if err != nil {
 		return nil, err
 	}
@@ -242,8 +242,27 @@ func (s *stack) startServer(ctx context.Context, dbURL string, extra map[string]
 		_ = srv.stop(15 * time.Second)
 		return nil, err
 	}
-	e.progress("server%s ready on %s (pid %d)", name, addr, srv.pid())
+	e.progress("server%s ready on %s (pid %d)%s", name, addr, srv.pid(), denylistNote(ctx, e.hc, srv.url()))
 	return srv, nil
+}
+
+// denylistNote reports how many denylisted access tokens the server holds
+// in memory (its /metrics), so a run shows the revocation state the webhook
+// and every bearer check were measured against.
+func denylistNote(ctx context.Context, hc *http.Client, base string) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	res, err := get(ctx, hc, base+"/metrics")
+	if err != nil || res.status != http.StatusOK {
+		return "" // /metrics is on its own address (--server-env AUTHGATE_METRICS_ADDR)
+	}
+	const series = `authgate_revocation_entries{kind="denylisted_tokens"} `
+	for line := range strings.SplitSeq(string(res.body), "\n") {
+		if n, ok := strings.CutPrefix(line, series); ok {
+			return ", " + n + " denylisted access tokens in its memory"
+		}
+	}
+	return ""
 }
 
 // newTarget is what the clients need to talk to srv.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"authgate/internal/auth"
 	"authgate/internal/authtest"
@@ -54,4 +55,37 @@ func TestMetricsAndPprofListeners(t *testing.T) {
 	if code, _ := getBody(t, addrs[public]+"/healthz"); code != http.StatusOK {
 		t.Fatalf("public listener: /healthz = %d", code)
 	}
+}
+
+// The revocation state a server loads at start shows on /metrics.
+func TestMetricsShowTheRevocationState(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{})
+	for _, jti := range []string{"metrics-jti-1", "metrics-jti-2"} {
+		if err := env.Service.DenyAccessToken(t.Context(), jti, env.Clock.Now().Add(10*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const public = "authgate listening"
+	base := startServe(t, baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0"), public).addrs[public]
+	_, body := getBody(t, base+"/metrics")
+	for _, want := range []string{
+		`authgate_revocation_entries{kind="denylisted_tokens"} 2`,
+		`authgate_revocation_entries{kind="user_cutoffs"} 0`,
+		`authgate_revocation_entries{kind="ended_sessions"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s; it has %q", want, grepLines(body, "authgate_revocation"))
+		}
+	}
+}
+
+func grepLines(text, substr string) []string {
+	var out []string
+	for line := range strings.SplitSeq(text, "\n") {
+		if strings.Contains(line, substr) {
+			out = append(out, line)
+		}
+	}
+	return out
 }

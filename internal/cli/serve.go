@@ -85,6 +85,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 
 	m := metrics.New(p.store.DB().DB)
 	p.auth.SetObserver(m)
+	m.WatchRevocations(revoked.Size)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

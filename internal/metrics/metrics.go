@@ -1,6 +1,6 @@
 // Package metrics exposes authgate's Prometheus metrics: requests and their
 // latency per operation and outcome, refresh outcomes, sign-in failures and
-// lockouts, the database pool, live sessions.
+// lockouts, the database pool, live sessions, the in-memory revocation state.
 package metrics
 
 import (
@@ -78,6 +78,28 @@ func (m *Metrics) Observe(operation, code string, d time.Duration) {
 func (m *Metrics) Refreshed(outcome string) {
 	if m != nil {
 		m.refreshes.WithLabelValues(outcome).Inc()
+	}
+}
+
+// WatchRevocations exports the size of the in-memory revocation state, read
+// at every scrape from size: the users with a recent cut-off, the recently
+// ended sessions and the denylisted access tokens every request is checked
+// against.
+func (m *Metrics) WatchRevocations(size func() (users, sessions, tokens int)) {
+	kinds := []struct {
+		name string
+		of   func() int
+	}{
+		{"user_cutoffs", func() int { u, _, _ := size(); return u }},
+		{"ended_sessions", func() int { _, s, _ := size(); return s }},
+		{"denylisted_tokens", func() int { _, _, t := size(); return t }},
+	}
+	for _, k := range kinds {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "authgate_revocation_entries",
+			Help:        "Entries of the in-memory revocation state by kind (user cut-offs, ended sessions, denylisted access tokens).",
+			ConstLabels: prometheus.Labels{"kind": k.name},
+		}, func() float64 { return float64(k.of()) }))
 	}
 }
 
