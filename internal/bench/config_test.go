@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +65,18 @@ func TestDatabaseURL(t *testing.T) {
 	}
 	if want := "postgres://postgres@127.0.0.1:5432/bench_1?binary_parameters=yes&sslmode=disable"; got != want {
 		t.Errorf("databaseURL = %s, want %s", got, want)
+	}
+}
+
+// A missing PgBouncer is reported before anything runs, not after the
+// single-instance phases (the admin URL here points nowhere reachable).
+func TestRunRefusesAMissingPgBouncerFirst(t *testing.T) {
+	t.Parallel()
+	cfg := DefaultConfig()
+	cfg.AdminURL = "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable"
+	cfg.PgBouncer, cfg.PgBouncerPath = true, filepath.Join(t.TempDir(), "no-pgbouncer")
+	_, err := Run(t.Context(), cfg, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "apt-get install pgbouncer") {
+		t.Fatalf("Run = %v, want the missing PgBouncer named", err)
 	}
 }

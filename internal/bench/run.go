@@ -28,6 +28,10 @@ func Run(ctx context.Context, cfg Config, progressOut io.Writer) (*Report, error
 	if err := cfg.Validate(); err != nil {
 		return rep, err
 	}
+	// Found out now rather than after the single-instance phases.
+	if _, err := exec.LookPath(cfg.PgBouncerPath); cfg.PgBouncer && err != nil {
+		return rep, fmt.Errorf("--pgbouncer needs PgBouncer at %s (apt-get install pgbouncer, or --pgbouncer-bin): %w", cfg.PgBouncerPath, err)
+	}
 	progress := progressTo(progressOut, start)
 
 	dir, err := os.MkdirTemp("", "authgate-bench-")
