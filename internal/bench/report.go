@@ -427,6 +427,10 @@ func printScaleOut(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "scale-out sessions at the end: %s — %d/%d client sessions hold the client's latest token, %d refreshed once more; %d revoked\n",
 			verdict, in.CurrentInDB, in.ClientSessions, in.FinalRefreshOK, in.RevokedSessions)
 	}
+	if rv := so.Revocation; rv != nil {
+		fmt.Fprintf(w, "scale-out revocation: server 2's webhook refused a token revoked through server 1 after p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d revocations, %d polls)\n",
+			rv.Spread.P50Ms, rv.Spread.P99Ms, rv.Spread.MaxMs, rv.Revocations, rv.Polls)
+	}
 	for _, n := range so.Notes {
 		fmt.Fprintf(w, "scale-out note: %s\n", n)
 	}
@@ -485,5 +489,11 @@ func scaleOutTargets(r *Report) []TargetCheck {
 	}
 	out = append(out, check("scale-out: server warning/error log lines (warm-ups included)", "0", float64(so.ServerLogLines),
 		so.ServerLogLines == 0, fmt.Sprint(so.ServerLogLines)))
+	if rv := so.Revocation; rv != nil {
+		out = append(out, check("scale-out: revocation through server 1 refused by server 2", "< 1 s", rv.Spread.MaxMs,
+			rv.Spread.MaxMs < 1000, fmt.Sprintf("max %.2f ms, p50 %.2f ms over %d", rv.Spread.MaxMs, rv.Spread.P50Ms, rv.Revocations)))
+	} else if so.RevocationError != "" {
+		out = append(out, check("scale-out: revocation through server 1 refused by server 2", "< 1 s", 0, false, so.RevocationError))
+	}
 	return out
 }

@@ -24,6 +24,10 @@ type ScaleOutResult struct {
 	// every client, CPU summed over both servers, RSS the larger server's.
 	Ops       []OpResult `json:"operations"`
 	Integrity *Integrity `json:"integrity,omitempty"`
+	// Revocation is how fast a revocation through one server reaches the
+	// other; RevocationError says why it could not be measured.
+	Revocation      *RevocationSpread `json:"revocation,omitempty"`
+	RevocationError string            `json:"revocation_error,omitempty"`
 	// ServerLogLines counts the lines both servers logged at warn level or
 	// above over the whole phase, warm-ups included (errors there are not
 	// in the measured figures).
@@ -130,6 +134,12 @@ func runScaleOut(ctx context.Context, env *runEnv, rep *Report) error {
 	env.progress("scale-out: checking for lost or forked sessions")
 	in := checkIntegrity(ctx, st.db, st.target, st.workers, st.seeded, cfg.RequestTimeout)
 	res.Integrity = &in
+	env.progress("scale-out: timing %d revocations through server 1 until server 2 refuses the token", spreadRounds)
+	if spread, err := measureRevocationSpread(ctx, targets[0], targets[1]); err != nil {
+		res.RevocationError = err.Error()
+	} else {
+		res.Revocation = &spread
+	}
 	return nil
 }
 
