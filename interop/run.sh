@@ -36,6 +36,17 @@ issuer="https://auth.example.test"
 audience="interop-app"
 hs_key=$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n')   # 96 hex characters: enough for HS512
 
+# start_server JWT_SECRET [KEYS_FILE]: the built server on $port, its log in
+# server.log, once it answers /healthz.
+start_server() {
+  env DATABASE_URL="$db_url" HASURA_GRAPHQL_JWT_SECRET="$1" AUTHGATE_JWT_PRIVATE_KEYS="${2:-}" \
+      AUTHGATE_REFRESH_TOKEN_SECRET="interop-refresh-secret-0123456789abcdef" AUTHGATE_ADDR="127.0.0.1:$port" \
+      AUTHGATE_ARGON2_MEMORY_KIB=1024 AUTHGATE_ARGON2_ITERATIONS=1 AUTHGATE_LOG_LEVEL=warn \
+      "$work/authgate" serve 2>"$work/server.log" &
+  server_pid=$!
+  for _ in $(seq 1 300); do curl -sf "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+}
+
 failures=0
 for type in HS256 HS384 HS512 RS256 RS384 RS512 ES256 ES384 ES512 Ed25519; do
   keys=""
@@ -48,12 +59,7 @@ for type in HS256 HS384 HS512 RS256 RS384 RS512 ES256 ES384 ES512 Ed25519; do
       [ "$type" = Ed25519 ] && secret="{\"jwk_url\":\"$base/.well-known/jwks.json\",\"issuer\":\"$issuer\",\"audience\":\"$audience\"}"
       ;;
   esac
-  env DATABASE_URL="$db_url" HASURA_GRAPHQL_JWT_SECRET="$secret" AUTHGATE_JWT_PRIVATE_KEYS="$keys" \
-      AUTHGATE_REFRESH_TOKEN_SECRET="interop-refresh-secret-0123456789abcdef" AUTHGATE_ADDR="127.0.0.1:$port" \
-      AUTHGATE_ARGON2_MEMORY_KIB=1024 AUTHGATE_ARGON2_ITERATIONS=1 AUTHGATE_LOG_LEVEL=warn \
-      "$work/authgate" serve 2>"$work/server.log" &
-  server_pid=$!
-  for _ in $(seq 1 300); do curl -sf "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  start_server "$secret" "$keys"
   email="interop-$(echo "$type" | tr 'A-Z' 'a-z')@example.com"
   body="{\"query\":\"mutation { signup(email: \\\"$email\\\", password: \\\"interop password\\\") { accessToken } }\"}"
   token=$(curl -s "$base/graphql" -H 'Content-Type: application/json' -d "$body" | sed -nE 's/.*"accessToken":"([^"]+)".*/\1/p' || true)
@@ -66,11 +72,7 @@ for type in HS256 HS384 HS512 RS256 RS384 RS512 ES256 ES384 ES512 Ed25519; do
 done
 echo "interop: $((10 - failures)) passed, $failures failed"
 
-env DATABASE_URL="$db_url" HASURA_GRAPHQL_JWT_SECRET="{\"type\":\"HS256\",\"key\":\"$hs_key\"}" \
-    AUTHGATE_REFRESH_TOKEN_SECRET="interop-refresh-secret-0123456789abcdef" AUTHGATE_ADDR="127.0.0.1:$port" \
-    AUTHGATE_LOG_LEVEL=warn "$work/authgate" serve 2>"$work/server.log" &
-server_pid=$!
-for _ in $(seq 1 300); do curl -sf "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+start_server "{\"type\":\"HS256\",\"key\":\"$hs_key\"}"
 if ! CHROMIUM="$chromium" node playground.mjs "$base"; then
   echo "server log:"; cat "$work/server.log"; failures=$((failures + 1))
 fi

@@ -86,20 +86,24 @@ func (m *Metrics) Refreshed(outcome string) {
 // ended sessions and the denylisted access tokens every request is checked
 // against.
 func (m *Metrics) WatchRevocations(size func() (users, sessions, tokens int)) {
-	kinds := []struct {
-		name string
-		of   func() int
-	}{
-		{"user_cutoffs", func() int { u, _, _ := size(); return u }},
-		{"ended_sessions", func() int { _, s, _ := size(); return s }},
-		{"denylisted_tokens", func() int { _, _, t := size(); return t }},
-	}
-	for _, k := range kinds {
-		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name:        "authgate_revocation_entries",
-			Help:        "Entries of the in-memory revocation state by kind (user cut-offs, ended sessions, denylisted access tokens).",
-			ConstLabels: prometheus.Labels{"kind": k.name},
-		}, func() float64 { return float64(k.of()) }))
+	m.registry.MustRegister(revocationCollector{size: size, desc: prometheus.NewDesc("authgate_revocation_entries",
+		"Entries of the in-memory revocation state by kind (user cut-offs, ended sessions, denylisted access tokens).",
+		[]string{"kind"}, nil)})
+}
+
+// revocationCollector reports the three sizes from one call, so a scrape
+// sees one consistent state.
+type revocationCollector struct {
+	size func() (users, sessions, tokens int)
+	desc *prometheus.Desc
+}
+
+func (c revocationCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c revocationCollector) Collect(ch chan<- prometheus.Metric) {
+	users, sessions, tokens := c.size()
+	for kind, n := range map[string]int{"user_cutoffs": users, "ended_sessions": sessions, "denylisted_tokens": tokens} {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), kind)
 	}
 }
 

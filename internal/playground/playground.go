@@ -13,7 +13,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
-	"net/http/httptest"
+	"net/url"
 	"path"
 	"regexp"
 	"strings"
@@ -58,24 +58,43 @@ func New(title, endpoint string) *Playground {
 		panic(err)
 	}
 	served := map[string]asset{}
-	var hashes [4]string
-	for i, name := range []string{graphiQLScript, graphiQLStyle, reactScript, reactDOMScript} {
+	for _, name := range []string{graphiQLScript, graphiQLStyle, reactScript, reactDOMScript} {
 		b, err := fs.ReadFile(files, name)
 		if err != nil {
 			panic(fmt.Sprintf("playground asset %s: %v", name, err))
 		}
-		hashes[i] = hashSource(b)
 		served[name] = asset{contentType: mime.TypeByExtension(path.Ext(name)), body: b}
 	}
+	integrity := func(name string) string { return hashSource(served[name].body) }
 	render := gqlplayground.Handler(title, endpoint,
-		gqlplayground.WithGraphiqlVersion(AssetPath+graphiQLScript, AssetPath+graphiQLStyle, hashes[0], hashes[1]),
-		gqlplayground.WithGraphiqlReactVersion(AssetPath+reactScript, AssetPath+reactDOMScript, hashes[2], hashes[3]),
+		gqlplayground.WithGraphiqlVersion(AssetPath+graphiQLScript, AssetPath+graphiQLStyle,
+			integrity(graphiQLScript), integrity(graphiQLStyle)),
+		gqlplayground.WithGraphiqlReactVersion(AssetPath+reactScript, AssetPath+reactDOMScript,
+			integrity(reactScript), integrity(reactDOMScript)),
 	)
-	rec := httptest.NewRecorder()
-	render(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	page := rec.Body.Bytes()
+	var rendered pageWriter
+	render(&rendered, &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/"}, Header: http.Header{}})
+	page := rendered.body.Bytes()
 	return &Playground{page: page, csp: pagePolicy(page), files: served}
 }
+
+// pageWriter keeps what gqlgen's page handler writes, so the page is
+// rendered once, at start, instead of on every request.
+type pageWriter struct {
+	header http.Header
+	body   bytes.Buffer
+}
+
+func (w *pageWriter) Header() http.Header {
+	if w.header == nil {
+		w.header = http.Header{}
+	}
+	return w.header
+}
+
+func (w *pageWriter) Write(b []byte) (int, error) { return w.body.Write(b) }
+
+func (w *pageWriter) WriteHeader(int) {}
 
 // inlineBlock finds the page's inline scripts and styles (a script with a
 // src attribute has no body and is matched with an empty one).
