@@ -109,7 +109,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		DBMaxConns:         r.integer("AUTHGATE_DB_MAX_CONNS", 16, 1, 1000),
 		DBPrepare:          r.boolean("AUTHGATE_DB_PREPARE", true),
 		Argon2: password.Params{
-			MemoryKiB:   uint32(r.integer("AUTHGATE_ARGON2_MEMORY_KIB", int(password.DefaultParams().MemoryKiB), 1024, 4<<20)),
+			MemoryKiB:   uint32(r.integer("AUTHGATE_ARGON2_MEMORY_KIB", int(password.DefaultParams().MemoryKiB), 1024, password.MaxMemoryKiB)),
 			Iterations:  uint32(r.integer("AUTHGATE_ARGON2_ITERATIONS", int(password.DefaultParams().Iterations), 1, 100)),
 			Parallelism: uint8(r.integer("AUTHGATE_ARGON2_PARALLELISM", int(password.DefaultParams().Parallelism), 1, 64)),
 			SaltLength:  password.DefaultParams().SaltLength,
@@ -138,6 +138,11 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if r.err != nil {
 		return nil, r.err
+	}
+	// The hasher panics on parameters it refuses; each setting is bounded
+	// above, and this catches whatever their combination could still add.
+	if err := c.Argon2.Validate(); err != nil {
+		return nil, fmt.Errorf("AUTHGATE_ARGON2_MEMORY_KIB, AUTHGATE_ARGON2_ITERATIONS, AUTHGATE_ARGON2_PARALLELISM: %w", err)
 	}
 	if c.SessionMaxAge < c.RefreshTokenTTL {
 		return nil, fmt.Errorf("AUTHGATE_SESSION_MAX_AGE (%s) must not be shorter than AUTHGATE_REFRESH_TOKEN_TTL (%s)", c.SessionMaxAge, c.RefreshTokenTTL)

@@ -27,7 +27,9 @@ const DefaultMaxWait = 2 * time.Second
 // stored hash names its own cost, so without them one corrupt or planted row
 // could make a single login allocate gigabytes or run for minutes.
 const (
-	maxMemoryKiB  = 1 << 20 // 1 GiB
+	// MaxMemoryKiB is the most memory one hash may use: 1 GiB. Settings
+	// are bounded by it too, so that a hasher built from them never panics.
+	MaxMemoryKiB  = 1 << 20
 	maxIterations = 100
 	minLength     = 8
 	maxLength     = 1024
@@ -88,8 +90,8 @@ func (p Params) Validate() error {
 
 func (p Params) problem() string {
 	switch {
-	case p.MemoryKiB > maxMemoryKiB:
-		return fmt.Sprintf("memory %d KiB is over the %d KiB limit", p.MemoryKiB, maxMemoryKiB)
+	case p.MemoryKiB > MaxMemoryKiB:
+		return fmt.Sprintf("memory %d KiB is over the %d KiB limit", p.MemoryKiB, MaxMemoryKiB)
 	case p.Parallelism == 0:
 		return "parallelism is 0"
 	case p.MemoryKiB < 8*uint32(p.Parallelism):
