@@ -128,15 +128,22 @@ func (s *Service) Signup(ctx context.Context, email, pw string, description *str
 // throttle holds either back, Login answers RATE_LIMITED (with the wait)
 // without checking the password, for known and unknown accounts alike.
 // Errors: INVALID_CREDENTIALS, USER_DISABLED (only after a correct password),
-// BAD_USER_INPUT, RATE_LIMITED, UNAVAILABLE.
+// BAD_USER_INPUT (an identifier or description that cannot be stored,
+// refused before any other work), RATE_LIMITED, UNAVAILABLE.
 func (s *Service) Login(ctx context.Context, identifier, pw string, description *string) (*AuthPayload, error) {
+	// Every input is checked before any hashing or throttle work: one the
+	// database would refuse must never fail only after a correct password,
+	// or the answer would tell a correct password from a wrong one.
+	if err := checkIdentifier(identifier); err != nil {
+		return nil, err
+	}
+	if err := checkDescription(description); err != nil {
+		return nil, err
+	}
 	// No password this long exists, whatever the identifier: refused before
 	// any work, which tells nothing about the account.
 	if len(pw) > MaxPasswordLength {
 		return nil, ErrInvalidCredentials
-	}
-	if err := checkDescription(description); err != nil {
-		return nil, err
 	}
 	// A caller that has already given up gets what the hasher would tell it,
 	// before any database work.
@@ -506,11 +513,29 @@ func checkNewPassword(pw string) error {
 	return nil
 }
 
+// checkDescription refuses a session description the database could not
+// store: over the length limit, not UTF-8, or holding a NUL character.
 func checkDescription(d *string) error {
-	if d != nil && (len(*d) > maxDescriptionLength || !utf8.ValidString(*d)) {
-		return badInput(fmt.Sprintf("description must be valid UTF-8 of at most %d bytes", maxDescriptionLength))
+	if d != nil && (len(*d) > maxDescriptionLength || !storable(*d)) {
+		return badInput(fmt.Sprintf("description must be valid UTF-8 of at most %d bytes, without NUL characters", maxDescriptionLength))
 	}
 	return nil
+}
+
+// checkIdentifier refuses a sign-in identifier that no stored email can be:
+// not UTF-8, or holding a NUL character. Any other identifier that is no
+// email is a miss like a wrong password (counted against the client address).
+func checkIdentifier(identifier string) error {
+	if !storable(identifier) {
+		return badInput("identifier must be valid UTF-8 without NUL characters")
+	}
+	return nil
+}
+
+// storable reports whether PostgreSQL can store s as text: valid UTF-8
+// without NUL characters.
+func storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // cleanText makes header text (a user agent) storable: valid UTF-8 without

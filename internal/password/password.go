@@ -122,7 +122,9 @@ type Hasher struct {
 	// dummyHash is a well-formed hash with the current params that no
 	// password is expected to match; VerifyDummy checks against it.
 	dummyHash string
-	hooks     hooks
+	// hashes counts the hash computations run (see Hashes).
+	hashes atomic.Uint64
+	hooks  hooks
 }
 
 // hooks let tests observe the semaphore. Every field is nil in production.
@@ -170,6 +172,12 @@ func (h *Hasher) SetMaxWait(d time.Duration) {
 	}
 	h.maxWait.Store(int64(d))
 }
+
+// Hashes reports how many hash computations h has run: hashing, verifying
+// and dummy verifications alike (a bcrypt comparison counts as one). It is
+// what a password check costs, for metrics and for tests that prove a
+// request was refused before any.
+func (h *Hasher) Hashes() uint64 { return h.hashes.Load() }
 
 // Params returns the parameters h hashes with.
 func (h *Hasher) Params() Params { return h.params }
@@ -290,6 +298,7 @@ func (h *Hasher) withSlot(ctx context.Context, compute func()) error {
 	if h.hooks.computing != nil {
 		defer h.hooks.computing()()
 	}
+	h.hashes.Add(1)
 	compute()
 	return nil
 }
