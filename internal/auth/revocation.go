@@ -118,7 +118,7 @@ func (s *Service) cutOffByEmail(ctx context.Context, email string, c CutOff) (in
 }
 
 func (s *Service) userByEmail(ctx context.Context, email string) (UserRecord, error) {
-	email, err := normalizeEmail(email)
+	email, err := NormalizeEmail(email)
 	if err != nil {
 		return UserRecord{}, err
 	}

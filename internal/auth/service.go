@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -93,7 +92,7 @@ func (s *Service) Signup(ctx context.Context, email, pw string, description *str
 	if !s.cfg.SignupEnabled {
 		return nil, ErrSignupDisabled
 	}
-	email, err := normalizeEmail(email)
+	email, err := NormalizeEmail(email)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +151,7 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, description 
 	}
 	// An identifier that is no email cannot name an account: it is counted
 	// against the client address only, and costs the same as any other miss.
-	email, _ := normalizeEmail(identifier)
+	email, _ := NormalizeEmail(identifier)
 	a := s.attempt(ctx, email)
 	c, err := s.store.LoginCheck(ctx, a)
 	if err != nil {
@@ -486,18 +485,6 @@ func authError(err error) error {
 		return ErrUnauthenticated
 	}
 	return err
-}
-
-func normalizeEmail(raw string) (string, error) {
-	email := strings.ToLower(strings.TrimSpace(raw))
-	if email == "" || len(email) > maxEmailLength || !utf8.ValidString(email) {
-		return "", badInput("email must be a valid address of at most 254 bytes")
-	}
-	addr, err := mail.ParseAddress(email)
-	if err != nil || addr.Address != email || strings.ContainsAny(email, " \t\r\n") {
-		return "", badInput("email must be a valid address of at most 254 bytes")
-	}
-	return email, nil
 }
 
 func checkNewPassword(pw string) error {
