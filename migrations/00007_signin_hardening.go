@@ -27,14 +27,44 @@ var Go = []*goose.Migration{
 // as email_not_normalized, for an administrator to settle. Every change is
 // reported as email_normalized.
 func up00007(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, loginThrottleUp); err != nil {
+		return err
+	}
 	return normalizeStoredEmails(ctx, tx)
 }
 
 func down00007(ctx context.Context, tx *sql.Tx) error {
 	// Normalised addresses stay normalised: the earlier form is gone, and
 	// the earlier code finds them as they are.
-	return nil
+	_, err := tx.ExecContext(ctx, loginThrottleDown)
+	return err
 }
+
+// loginThrottleUp lets the login throttle reserve an attempt before its
+// password is hashed: the statement that checks the hold-back counts the
+// attempt as a failure, and the outcome settles it (a correct password
+// removes the account's count and gives one back to the address). A count
+// given back may reach 0: such a row holds nobody back, like no row.
+// prev_failure_at is the last failure before the latest reservation, so
+// that giving that reservation back restores when the back-off started.
+// Scope 'signup': subject is a client address, failures counts its
+// sign-ups in the window that began at window_start.
+const loginThrottleUp = `
+ALTER TABLE auth.login_throttle
+    DROP CONSTRAINT login_throttle_scope_check,
+    ADD CONSTRAINT login_throttle_scope_check CHECK (scope IN ('account', 'address', 'signup')),
+    DROP CONSTRAINT login_throttle_failures_check,
+    ADD CONSTRAINT login_throttle_failures_check CHECK (failures >= 0),
+    ADD COLUMN prev_failure_at timestamptz`
+
+const loginThrottleDown = `
+DELETE FROM auth.login_throttle WHERE scope = 'signup' OR failures = 0;
+ALTER TABLE auth.login_throttle
+    DROP COLUMN prev_failure_at,
+    DROP CONSTRAINT login_throttle_failures_check,
+    ADD CONSTRAINT login_throttle_failures_check CHECK (failures > 0),
+    DROP CONSTRAINT login_throttle_scope_check,
+    ADD CONSTRAINT login_throttle_scope_check CHECK (scope IN ('account', 'address'))`
 
 // storedEmail is one user's address as stored, and its normal form (or
 // why there is none).

@@ -152,16 +152,13 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, description 
 	// An identifier that is no email cannot name an account: it is counted
 	// against the client address only, and costs the same as any other miss.
 	email, _ := NormalizeEmail(identifier)
-	a := s.attempt(ctx, email)
-	c, err := s.store.LoginCheck(ctx, a)
+	c, a, err := s.reserve(ctx, s.attempt(ctx, email))
 	if err != nil {
-		return nil, err
-	}
-	if err := held(a, c.BlockedUntil); err != nil {
 		return nil, err
 	}
 	ok, rehash, err := s.verify(ctx, c, pw)
 	if err != nil {
+		s.release(ctx, a)
 		return nil, err
 	}
 	if !ok {
@@ -170,26 +167,26 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, description 
 	u := c.User
 	if u.Disabled || banned(u.User, s.clock.Now()) {
 		// A correct password: recorded, not counted as a failure.
-		detail := map[string]any{"email": u.Email, "reason": "user disabled or banned"}
-		if err := s.store.RecordAudit(ctx, auditEvent(ctx, a.Now, EventLoginFailed, u.ID, "", detail)); err != nil {
+		e := auditEvent(ctx, a.Now, EventLoginFailed, u.ID, "", attemptDetail(a, map[string]any{"reason": "user disabled or banned"}))
+		if err := s.store.ReleaseLoginAttempt(ctx, a, &e); err != nil {
 			return nil, err
 		}
 		return nil, ErrUserDisabled
 	}
 	newHash := ""
 	if rehash {
-		if newHash, err = s.hashPassword(ctx, pw); err != nil {
-			return nil, err
-		}
+		// Upgrading the stored hash is a favour, not a condition: when the
+		// hasher is saturated the sign-in goes on, and the next one upgrades.
+		newHash, _ = s.hashPassword(ctx, pw)
 	}
 	now := s.clock.Now()
 	refresh, ns, err := s.newSession(ctx, u.ID, description, now)
 	if err != nil {
 		return nil, err
 	}
-	// The session, the re-hash, the account's throttle reset and the audit
+	// The session, the re-hash, the throttle's settlement and the audit
 	// event are one statement.
-	rec, err := s.store.CreateSession(ctx, ns, u.PasswordHash, newHash)
+	rec, err := s.store.CreateSession(ctx, ns, u.PasswordHash, newHash, a)
 	if err != nil {
 		return nil, err
 	}
@@ -329,16 +326,13 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 	if u.Disabled {
 		return nil, ErrUserDisabled
 	}
-	a := s.attempt(ctx, u.Email)
-	until, err := s.store.ThrottledUntil(ctx, a)
+	_, a, err := s.reserve(ctx, s.attempt(ctx, u.Email))
 	if err != nil {
-		return nil, err
-	}
-	if err := held(a, until); err != nil {
 		return nil, err
 	}
 	ok, _, err := s.verify(ctx, LoginCandidate{User: u, Found: true}, oldPassword)
 	if err != nil {
+		s.release(ctx, a)
 		return nil, err
 	}
 	if !ok {
@@ -346,6 +340,8 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 	}
 	newHash, err := s.hashPassword(ctx, newPassword)
 	if err != nil {
+		// The old password was proven; only the new one could not be hashed.
+		s.release(ctx, a)
 		return nil, err
 	}
 	now := s.clock.Now()
@@ -353,7 +349,7 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 	if err != nil {
 		return nil, err
 	}
-	rec, ended, err := s.store.ChangePassword(ctx, u.ID, u.PasswordHash, newHash, ns)
+	rec, ended, err := s.store.ChangePassword(ctx, u.ID, u.PasswordHash, newHash, ns, a)
 	if err != nil {
 		return nil, err
 	}

@@ -20,8 +20,9 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (UserRecord, error)
 	// CreateSession inserts a session and, when rehash is not empty, replaces
 	// the user's password hash in the same round trip (only if it is still
-	// oldHash, so a concurrent password change wins).
-	CreateSession(ctx context.Context, s NewSession, oldHash, rehash string) (SessionRecord, error)
+	// oldHash, so a concurrent password change wins); it settles a's
+	// reservation as a correct password.
+	CreateSession(ctx context.Context, s NewSession, oldHash, rehash string, a LoginAttempt) (SessionRecord, error)
 	// RotateRefreshToken decides and applies one refresh in one statement.
 	RotateRefreshToken(ctx context.Context, r Rotation) (RotationResult, error)
 	// RevokeSessionByTokenHash ends the session whose current or retired token
@@ -43,9 +44,10 @@ type Store interface {
 	// ListSessions returns userID's live sessions, newest first.
 	ListSessions(ctx context.Context, userID string, now time.Time) ([]*Session, error)
 	// ChangePassword replaces the hash (if it is still oldHash, else
-	// ErrInvalidCredentials), cuts the user off (ending every session, whose
-	// ids it returns) and opens s, in one transaction.
-	ChangePassword(ctx context.Context, userID, oldHash, newHash string, s NewSession) (SessionRecord, []string, error)
+	// ErrInvalidCredentials), settles a's reservation as a correct password,
+	// cuts the user off (ending every session, whose ids it returns) and
+	// opens s, in one transaction.
+	ChangePassword(ctx context.Context, userID, oldHash, newHash string, s NewSession, a LoginAttempt) (SessionRecord, []string, error)
 	// UpdateUser applies change to the user with this email; ErrNotFound when none.
 	UpdateUser(ctx context.Context, email string, change UserChange) (UserRecord, error)
 }
@@ -90,6 +92,9 @@ type PurgeResult struct {
 type UserRecord struct {
 	User
 	PasswordHash string
+	// ValidAfter is the user's cut-off: every token and session issued
+	// before it is dead (nil: none yet).
+	ValidAfter *time.Time
 }
 
 // NewUser is a user to insert.

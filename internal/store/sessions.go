@@ -16,17 +16,18 @@ import (
 
 // loginSession opens the session of a successful login, in one round trip:
 // when $9 is not empty it replaces the user's outdated password hash (only
-// if it is still the one that was verified, $10), it resets the account's
-// login throttle (a correct password ends the count), and it records the
-// login in the audit trail.
-const loginSession = `
+// if it is still the one that was verified, $10), it settles the login
+// throttle's reservation (a correct password ends the account's count, $11,
+// and gives the address, $12, its reserved failure back; $13 the
+// reservation's now), and it records the login in the audit trail.
+var loginSession = `
 WITH rehash AS (
     UPDATE auth.users SET password_hash = $9, updated_at = $6
     WHERE $9 <> '' AND id = $1 AND password_hash = $10
     RETURNING id
 ), reset AS (
-    DELETE FROM auth.login_throttle
-    WHERE scope = 'account' AND subject = (SELECT email FROM auth.users WHERE id = $1)
+    DELETE FROM auth.login_throttle WHERE scope = 'account' AND subject = $11
+), given_back AS (` + giveBack("'address'", "$12", "$13") + `
 ), s AS (
     INSERT INTO auth.sessions (user_id, refresh_token_hash, description, user_agent, ip,
                                created_at, last_activity_at, expires_at, max_expires_at)
@@ -48,8 +49,9 @@ VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $6, $7, $8)
 RETURNING id, created_at, expires_at`
 
 // CreateSession implements auth.Store.
-func (s *Store) CreateSession(ctx context.Context, ns auth.NewSession, oldHash, rehash string) (auth.SessionRecord, error) {
-	return createSession(ctx, stmts{s}, loginSession, ns, rehash, oldHash)
+func (s *Store) CreateSession(ctx context.Context, ns auth.NewSession, oldHash, rehash string, a auth.LoginAttempt) (auth.SessionRecord, error) {
+	return createSession(ctx, stmts{s}, loginSession, ns, rehash, oldHash, nullIfEmpty(a.Account),
+		reservedSubject(a.Address, a.Reserved.AddressFailures), a.Now)
 }
 
 func createSession(ctx context.Context, q sqlx.QueryerContext, query string, ns auth.NewSession, more ...any) (auth.SessionRecord, error) {
@@ -320,23 +322,26 @@ func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) 
 }
 
 // changePasswordHash replaces the hash if it is still the verified one, and
-// resets the account's login throttle: the old password was proven.
-const changePasswordHash = `
+// settles the login throttle's reservation: the old password was proven, so
+// the account's count ends, and the address ($6; $7 the reservation's now)
+// gets its reserved failure back.
+var changePasswordHash = `
 WITH reset AS (
-    DELETE FROM auth.login_throttle
-    WHERE scope = 'account' AND subject = (SELECT email FROM auth.users WHERE id = $1)
+    DELETE FROM auth.login_throttle WHERE scope = 'account' AND subject = $5
+), given_back AS (` + giveBack("'address'", "$6", "$7") + `
 )
 UPDATE auth.users SET password_hash = $3, updated_at = $4
 WHERE id = $1 AND password_hash = $2`
 
 // ChangePassword implements auth.Store.
-func (s *Store) ChangePassword(ctx context.Context, userID, oldHash, newHash string, ns auth.NewSession) (auth.SessionRecord, []string, error) {
+func (s *Store) ChangePassword(ctx context.Context, userID, oldHash, newHash string, ns auth.NewSession, a auth.LoginAttempt) (auth.SessionRecord, []string, error) {
 	var (
 		rec   auth.SessionRecord
 		ended []string
 	)
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, changePasswordHash, userID, oldHash, newHash, ns.Now)
+		res, err := tx.ExecContext(ctx, changePasswordHash, userID, oldHash, newHash, ns.Now, nullIfEmpty(a.Account),
+			reservedSubject(a.Address, a.Reserved.AddressFailures), a.Now)
 		if err != nil {
 			return mapError(err)
 		}
