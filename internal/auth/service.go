@@ -179,18 +179,64 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, description 
 		// hasher is saturated the sign-in goes on, and the next one upgrades.
 		newHash, _ = s.hashPassword(ctx, pw)
 	}
+	return s.openSession(ctx, u, VerifiedSignIn{PasswordHash: u.PasswordHash, ValidAfter: u.ValidAfter, Rehash: newHash, Attempt: &a}, description)
+}
+
+// openSession opens a session for u, whose sign-in verified v, and answers
+// with its tokens: the one way every sign-in flow ends. The session, the
+// re-hash, the settling of the throttle's reservation and the audit event
+// are one statement, which opens nothing if the user changed since the
+// check (see VerifiedSignIn): the sign-in then fails as if it had come
+// after the change. Errors: INVALID_CREDENTIALS (the password changed,
+// every session was revoked, or the user vanished since the check),
+// USER_DISABLED (disabled or banned since), UNAVAILABLE.
+func (s *Service) openSession(ctx context.Context, u UserRecord, v VerifiedSignIn, description *string) (*AuthPayload, error) {
 	now := s.clock.Now()
 	refresh, ns, err := s.newSession(ctx, u.ID, description, now)
 	if err != nil {
 		return nil, err
 	}
-	// The session, the re-hash, the throttle's settlement and the audit
-	// event are one statement.
-	rec, err := s.store.CreateSession(ctx, ns, u.PasswordHash, newHash, a)
+	rec, outcome, err := s.store.OpenSession(ctx, ns, v)
 	if err != nil {
 		return nil, err
 	}
+	if outcome != SignInOpened {
+		return nil, s.signInOvertaken(ctx, u, v, outcome, now)
+	}
 	return s.payload(ctx, u.User, rec.ID, now, refresh, rec.ExpiresAt)
+}
+
+// signInOvertaken records a sign-in that a change of its user overtook
+// between the check and the session, settles its throttle reservation and
+// returns its answer. A password that is no longer the account's counts as
+// a failed check; a correct one refused for a disable, a ban or a
+// revocation of every session is given back, as at the check.
+func (s *Service) signInOvertaken(ctx context.Context, u UserRecord, v VerifiedSignIn, outcome SignInOutcome, now time.Time) error {
+	a := LoginAttempt{Now: now}
+	if v.Attempt != nil {
+		a = *v.Attempt
+	}
+	userID := u.ID
+	if outcome == SignInUserGone {
+		userID = ""
+	}
+	e := auditEvent(ctx, a.Now, EventLoginFailed, userID, "", map[string]any{"email": u.Email, "reason": string(outcome) + " during sign-in"})
+	switch outcome {
+	case SignInDisabled:
+		if err := s.store.ReleaseLoginAttempt(ctx, a, &e); err != nil {
+			return err
+		}
+		return ErrUserDisabled
+	case SignInCutOff:
+		if err := s.store.ReleaseLoginAttempt(ctx, a, &e); err != nil {
+			return err
+		}
+		return ErrInvalidCredentials
+	}
+	if err := s.store.RecordLoginFailure(ctx, a, e); err != nil {
+		return err
+	}
+	return ErrInvalidCredentials
 }
 
 // verify checks pw against the candidate's stored hash. Every path that can

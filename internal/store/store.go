@@ -45,7 +45,7 @@ type Store struct {
 var preparedStatements = []struct{ name, query string }{
 	{"refresh", rotateRefreshToken},
 	{"sign-in check", reserveLoginAttempt},
-	{"sign-in session", loginSession},
+	{"sign-in session", openSession},
 	{"session list", listSessions},
 }
 
