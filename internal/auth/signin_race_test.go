@@ -37,6 +37,21 @@ func liveSessions(t *testing.T, env *authtest.Env, userID string) []string {
 	return ids
 }
 
+// wantDeadEverywhere fails unless the session of p is refused by refresh,
+// by the Hasura webhook and by mySessions.
+func wantDeadEverywhere(t *testing.T, env *authtest.Env, p *auth.AuthPayload) {
+	t.Helper()
+	if _, err := env.Service.Refresh(bg, p.RefreshToken); err == nil {
+		t.Error("the racing sign-in's refresh token still refreshes")
+	}
+	if _, err := env.Service.HasuraWebhookSession(p.AccessToken, "", time.Minute); err == nil {
+		t.Error("the Hasura webhook still accepts the racing sign-in's access token")
+	}
+	if listed, err := env.Service.MySessions(authtest.As(p)); err == nil && slices.ContainsFunc(listed, func(s *auth.Session) bool { return s.ID == p.SessionID }) {
+		t.Error("mySessions still lists the racing sign-in's session")
+	}
+}
+
 // A sign-in that checked the password before one of the four revoking
 // events, and opens its session after it, must not survive it. Each case
 // blocks an attacker's login (with the old password) after its check, runs
@@ -76,16 +91,8 @@ func TestASignInRacingARevocationLeavesNoLiveSession(t *testing.T) {
 				WHERE event = 'login_failed' AND detail->>'reason' LIKE '% during sign-in'`); err != nil || recorded != 1 {
 				t.Errorf("%d overtaken sign-ins in the audit trail (%v), want 1", recorded, err)
 			}
-			if p := got.p; p != nil {
-				if _, err := env.Service.Refresh(bg, p.RefreshToken); err == nil {
-					t.Error("the racing login's refresh token still refreshes")
-				}
-				if _, err := env.Service.HasuraWebhookSession(p.AccessToken, "", time.Minute); err == nil {
-					t.Error("the Hasura webhook still accepts the racing login's access token")
-				}
-				if listed, err := env.Service.MySessions(authtest.As(p)); err == nil && slices.ContainsFunc(listed, func(s *auth.Session) bool { return s.ID == p.SessionID }) {
-					t.Error("mySessions still lists the racing login's session")
-				}
+			if got.p != nil {
+				wantDeadEverywhere(t, env, got.p)
 			}
 			if live := liveSessions(t, env, victim.User.ID); !slices.Equal(live, kept) {
 				t.Fatalf("live sessions %v, want only %v", live, kept)
@@ -207,15 +214,7 @@ func TestARevocationRacingASignInsCommitEndsItsSession(t *testing.T) {
 				t.Fatalf("the sign-in, which came first, failed: %v", got.err)
 			}
 			p := got.p
-			if _, err := env.Service.Refresh(bg, p.RefreshToken); err == nil {
-				t.Error("the sign-in's refresh token still refreshes")
-			}
-			if _, err := env.Service.HasuraWebhookSession(p.AccessToken, "", time.Minute); err == nil {
-				t.Error("the Hasura webhook still accepts the sign-in's access token")
-			}
-			if listed, err := env.Service.MySessions(authtest.As(p)); err == nil && slices.ContainsFunc(listed, func(s *auth.Session) bool { return s.ID == p.SessionID }) {
-				t.Error("mySessions still lists the sign-in's session")
-			}
+			wantDeadEverywhere(t, env, p)
 			var revokedAt *time.Time
 			if err := db.Get(&revokedAt, `SELECT revoked_at FROM auth.sessions WHERE id = $1`, p.SessionID); err != nil || revokedAt == nil {
 				t.Errorf("the sign-in's session is not marked revoked (%v)", err)
