@@ -46,6 +46,9 @@ type Config struct {
 	SignupEnabled bool
 	// SignupRole is the default and only allowed role of self-registered users.
 	SignupRole string
+	// SignupIPLimit is how many sign-ups one client address may make per
+	// SignupWindow; 0 means no limit.
+	SignupIPLimit int
 	// AccessTokenTTL is the access-token lifetime; AccessTokenLeeway the
 	// clock skew verification allows.
 	AccessTokenTTL    time.Duration
@@ -86,8 +89,12 @@ func New(store Store, revocations Revocations, tokens *token.Issuer, hasher *pas
 }
 
 // Signup creates a user with the sign-up role and opens its first session.
+// Every sign-up that gets past the input checks, one that finds the address
+// taken too, counts against the client address's hourly limit
+// (Config.SignupIPLimit), checked before the password is hashed.
 // Errors: FORBIDDEN (sign-up off), BAD_USER_INPUT, WEAK_PASSWORD, EMAIL_TAKEN,
-// RATE_LIMITED (hashing saturated), UNAVAILABLE.
+// RATE_LIMITED (the address's limit, with the wait; or hashing saturated),
+// UNAVAILABLE.
 func (s *Service) Signup(ctx context.Context, email, pw string, description *string) (*AuthPayload, error) {
 	if !s.cfg.SignupEnabled {
 		return nil, ErrSignupDisabled
@@ -102,8 +109,15 @@ func (s *Service) Signup(ctx context.Context, email, pw string, description *str
 	if err := checkDescription(description); err != nil {
 		return nil, err
 	}
+	reserved, err := s.reserveSignup(ctx)
+	if err != nil {
+		return nil, err
+	}
 	hash, err := s.hashPassword(ctx, pw)
 	if err != nil {
+		if reserved != nil {
+			_ = s.store.ReleaseSignup(context.WithoutCancel(ctx), *reserved)
+		}
 		return nil, err
 	}
 	now := s.clock.Now()

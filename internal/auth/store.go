@@ -10,6 +10,7 @@ import (
 // ErrEmailTaken, Unavailable), and plain errors only for the unexpected.
 type Store interface {
 	ThrottleStore
+	SignupStore
 	AuditStore
 	// CreateUserWithSession inserts a user and, when s is not nil, its first
 	// session, in one transaction. ErrEmailTaken when the email exists.

@@ -77,6 +77,52 @@ type ThrottleStore interface {
 	ReleaseLoginAttempt(ctx context.Context, a LoginAttempt, e *AuditEvent) error
 }
 
+// SignupWindow is the period AUTHGATE_SIGNUP_IP_LIMIT counts sign-ups in.
+const SignupWindow = time.Hour
+
+// SignupStore is the part of Store behind the sign-up limit. Each method is
+// one statement.
+type SignupStore interface {
+	// ReserveSignup counts a sign-up against a.Address, unless the address
+	// has made a.Limit in the current window: then it counts nothing and
+	// reports until when the window holds it back (zero when reserved).
+	ReserveSignup(ctx context.Context, a SignupAttempt) (time.Time, error)
+	// ReleaseSignup gives back a reserved sign-up that never ran.
+	ReleaseSignup(ctx context.Context, a SignupAttempt) error
+}
+
+// SignupAttempt is one sign-up as its limit sees it.
+type SignupAttempt struct {
+	// Address is the client address (IPv6 by its /64).
+	Address string
+	Now     time.Time
+	Limit   int
+	Window  time.Duration
+}
+
+// reserveSignup counts a sign-up of the request's client address before any
+// hashing, or answers RATE_LIMITED with the wait; the attempt it returns is
+// to be given back if no sign-up is tried after all. Without a limit, or
+// without a known address (the CLI), nothing is counted.
+func (s *Service) reserveSignup(ctx context.Context) (*SignupAttempt, error) {
+	address := throttleAddress(ClientFrom(ctx).IP)
+	if s.cfg.SignupIPLimit <= 0 || address == "" {
+		return nil, nil
+	}
+	a := &SignupAttempt{Address: address, Now: s.clock.Now(), Limit: s.cfg.SignupIPLimit, Window: SignupWindow}
+	until, err := s.store.ReserveSignup(ctx, *a)
+	if err != nil {
+		return nil, err
+	}
+	if !until.IsZero() {
+		// A window that ended just now still refuses this one attempt;
+		// the client may try again at once.
+		return nil, &Error{Code: CodeRateLimited, Message: "too many sign-ups from this address; try again later",
+			RetryAfter: max(until.Sub(a.Now), time.Second)}
+	}
+	return a, nil
+}
+
 // LoginAttempt is one password check as the throttle sees it.
 type LoginAttempt struct {
 	// Account is the normalised email; empty when the identifier is none.

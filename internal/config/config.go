@@ -20,6 +20,12 @@ import (
 // DefaultDatabaseURL is used when DATABASE_URL is not set.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
+// DefaultSignupIPLimit is AUTHGATE_SIGNUP_IP_LIMIT's default: ten sign-ups
+// per client address and hour leave room for a household or an office
+// behind one address, and keep a script from registering (or probing for
+// taken addresses) at scale.
+const DefaultSignupIPLimit = 10
+
 // Config is every authgate setting, parsed and validated.
 type Config struct {
 	DatabaseURL string
@@ -50,9 +56,12 @@ type Config struct {
 	// LISTEN; it defaults to DatabaseURL.
 	ListenDatabaseURL string
 
-	ActionSecret   string
-	SignupEnabled  bool
-	SignupRole     string
+	ActionSecret  string
+	SignupEnabled bool
+	SignupRole    string
+	// SignupIPLimit is how many sign-ups one client address may make per
+	// hour (AUTHGATE_SIGNUP_IP_LIMIT); 0: no limit.
+	SignupIPLimit  int
 	TrustedProxies []netip.Prefix
 	Introspection  bool
 
@@ -99,6 +108,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		ActionSecret:       getenv("AUTHGATE_ACTION_SECRET"),
 		SignupEnabled:      r.boolean("AUTHGATE_SIGNUP_ENABLED", true),
 		SignupRole:         r.str("AUTHGATE_SIGNUP_ROLE", "user"),
+		SignupIPLimit:      r.integer("AUTHGATE_SIGNUP_IP_LIMIT", DefaultSignupIPLimit, 0, 1000000),
 		TrustedProxies:     r.prefixes("AUTHGATE_TRUSTED_PROXIES"),
 		Introspection:      r.boolean("AUTHGATE_INTROSPECTION", false),
 		RefreshCookie:      r.boolean("AUTHGATE_REFRESH_COOKIE", false),

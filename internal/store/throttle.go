@@ -218,6 +218,60 @@ func reservedSubject(subject string, failures int) any {
 	return nullIfEmpty(subject)
 }
 
+// signupWindowPassed is true when row t's sign-up window ($2 now, $4
+// window in microseconds) has passed, or its count was given back to 0.
+const signupWindowPassed = `(t.failures = 0 OR t.window_start <= $2::timestamptz - $4::float8 * interval '1 microsecond')`
+
+// reserveSignup counts a sign-up of an address ($1) at $2 unless it has made
+// $3 in its window ($4 microseconds), and reports when the window ends. The
+// count and the check are one UPSERT under the row's lock, so concurrent
+// sign-ups cannot pass the limit. Rows of scope 'signup' count sign-ups in
+// the columns named for failures.
+const reserveSignup = `
+WITH counted AS (
+    INSERT INTO auth.login_throttle AS t (scope, subject, failures, window_start, last_failure_at)
+    VALUES ('signup', $1, 1, $2, $2)
+    ON CONFLICT (scope, subject) DO UPDATE SET
+        failures        = CASE WHEN ` + signupWindowPassed + ` THEN 1 ELSE t.failures + 1 END,
+        window_start    = CASE WHEN ` + signupWindowPassed + ` THEN $2 ELSE t.window_start END,
+        last_failure_at = GREATEST(t.last_failure_at, $2)
+    WHERE ` + signupWindowPassed + ` OR t.failures < $3
+    RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM counted),
+       (SELECT window_start + $4::float8 * interval '1 microsecond' FROM auth.login_throttle
+        WHERE scope = 'signup' AND subject = $1)`
+
+// ReserveSignup implements auth.SignupStore.
+func (s *Store) ReserveSignup(ctx context.Context, a auth.SignupAttempt) (time.Time, error) {
+	var (
+		counted bool
+		until   *time.Time
+	)
+	err := s.db.QueryRowContext(ctx, reserveSignup, a.Address, a.Now, a.Limit, microseconds(a.Window)).Scan(&counted, &until)
+	if err != nil {
+		return time.Time{}, mapError(err)
+	}
+	if counted {
+		return time.Time{}, nil
+	}
+	// Refused: the window's end as the snapshot saw it (a row made by a
+	// concurrent first sign-up is not in it: then a window from now).
+	if until == nil || !until.After(a.Now) {
+		return a.Now.Add(time.Second), nil
+	}
+	return until.UTC(), nil
+}
+
+const releaseSignup = `
+UPDATE auth.login_throttle SET failures = failures - 1 WHERE scope = 'signup' AND subject = $1 AND failures > 0`
+
+// ReleaseSignup implements auth.SignupStore.
+func (s *Store) ReleaseSignup(ctx context.Context, a auth.SignupAttempt) error {
+	_, err := s.db.ExecContext(ctx, releaseSignup, a.Address)
+	return mapError(err)
+}
+
 // purgeLoginThrottles deletes a batch of rows whose last failure is so old
 // that neither their window nor their back-off can hold anyone back:
 // $1 the cut-off, $2 the batch size.
