@@ -6,6 +6,7 @@ import (
 
 	"authgate/internal/auth"
 	"authgate/internal/authtest"
+	"authgate/internal/password"
 )
 
 // tableRows counts the rows of an auth table.
@@ -81,3 +82,19 @@ func TestACorrectPasswordIsNeverTurnedIntoBadInputAfterwards(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// Every request's password hashes are attributed to its client address, as
+// the throttle counts it, so the hasher can share its slots fairly.
+func TestHashesAreAttributedToTheClientAddress(t *testing.T) {
+	for ip, want := range map[string]string{
+		"192.0.2.7":            "192.0.2.7",
+		"::ffff:192.0.2.7":     "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2::ffff":   "2001:db8:1:2::/64",
+		"":                     "",
+	} {
+		if got := password.ClientOf(auth.WithClient(bg, auth.Client{IP: ip})); got != want {
+			t.Errorf("%q hashes as client %q, want %q", ip, got, want)
+		}
+	}
+}

@@ -111,8 +111,9 @@ func (p Params) problem() string {
 type Hasher struct {
 	params Params
 	random io.Reader
-	// slots is a semaphore: a computation holds one element while it runs.
-	slots chan struct{}
+	// slots bounds the computations that run at once, sharing them fairly
+	// between clients.
+	slots *slots
 	// memories holds argon2id working memory between hashes (at most one per
 	// slot), so a login load does not allocate MemoryKiB per hash.
 	memories chan *argon2id.Memory
@@ -131,15 +132,19 @@ type Hasher struct {
 type hooks struct {
 	// waiting runs when a call found no free slot and starts to wait.
 	waiting func()
-	// computing runs when a call holds a slot and starts hashing; the
-	// function it returns runs when the hashing ends, before the slot is
-	// given back.
-	computing func() (done func())
+	// computing runs when a call holds a slot and starts hashing, with
+	// the call's client; the function it returns runs when the hashing
+	// ends, before the slot is given back.
+	computing func(client string) (done func())
 }
 
 // New returns a Hasher that hashes with p. maxConcurrent bounds how many
 // hashes run at once, so that a login flood cannot starve the CPU or the
 // memory (each hash holds p.MemoryKiB); 0 or less means runtime.NumCPU().
+// The slots are shared fairly between the clients that WithClient names: a
+// client may use every free slot while no other waits, but at most half of
+// them (rounded up) while others do, and waiting calls are served in the
+// order they came among the clients within their share.
 // random supplies salts; it is crypto/rand.Reader in production and nil means
 // that too. New panics if p.Validate fails: bad parameters are a configuration
 // error that must stop start-up.
@@ -156,7 +161,7 @@ func New(p Params, maxConcurrent int, random io.Reader) *Hasher {
 	h := &Hasher{
 		params:    p,
 		random:    random,
-		slots:     make(chan struct{}, maxConcurrent),
+		slots:     newSlots(maxConcurrent),
 		memories:  make(chan *argon2id.Memory, maxConcurrent),
 		dummyHash: encodeArgon2id(p, make([]byte, p.SaltLength), make([]byte, p.KeyLength)),
 	}
@@ -288,30 +293,49 @@ func (h *Hasher) argon2idKey(password string, salt []byte, p Params) []byte {
 	return argon2id.IDKey(m, []byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLength)
 }
 
+type clientKey struct{}
+
+// WithClient returns ctx naming the client that hashes under it (for
+// authgate, the client's address), so that the hasher can share its slots
+// fairly between clients; see New. Calls without one share the client "".
+func WithClient(ctx context.Context, client string) context.Context {
+	return context.WithValue(ctx, clientKey{}, client)
+}
+
+// ClientOf returns the client WithClient stored in ctx, or "".
+func ClientOf(ctx context.Context) string {
+	c, _ := ctx.Value(clientKey{}).(string)
+	return c
+}
+
 // withSlot runs compute while holding a hashing slot, or returns an error
 // wrapping ErrBusy if none freed in time.
 func (h *Hasher) withSlot(ctx context.Context, compute func()) error {
-	if err := h.acquire(ctx); err != nil {
+	client := ClientOf(ctx)
+	if err := h.acquire(ctx, client); err != nil {
 		return err
 	}
-	defer func() { <-h.slots }()
+	defer h.slots.release(client)
 	if h.hooks.computing != nil {
-		defer h.hooks.computing()()
+		defer h.hooks.computing(client)()
 	}
 	h.hashes.Add(1)
 	compute()
 	return nil
 }
 
-func (h *Hasher) acquire(ctx context.Context) error {
+func (h *Hasher) acquire(ctx context.Context, client string) error {
 	// A caller that has already given up must not queue up expensive work.
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrBusy, err)
 	}
-	select {
-	case h.slots <- struct{}{}:
+	if h.slots == nil {
+		// A zero Hasher has no slots at all.
+		return fmt.Errorf("%w: no hashing slots", ErrBusy)
+	}
+	w := h.slots.take(client)
+	if w == nil {
 		return nil
-	default:
 	}
 	if h.hooks.waiting != nil {
 		h.hooks.waiting()
@@ -320,11 +344,13 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
-	case h.slots <- struct{}{}:
+	case <-w.granted:
 		return nil
 	case <-ctx.Done():
+		h.slots.abandon(w)
 		return fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
 	case <-timer.C:
+		h.slots.abandon(w)
 		return fmt.Errorf("%w: waited %v", ErrBusy, wait)
 	}
 }
