@@ -26,9 +26,9 @@ type countingStore struct {
 	checks atomic.Int64
 }
 
-func (c *countingStore) LoginCheck(ctx context.Context, a auth.LoginAttempt) (auth.LoginCandidate, error) {
+func (c *countingStore) ReserveLoginAttempt(ctx context.Context, a auth.LoginAttempt) (auth.LoginCandidate, error) {
 	c.checks.Add(1)
-	return c.Store.LoginCheck(ctx, a)
+	return c.Store.ReserveLoginAttempt(ctx, a)
 }
 
 func (c *countingStore) ThrottledUntil(ctx context.Context, a auth.LoginAttempt) (time.Time, error) {

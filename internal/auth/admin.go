@@ -10,7 +10,7 @@ import (
 // defaultRole means "user"; the default role is always among the allowed ones.
 // Errors: BAD_USER_INPUT, WEAK_PASSWORD, EMAIL_TAKEN, UNAVAILABLE.
 func (s *Service) AddUser(ctx context.Context, email, pw, defaultRole string, allowedRoles []string) (User, error) {
-	email, err := normalizeEmail(email)
+	email, err := NormalizeEmail(email)
 	if err != nil {
 		return User{}, err
 	}
@@ -65,7 +65,7 @@ func (s *Service) RevokeUserSessions(ctx context.Context, email string) (int, er
 }
 
 func (s *Service) updateUser(ctx context.Context, email string, change UserChange) (UserRecord, error) {
-	email, err := normalizeEmail(email)
+	email, err := NormalizeEmail(email)
 	if err != nil {
 		return UserRecord{}, err
 	}

@@ -31,6 +31,12 @@ const (
 	EventUnbanned             AuditEventKind = "unbanned"
 	EventRolesChanged         AuditEventKind = "roles_changed"
 	EventClaimsChanged        AuditEventKind = "claims_changed"
+	// EventEmailNormalized and EventEmailNotNormalized are the report of
+	// the migration that brought stored addresses to NormalizeEmail's form:
+	// detail.from and detail.to; detail.reason (and detail.normalized, for
+	// an address whose normal form another account has).
+	EventEmailNormalized    AuditEventKind = "email_normalized"
+	EventEmailNotNormalized AuditEventKind = "email_not_normalized"
 )
 
 // AuditEvent is one row of the audit trail. It never holds a secret: no
@@ -63,7 +69,7 @@ const DefaultAuditRetention = 90 * 24 * time.Hour
 // failed attempts on it, known user or not), oldest first, from since on
 // (zero: everything kept). Errors: BAD_USER_INPUT, UNAVAILABLE.
 func (s *Service) AuditTrail(ctx context.Context, email string, since time.Time) ([]AuditEvent, error) {
-	email, err := normalizeEmail(email)
+	email, err := NormalizeEmail(email)
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,7 @@ type ImportedUser struct {
 // current argon2id parameters. No password is hashed here.
 // Errors: BAD_USER_INPUT (email, hash or roles), EMAIL_TAKEN, UNAVAILABLE.
 func (s *Service) ImportUser(ctx context.Context, in ImportedUser) (User, error) {
-	email, err := normalizeEmail(in.Email)
+	email, err := NormalizeEmail(in.Email)
 	if err != nil {
 		return User{}, err
 	}

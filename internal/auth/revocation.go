@@ -118,7 +118,7 @@ func (s *Service) cutOffByEmail(ctx context.Context, email string, c CutOff) (in
 }
 
 func (s *Service) userByEmail(ctx context.Context, email string) (UserRecord, error) {
-	email, err := normalizeEmail(email)
+	email, err := NormalizeEmail(email)
 	if err != nil {
 		return UserRecord{}, err
 	}
@@ -136,9 +136,9 @@ func (s *Service) Purge(ctx context.Context) (PurgeResult, error) {
 		SessionMaxAge:  s.cfg.SessionMaxAge,
 		BatchSize:      1000,
 		// Audit events older than the retention; throttle rows whose window
-		// and back-off have both passed.
+		// and back-off have both passed, and sign-up counts past their hour.
 		AuditRetention:    s.cfg.AuditRetention,
-		ThrottleRetention: s.cfg.Throttle.Window + s.cfg.Throttle.BackoffMax,
+		ThrottleRetention: max(s.cfg.Throttle.Window+s.cfg.Throttle.BackoffMax, SignupWindow),
 	})
 }
 

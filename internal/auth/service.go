@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -47,6 +46,9 @@ type Config struct {
 	SignupEnabled bool
 	// SignupRole is the default and only allowed role of self-registered users.
 	SignupRole string
+	// SignupIPLimit is how many sign-ups one client address may make per
+	// SignupWindow; 0 means no limit.
+	SignupIPLimit int
 	// AccessTokenTTL is the access-token lifetime; AccessTokenLeeway the
 	// clock skew verification allows.
 	AccessTokenTTL    time.Duration
@@ -87,13 +89,17 @@ func New(store Store, revocations Revocations, tokens *token.Issuer, hasher *pas
 }
 
 // Signup creates a user with the sign-up role and opens its first session.
+// Every sign-up that gets past the input checks, one that finds the address
+// taken too, counts against the client address's hourly limit
+// (Config.SignupIPLimit), checked before the password is hashed.
 // Errors: FORBIDDEN (sign-up off), BAD_USER_INPUT, WEAK_PASSWORD, EMAIL_TAKEN,
-// RATE_LIMITED (hashing saturated), UNAVAILABLE.
+// RATE_LIMITED (the address's limit, with the wait; or hashing saturated),
+// UNAVAILABLE.
 func (s *Service) Signup(ctx context.Context, email, pw string, description *string) (*AuthPayload, error) {
 	if !s.cfg.SignupEnabled {
 		return nil, ErrSignupDisabled
 	}
-	email, err := normalizeEmail(email)
+	email, err := NormalizeEmail(email)
 	if err != nil {
 		return nil, err
 	}
@@ -103,8 +109,15 @@ func (s *Service) Signup(ctx context.Context, email, pw string, description *str
 	if err := checkDescription(description); err != nil {
 		return nil, err
 	}
+	reserved, err := s.reserveSignup(ctx)
+	if err != nil {
+		return nil, err
+	}
 	hash, err := s.hashPassword(ctx, pw)
 	if err != nil {
+		if reserved != nil {
+			_ = s.store.ReleaseSignup(context.WithoutCancel(ctx), *reserved)
+		}
 		return nil, err
 	}
 	now := s.clock.Now()
@@ -128,15 +141,22 @@ func (s *Service) Signup(ctx context.Context, email, pw string, description *str
 // throttle holds either back, Login answers RATE_LIMITED (with the wait)
 // without checking the password, for known and unknown accounts alike.
 // Errors: INVALID_CREDENTIALS, USER_DISABLED (only after a correct password),
-// BAD_USER_INPUT, RATE_LIMITED, UNAVAILABLE.
+// BAD_USER_INPUT (an identifier or description that cannot be stored,
+// refused before any other work), RATE_LIMITED, UNAVAILABLE.
 func (s *Service) Login(ctx context.Context, identifier, pw string, description *string) (*AuthPayload, error) {
+	// Every input is checked before any hashing or throttle work: one the
+	// database would refuse must never fail only after a correct password,
+	// or the answer would tell a correct password from a wrong one.
+	if err := checkIdentifier(identifier); err != nil {
+		return nil, err
+	}
+	if err := checkDescription(description); err != nil {
+		return nil, err
+	}
 	// No password this long exists, whatever the identifier: refused before
 	// any work, which tells nothing about the account.
 	if len(pw) > MaxPasswordLength {
 		return nil, ErrInvalidCredentials
-	}
-	if err := checkDescription(description); err != nil {
-		return nil, err
 	}
 	// A caller that has already given up gets what the hasher would tell it,
 	// before any database work.
@@ -145,17 +165,14 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, description 
 	}
 	// An identifier that is no email cannot name an account: it is counted
 	// against the client address only, and costs the same as any other miss.
-	email, _ := normalizeEmail(identifier)
-	a := s.attempt(ctx, email)
-	c, err := s.store.LoginCheck(ctx, a)
+	email, _ := NormalizeEmail(identifier)
+	c, a, err := s.reserve(ctx, s.attempt(ctx, email))
 	if err != nil {
-		return nil, err
-	}
-	if err := held(a, c.BlockedUntil); err != nil {
 		return nil, err
 	}
 	ok, rehash, err := s.verify(ctx, c, pw)
 	if err != nil {
+		s.release(ctx, a)
 		return nil, err
 	}
 	if !ok {
@@ -164,30 +181,76 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, description 
 	u := c.User
 	if u.Disabled || banned(u.User, s.clock.Now()) {
 		// A correct password: recorded, not counted as a failure.
-		detail := map[string]any{"email": u.Email, "reason": "user disabled or banned"}
-		if err := s.store.RecordAudit(ctx, auditEvent(ctx, a.Now, EventLoginFailed, u.ID, "", detail)); err != nil {
+		e := auditEvent(ctx, a.Now, EventLoginFailed, u.ID, "", attemptDetail(a, map[string]any{"reason": "user disabled or banned"}))
+		if err := s.store.ReleaseLoginAttempt(ctx, a, &e); err != nil {
 			return nil, err
 		}
 		return nil, ErrUserDisabled
 	}
 	newHash := ""
 	if rehash {
-		if newHash, err = s.hashPassword(ctx, pw); err != nil {
-			return nil, err
-		}
+		// Upgrading the stored hash is a favour, not a condition: when the
+		// hasher is saturated the sign-in goes on, and the next one upgrades.
+		newHash, _ = s.hashPassword(ctx, pw)
 	}
+	return s.openSession(ctx, u, VerifiedSignIn{PasswordHash: u.PasswordHash, ValidAfter: u.ValidAfter, Rehash: newHash, Attempt: &a}, description)
+}
+
+// openSession opens a session for u, whose sign-in verified v, and answers
+// with its tokens: the one way every sign-in flow ends. The session, the
+// re-hash, the settling of the throttle's reservation and the audit event
+// are one statement, which opens nothing if the user changed since the
+// check (see VerifiedSignIn): the sign-in then fails as if it had come
+// after the change. Errors: INVALID_CREDENTIALS (the password changed,
+// every session was revoked, or the user vanished since the check),
+// USER_DISABLED (disabled or banned since), UNAVAILABLE.
+func (s *Service) openSession(ctx context.Context, u UserRecord, v VerifiedSignIn, description *string) (*AuthPayload, error) {
 	now := s.clock.Now()
 	refresh, ns, err := s.newSession(ctx, u.ID, description, now)
 	if err != nil {
 		return nil, err
 	}
-	// The session, the re-hash, the account's throttle reset and the audit
-	// event are one statement.
-	rec, err := s.store.CreateSession(ctx, ns, u.PasswordHash, newHash)
+	rec, outcome, err := s.store.OpenSession(ctx, ns, v)
 	if err != nil {
 		return nil, err
 	}
+	if outcome != SignInOpened {
+		return nil, s.signInOvertaken(ctx, u, v, outcome, now)
+	}
 	return s.payload(ctx, u.User, rec.ID, now, refresh, rec.ExpiresAt)
+}
+
+// signInOvertaken records a sign-in that a change of its user overtook
+// between the check and the session, settles its throttle reservation and
+// returns its answer. A password that is no longer the account's counts as
+// a failed check; a correct one refused for a disable, a ban or a
+// revocation of every session is given back, as at the check.
+func (s *Service) signInOvertaken(ctx context.Context, u UserRecord, v VerifiedSignIn, outcome SignInOutcome, now time.Time) error {
+	a := LoginAttempt{Now: now}
+	if v.Attempt != nil {
+		a = *v.Attempt
+	}
+	userID := u.ID
+	if outcome == SignInUserGone {
+		userID = ""
+	}
+	e := auditEvent(ctx, a.Now, EventLoginFailed, userID, "", map[string]any{"email": u.Email, "reason": string(outcome) + " during sign-in"})
+	switch outcome {
+	case SignInDisabled:
+		if err := s.store.ReleaseLoginAttempt(ctx, a, &e); err != nil {
+			return err
+		}
+		return ErrUserDisabled
+	case SignInCutOff:
+		if err := s.store.ReleaseLoginAttempt(ctx, a, &e); err != nil {
+			return err
+		}
+		return ErrInvalidCredentials
+	}
+	if err := s.store.RecordLoginFailure(ctx, a, e); err != nil {
+		return err
+	}
+	return ErrInvalidCredentials
 }
 
 // verify checks pw against the candidate's stored hash. Every path that can
@@ -323,16 +386,13 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 	if u.Disabled {
 		return nil, ErrUserDisabled
 	}
-	a := s.attempt(ctx, u.Email)
-	until, err := s.store.ThrottledUntil(ctx, a)
+	_, a, err := s.reserve(ctx, s.attempt(ctx, u.Email))
 	if err != nil {
-		return nil, err
-	}
-	if err := held(a, until); err != nil {
 		return nil, err
 	}
 	ok, _, err := s.verify(ctx, LoginCandidate{User: u, Found: true}, oldPassword)
 	if err != nil {
+		s.release(ctx, a)
 		return nil, err
 	}
 	if !ok {
@@ -340,6 +400,8 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 	}
 	newHash, err := s.hashPassword(ctx, newPassword)
 	if err != nil {
+		// The old password was proven; only the new one could not be hashed.
+		s.release(ctx, a)
 		return nil, err
 	}
 	now := s.clock.Now()
@@ -347,7 +409,7 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 	if err != nil {
 		return nil, err
 	}
-	rec, ended, err := s.store.ChangePassword(ctx, u.ID, u.PasswordHash, newHash, ns)
+	rec, ended, err := s.store.ChangePassword(ctx, u.ID, u.PasswordHash, newHash, ns, a)
 	if err != nil {
 		return nil, err
 	}
@@ -481,18 +543,6 @@ func authError(err error) error {
 	return err
 }
 
-func normalizeEmail(raw string) (string, error) {
-	email := strings.ToLower(strings.TrimSpace(raw))
-	if email == "" || len(email) > maxEmailLength || !utf8.ValidString(email) {
-		return "", badInput("email must be a valid address of at most 254 bytes")
-	}
-	addr, err := mail.ParseAddress(email)
-	if err != nil || addr.Address != email || strings.ContainsAny(email, " \t\r\n") {
-		return "", badInput("email must be a valid address of at most 254 bytes")
-	}
-	return email, nil
-}
-
 func checkNewPassword(pw string) error {
 	if !utf8.ValidString(pw) {
 		return weakPassword("password must be valid UTF-8")
@@ -506,11 +556,29 @@ func checkNewPassword(pw string) error {
 	return nil
 }
 
+// checkDescription refuses a session description the database could not
+// store: over the length limit, not UTF-8, or holding a NUL character.
 func checkDescription(d *string) error {
-	if d != nil && (len(*d) > maxDescriptionLength || !utf8.ValidString(*d)) {
-		return badInput(fmt.Sprintf("description must be valid UTF-8 of at most %d bytes", maxDescriptionLength))
+	if d != nil && (len(*d) > maxDescriptionLength || !storable(*d)) {
+		return badInput(fmt.Sprintf("description must be valid UTF-8 of at most %d bytes, without NUL characters", maxDescriptionLength))
 	}
 	return nil
+}
+
+// checkIdentifier refuses a sign-in identifier that no stored email can be:
+// not UTF-8, or holding a NUL character. Any other identifier that is no
+// email is a miss like a wrong password (counted against the client address).
+func checkIdentifier(identifier string) error {
+	if !storable(identifier) {
+		return badInput("identifier must be valid UTF-8 without NUL characters")
+	}
+	return nil
+}
+
+// storable reports whether PostgreSQL can store s as text: valid UTF-8
+// without NUL characters.
+func storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // cleanText makes header text (a user agent) storable: valid UTF-8 without

@@ -10,6 +10,7 @@ import (
 // ErrEmailTaken, Unavailable), and plain errors only for the unexpected.
 type Store interface {
 	ThrottleStore
+	SignupStore
 	AuditStore
 	// CreateUserWithSession inserts a user and, when s is not nil, its first
 	// session, in one transaction. ErrEmailTaken when the email exists.
@@ -18,10 +19,12 @@ type Store interface {
 	UserByEmail(ctx context.Context, email string) (UserRecord, error)
 	// UserByID finds a user; ErrNotFound when none.
 	UserByID(ctx context.Context, id string) (UserRecord, error)
-	// CreateSession inserts a session and, when rehash is not empty, replaces
-	// the user's password hash in the same round trip (only if it is still
-	// oldHash, so a concurrent password change wins).
-	CreateSession(ctx context.Context, s NewSession, oldHash, rehash string) (SessionRecord, error)
+	// OpenSession opens s for a sign-in that verified v, in one statement,
+	// only if the user is still as the sign-in found it (see VerifiedSignIn);
+	// the outcome says which, and a record is returned only when it is
+	// SignInOpened. The statement also applies v.Rehash, settles
+	// v.Attempt's reservation as a correct password and records the login.
+	OpenSession(ctx context.Context, s NewSession, v VerifiedSignIn) (SessionRecord, SignInOutcome, error)
 	// RotateRefreshToken decides and applies one refresh in one statement.
 	RotateRefreshToken(ctx context.Context, r Rotation) (RotationResult, error)
 	// RevokeSessionByTokenHash ends the session whose current or retired token
@@ -43,9 +46,10 @@ type Store interface {
 	// ListSessions returns userID's live sessions, newest first.
 	ListSessions(ctx context.Context, userID string, now time.Time) ([]*Session, error)
 	// ChangePassword replaces the hash (if it is still oldHash, else
-	// ErrInvalidCredentials), cuts the user off (ending every session, whose
-	// ids it returns) and opens s, in one transaction.
-	ChangePassword(ctx context.Context, userID, oldHash, newHash string, s NewSession) (SessionRecord, []string, error)
+	// ErrInvalidCredentials), settles a's reservation as a correct password,
+	// cuts the user off (ending every session, whose ids it returns) and
+	// opens s, in one transaction.
+	ChangePassword(ctx context.Context, userID, oldHash, newHash string, s NewSession, a LoginAttempt) (SessionRecord, []string, error)
 	// UpdateUser applies change to the user with this email; ErrNotFound when none.
 	UpdateUser(ctx context.Context, email string, change UserChange) (UserRecord, error)
 }
@@ -90,6 +94,9 @@ type PurgeResult struct {
 type UserRecord struct {
 	User
 	PasswordHash string
+	// ValidAfter is the user's cut-off: every token and session issued
+	// before it is dead (nil: none yet).
+	ValidAfter *time.Time
 }
 
 // NewUser is a user to insert.
@@ -125,6 +132,41 @@ type NewSession struct {
 	ExpiresAt    time.Time
 	MaxExpiresAt time.Time
 }
+
+// VerifiedSignIn is what a sign-in proved about its user when it checked
+// the credential. The statement that opens the session checks it again
+// under the user's row lock, so that a password change, a revocation of
+// every session, a disable or a ban that lands between the check and the
+// session kills the sign-in instead of missing its session. Every sign-in
+// flow passes its own: a password login the hash it verified; a flow that
+// proves no password (an emailed link, an identity provider, a passkey)
+// none.
+type VerifiedSignIn struct {
+	// PasswordHash is the hash the password was verified against; the
+	// session opens only while the user still has it. Empty: no password.
+	PasswordHash string
+	// ValidAfter is the user's cut-off as the check read it; the session
+	// opens only while it has not moved.
+	ValidAfter *time.Time
+	// Rehash, when not empty, replaces PasswordHash in the same statement
+	// (an upgrade of its parameters).
+	Rehash string
+	// Attempt is the login throttle's reservation that the sign-in settles
+	// as a correct password; nil when the flow made none.
+	Attempt *LoginAttempt
+}
+
+// SignInOutcome is what OpenSession found the user to be.
+type SignInOutcome string
+
+// The outcomes of OpenSession.
+const (
+	SignInOpened          SignInOutcome = "opened"           // as verified: the session is open
+	SignInPasswordChanged SignInOutcome = "password_changed" // the password is no longer the one verified
+	SignInCutOff          SignInOutcome = "cut_off"          // every session was revoked since the check
+	SignInDisabled        SignInOutcome = "disabled"         // disabled or banned since the check
+	SignInUserGone        SignInOutcome = "user_gone"        // the user no longer exists
+)
 
 // SessionRecord is what opening a session yields.
 type SessionRecord struct {

@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"time"
+
+	"authgate/internal/password"
 )
 
 // User is an account, as clients see it. JSON names match the GraphQL type,
@@ -82,9 +84,13 @@ type clientKey struct{}
 
 // WithClient returns ctx carrying where the request came from. The user
 // agent comes from clients and proxies as it is: it is made storable here,
-// once, for every session and audit row that records it.
+// once, for every session and audit row that records it. The client's
+// address, as the throttle counts it (IPv6 by its /64), also names the
+// client whose password hashes share the hasher's slots fairly with
+// others', so one address cannot keep every slot busy.
 func WithClient(ctx context.Context, c Client) context.Context {
 	c.UserAgent = cleanText(c.UserAgent, maxUserAgentLength)
+	ctx = password.WithClient(ctx, throttleAddress(c.IP))
 	return context.WithValue(ctx, clientKey{}, c)
 }
 

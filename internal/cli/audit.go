@@ -22,6 +22,10 @@ func runAudit(ctx context.Context, args []string, env Env) error {
 	if *email == "" {
 		return usageError("audit: --email is required")
 	}
+	addr, err := auth.NormalizeEmail(*email)
+	if err != nil {
+		return err
+	}
 	from, err := parseSince(*since, time.Now())
 	if err != nil {
 		return err
@@ -31,7 +35,7 @@ func runAudit(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	defer p.store.Close()
-	events, err := p.auth.AuditTrail(ctx, *email, from)
+	events, err := p.auth.AuditTrail(ctx, addr, from)
 	if err != nil {
 		return err
 	}
@@ -39,7 +43,7 @@ func runAudit(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(env.Stdout, formatAuditEvent(e))
 	}
 	if len(events) == 0 {
-		fmt.Fprintf(env.Stderr, "authgate: no audit events for %s\n", strings.ToLower(strings.TrimSpace(*email)))
+		fmt.Fprintf(env.Stderr, "authgate: no audit events for %s\n", addr)
 	}
 	return nil
 }

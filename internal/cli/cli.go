@@ -202,6 +202,7 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		RefreshReuseGrace: cfg.RefreshReuseGrace,
 		SignupEnabled:     cfg.SignupEnabled,
 		SignupRole:        cfg.SignupRole,
+		SignupIPLimit:     cfg.SignupIPLimit,
 		AccessTokenTTL:    cfg.AccessTokenTTL,
 		AccessTokenLeeway: leeway,
 		Throttle:          cfg.LoginThrottle,

@@ -50,3 +50,13 @@ func TestServeStartsOnAnEmptyDatabase(t *testing.T) {
 		t.Fatalf("refresh through the prepared statement: %s", raw)
 	}
 }
+
+// An argon2id memory over the hasher's 1 GiB limit stops serve with one
+// line naming the setting, before anything is built (it used to panic).
+func TestServeRefusesArgon2MemoryOverTheLimitInOneLine(t *testing.T) {
+	env := authtest.New(t, auth.Config{})
+	r := run(t, baseSettings(env).with("AUTHGATE_ARGON2_MEMORY_KIB", "2097152", "AUTHGATE_ADDR", "127.0.0.1:0"), "", "serve")
+	if r.code != 1 || !strings.HasPrefix(r.stderr, "authgate: AUTHGATE_ARGON2_MEMORY_KIB:") || strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("exit %d, stderr %q: want 1 and one line naming AUTHGATE_ARGON2_MEMORY_KIB", r.code, r.stderr)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"authgate/internal/auth"
 )
 
 // runUser runs `authgate user <subcommand>`.
@@ -57,6 +59,12 @@ func runUser(ctx context.Context, args []string, env Env) error {
 	if *email == "" {
 		return usageError(fmt.Sprintf("user %s: --email is required", sub))
 	}
+	// The one normal form of the address, as every entry point uses it: the
+	// command names the account it acted on in that form.
+	addr, err := auth.NormalizeEmail(*email)
+	if err != nil {
+		return err
+	}
 	if sub == "add" && !*passwordStdin {
 		return usageError("user add: --password-stdin is required (passwords are never taken as arguments)")
 	}
@@ -65,7 +73,6 @@ func runUser(ctx context.Context, args []string, env Env) error {
 	}
 	var banUntil time.Time
 	if sub == "ban" {
-		var err error
 		if banUntil, err = time.Parse(time.RFC3339Nano, *until); err != nil {
 			return usageError(fmt.Sprintf("user ban: --until must be an RFC 3339 instant (e.g. 2030-01-02T15:04:05Z), got %q", *until))
 		}
@@ -83,40 +90,40 @@ func runUser(ctx context.Context, args []string, env Env) error {
 		if err != nil {
 			return err
 		}
-		u, err := p.auth.AddUser(ctx, *email, pw, *defaultRole, splitList(*allowedRoles))
+		u, err := p.auth.AddUser(ctx, addr, pw, *defaultRole, splitList(*allowedRoles))
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(env.Stdout, u.ID)
 	case "disable", "enable":
-		if err := p.auth.SetUserDisabled(ctx, *email, sub == "disable"); err != nil {
+		if err := p.auth.SetUserDisabled(ctx, addr, sub == "disable"); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "%sd %s\n", sub, strings.ToLower(strings.TrimSpace(*email)))
+		fmt.Fprintf(env.Stdout, "%sd %s\n", sub, addr)
 	case "set-roles":
-		if err := p.auth.SetUserRoles(ctx, *email, *defaultRole, splitList(*allowedRoles)); err != nil {
+		if err := p.auth.SetUserRoles(ctx, addr, *defaultRole, splitList(*allowedRoles)); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "roles set for %s\n", strings.ToLower(strings.TrimSpace(*email)))
+		fmt.Fprintf(env.Stdout, "roles set for %s\n", addr)
 	case "ban":
-		n, err := p.auth.BanUser(ctx, *email, banUntil, *reason)
+		n, err := p.auth.BanUser(ctx, addr, banUntil, *reason)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "banned %s until %s; %d session(s) ended\n", strings.ToLower(strings.TrimSpace(*email)), banUntil.UTC().Format(time.RFC3339Nano), n)
+		fmt.Fprintf(env.Stdout, "banned %s until %s; %d session(s) ended\n", addr, banUntil.UTC().Format(time.RFC3339Nano), n)
 	case "unban":
-		if err := p.auth.UnbanUser(ctx, *email); err != nil {
+		if err := p.auth.UnbanUser(ctx, addr); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "unbanned %s\n", strings.ToLower(strings.TrimSpace(*email)))
+		fmt.Fprintf(env.Stdout, "unbanned %s\n", addr)
 	case "set-claims":
-		set, err := p.auth.SetUserClaims(ctx, *email, claims)
+		set, err := p.auth.SetUserClaims(ctx, addr, claims)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "%d claim(s) set for %s\n", len(set), strings.ToLower(strings.TrimSpace(*email)))
+		fmt.Fprintf(env.Stdout, "%d claim(s) set for %s\n", len(set), addr)
 	case "revoke-sessions":
-		n, err := p.auth.RevokeUserSessions(ctx, *email)
+		n, err := p.auth.RevokeUserSessions(ctx, addr)
 		if err != nil {
 			return err
 		}

@@ -274,3 +274,30 @@ func TestCommandLineRefusals(t *testing.T) {
 		t.Errorf("help: exit %d, stdout %q", r.code, r.stdout)
 	}
 }
+
+// The CLI's user commands find an account by any form of its address (NFC
+// or NFD, upper case, a Unicode or punycode domain), and name it in its
+// normal form; an address the normal form refuses is one line, before any
+// database work.
+func TestUserCommandsNormaliseTheAddress(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{})
+	s := baseSettings(env)
+	const nfd, nfc = "Jo\u0308rg@B\u00fccher.example", "j\u00f6rg@xn--bcher-kva.example"
+	mustRun(t, s, pw+"\n", "user", "add", "--email", nfd, "--password-stdin")
+	login(t, env, "J\u00d6RG@bu\u0308cher.EXAMPLE", pw)
+	if out := mustRun(t, s, "", "user", "disable", "--email", nfc); out != "disabled "+nfc+"\n" {
+		t.Fatalf("user disable printed %q", out)
+	}
+	if out := mustRun(t, s, "", "user", "enable", "--email", "jo\u0308rg@xn--bcher-kva.example"); out != "enabled "+nfc+"\n" {
+		t.Fatalf("user enable printed %q", out)
+	}
+	r := run(t, s, pw+"\n", "user", "add", "--email", nfc, "--password-stdin")
+	if r.code != 1 || !strings.Contains(r.stderr, "EMAIL_TAKEN") {
+		t.Fatalf("adding the NFC form again: exit %d, %q", r.code, r.stderr)
+	}
+	r = run(t, s.with("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none?sslmode=disable"), "", "user", "disable", "--email", "p\u0430ypal@example.com")
+	if r.code != 1 || !strings.Contains(r.stderr, "BAD_USER_INPUT") || strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("a mixed-script address: exit %d, %q", r.code, r.stderr)
+	}
+}

@@ -20,6 +20,12 @@ import (
 // DefaultDatabaseURL is used when DATABASE_URL is not set.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
+// DefaultSignupIPLimit is AUTHGATE_SIGNUP_IP_LIMIT's default: ten sign-ups
+// per client address and hour leave room for a household or an office
+// behind one address, and keep a script from registering (or probing for
+// taken addresses) at scale.
+const DefaultSignupIPLimit = 10
+
 // Config is every authgate setting, parsed and validated.
 type Config struct {
 	DatabaseURL string
@@ -50,9 +56,12 @@ type Config struct {
 	// LISTEN; it defaults to DatabaseURL.
 	ListenDatabaseURL string
 
-	ActionSecret   string
-	SignupEnabled  bool
-	SignupRole     string
+	ActionSecret  string
+	SignupEnabled bool
+	SignupRole    string
+	// SignupIPLimit is how many sign-ups one client address may make per
+	// hour (AUTHGATE_SIGNUP_IP_LIMIT); 0: no limit.
+	SignupIPLimit  int
 	TrustedProxies []netip.Prefix
 	Introspection  bool
 
@@ -99,6 +108,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		ActionSecret:       getenv("AUTHGATE_ACTION_SECRET"),
 		SignupEnabled:      r.boolean("AUTHGATE_SIGNUP_ENABLED", true),
 		SignupRole:         r.str("AUTHGATE_SIGNUP_ROLE", "user"),
+		SignupIPLimit:      r.integer("AUTHGATE_SIGNUP_IP_LIMIT", DefaultSignupIPLimit, 0, 1000000),
 		TrustedProxies:     r.prefixes("AUTHGATE_TRUSTED_PROXIES"),
 		Introspection:      r.boolean("AUTHGATE_INTROSPECTION", false),
 		RefreshCookie:      r.boolean("AUTHGATE_REFRESH_COOKIE", false),
@@ -109,7 +119,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		DBMaxConns:         r.integer("AUTHGATE_DB_MAX_CONNS", 16, 1, 1000),
 		DBPrepare:          r.boolean("AUTHGATE_DB_PREPARE", true),
 		Argon2: password.Params{
-			MemoryKiB:   uint32(r.integer("AUTHGATE_ARGON2_MEMORY_KIB", int(password.DefaultParams().MemoryKiB), 1024, 4<<20)),
+			MemoryKiB:   uint32(r.integer("AUTHGATE_ARGON2_MEMORY_KIB", int(password.DefaultParams().MemoryKiB), 1024, password.MaxMemoryKiB)),
 			Iterations:  uint32(r.integer("AUTHGATE_ARGON2_ITERATIONS", int(password.DefaultParams().Iterations), 1, 100)),
 			Parallelism: uint8(r.integer("AUTHGATE_ARGON2_PARALLELISM", int(password.DefaultParams().Parallelism), 1, 64)),
 			SaltLength:  password.DefaultParams().SaltLength,
@@ -138,6 +148,11 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if r.err != nil {
 		return nil, r.err
+	}
+	// The hasher panics on parameters it refuses; each setting is bounded
+	// above, and this catches whatever their combination could still add.
+	if err := c.Argon2.Validate(); err != nil {
+		return nil, fmt.Errorf("AUTHGATE_ARGON2_MEMORY_KIB, AUTHGATE_ARGON2_ITERATIONS, AUTHGATE_ARGON2_PARALLELISM: %w", err)
 	}
 	if c.SessionMaxAge < c.RefreshTokenTTL {
 		return nil, fmt.Errorf("AUTHGATE_SESSION_MAX_AGE (%s) must not be shorter than AUTHGATE_REFRESH_TOKEN_TTL (%s)", c.SessionMaxAge, c.RefreshTokenTTL)

@@ -10,8 +10,9 @@ import (
 
 // FuzzLoad gives config.Load arbitrary values for up to three settings at
 // once (any setting Load reads, found by watching it read them, on top of
-// a valid JWT secret or none): it must never panic, and every refusal must
-// be one line naming a setting, without the value of a secret setting.
+// a valid JWT secret or none): it must never panic, what it accepts must
+// build (the argon2id parameters), and every refusal must be one line
+// naming a setting, without the value of a secret setting.
 func FuzzLoad(f *testing.F) {
 	var names []string
 	_, _ = config.Load(func(name string) string {
@@ -48,6 +49,7 @@ func FuzzLoad(f *testing.F) {
 		{"HASURA_GRAPHQL_JWT_SECRET", `{"type":"HS256","key":"short"}`, "AUTHGATE_REFRESH_TOKEN_SECRET", "too short"},
 		{"HASURA_GRAPHQL_JWT_SECRET", `{"jwk_url":"https://x.example/jwks","claims_format":"stringified_json","allowed_skew":-5}`, "AUTHGATE_LOG_LEVEL", "verbose"},
 		{"AUTHGATE_ARGON2_MEMORY_KIB", "99999999999999999999", "AUTHGATE_HASH_CONCURRENCY", "-3"},
+		{"AUTHGATE_ARGON2_MEMORY_KIB", "2097152", "AUTHGATE_ARGON2_PARALLELISM", "64"},
 		{"PORT", "8080\nAUTHGATE_X=1", "AUTHGATE_PUBLIC_URL", "https://auth.example.com/"},
 	}
 	for i, s := range seeds {
@@ -75,6 +77,10 @@ func FuzzLoad(f *testing.F) {
 		if err == nil {
 			if cfg == nil {
 				t.Fatal("no error and no config")
+			}
+			// What Load accepts, the hasher built from it at start-up accepts.
+			if err := cfg.Argon2.Validate(); err != nil {
+				t.Fatalf("Load accepted argon2id parameters the hasher refuses: %v", err)
 			}
 			return
 		}

@@ -26,15 +26,19 @@ func receive[T any](t *testing.T, ch <-chan T, what string) T {
 // fillSlots takes every hashing slot of h until the test ends or the returned
 // function gives one back.
 func fillSlots(t *testing.T, h *Hasher) (freeOne func()) {
-	for range cap(h.slots) {
-		h.slots <- struct{}{}
+	const client = "slot filler"
+	held := h.slots.capacity
+	for range held {
+		if h.slots.take(client) != nil {
+			t.Fatal("fillSlots: no free slot")
+		}
 	}
 	t.Cleanup(func() {
-		for len(h.slots) > 0 {
-			<-h.slots
+		for ; held > 0; held-- {
+			h.slots.release(client)
 		}
 	})
-	return func() { <-h.slots }
+	return func() { held--; h.slots.release(client) }
 }
 
 // operations are the three calls that hash, each run against h.
@@ -75,7 +79,7 @@ func TestConcurrentHashesAreBounded(t *testing.T) {
 	openGate := sync.OnceFunc(func() { close(gate) })
 	t.Cleanup(openGate)
 	h.hooks.waiting = func() { waiting <- struct{}{} }
-	h.hooks.computing = func() func() {
+	h.hooks.computing = func(string) func() {
 		n := running.Add(1)
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 		}
@@ -261,7 +265,7 @@ func TestSetMaxWait(t *testing.T) {
 
 func TestNewDefaultsToOneSlotPerCPU(t *testing.T) {
 	h := New(tinyParams(), 0, nil)
-	if got, want := cap(h.slots), runtime.NumCPU(); got != want {
+	if got, want := h.slots.capacity, runtime.NumCPU(); got != want {
 		t.Fatalf("slots = %d, want runtime.NumCPU() = %d", got, want)
 	}
 }

@@ -27,7 +27,9 @@ const DefaultMaxWait = 2 * time.Second
 // stored hash names its own cost, so without them one corrupt or planted row
 // could make a single login allocate gigabytes or run for minutes.
 const (
-	maxMemoryKiB  = 1 << 20 // 1 GiB
+	// MaxMemoryKiB is the most memory one hash may use: 1 GiB. Settings
+	// are bounded by it too, so that a hasher built from them never panics.
+	MaxMemoryKiB  = 1 << 20
 	maxIterations = 100
 	minLength     = 8
 	maxLength     = 1024
@@ -88,8 +90,8 @@ func (p Params) Validate() error {
 
 func (p Params) problem() string {
 	switch {
-	case p.MemoryKiB > maxMemoryKiB:
-		return fmt.Sprintf("memory %d KiB is over the %d KiB limit", p.MemoryKiB, maxMemoryKiB)
+	case p.MemoryKiB > MaxMemoryKiB:
+		return fmt.Sprintf("memory %d KiB is over the %d KiB limit", p.MemoryKiB, MaxMemoryKiB)
 	case p.Parallelism == 0:
 		return "parallelism is 0"
 	case p.MemoryKiB < 8*uint32(p.Parallelism):
@@ -109,8 +111,9 @@ func (p Params) problem() string {
 type Hasher struct {
 	params Params
 	random io.Reader
-	// slots is a semaphore: a computation holds one element while it runs.
-	slots chan struct{}
+	// slots bounds the computations that run at once, sharing them fairly
+	// between clients.
+	slots *slots
 	// memories holds argon2id working memory between hashes (at most one per
 	// slot), so a login load does not allocate MemoryKiB per hash.
 	memories chan *argon2id.Memory
@@ -120,22 +123,28 @@ type Hasher struct {
 	// dummyHash is a well-formed hash with the current params that no
 	// password is expected to match; VerifyDummy checks against it.
 	dummyHash string
-	hooks     hooks
+	// hashes counts the hash computations run (see Hashes).
+	hashes atomic.Uint64
+	hooks  hooks
 }
 
 // hooks let tests observe the semaphore. Every field is nil in production.
 type hooks struct {
 	// waiting runs when a call found no free slot and starts to wait.
 	waiting func()
-	// computing runs when a call holds a slot and starts hashing; the
-	// function it returns runs when the hashing ends, before the slot is
-	// given back.
-	computing func() (done func())
+	// computing runs when a call holds a slot and starts hashing, with
+	// the call's client; the function it returns runs when the hashing
+	// ends, before the slot is given back.
+	computing func(client string) (done func())
 }
 
 // New returns a Hasher that hashes with p. maxConcurrent bounds how many
 // hashes run at once, so that a login flood cannot starve the CPU or the
 // memory (each hash holds p.MemoryKiB); 0 or less means runtime.NumCPU().
+// The slots are shared fairly between the clients that WithClient names: a
+// client may use every free slot while no other waits, but at most half of
+// them (rounded up) while others do, and waiting calls are served in the
+// order they came among the clients within their share.
 // random supplies salts; it is crypto/rand.Reader in production and nil means
 // that too. New panics if p.Validate fails: bad parameters are a configuration
 // error that must stop start-up.
@@ -152,7 +161,7 @@ func New(p Params, maxConcurrent int, random io.Reader) *Hasher {
 	h := &Hasher{
 		params:    p,
 		random:    random,
-		slots:     make(chan struct{}, maxConcurrent),
+		slots:     newSlots(maxConcurrent),
 		memories:  make(chan *argon2id.Memory, maxConcurrent),
 		dummyHash: encodeArgon2id(p, make([]byte, p.SaltLength), make([]byte, p.KeyLength)),
 	}
@@ -168,6 +177,12 @@ func (h *Hasher) SetMaxWait(d time.Duration) {
 	}
 	h.maxWait.Store(int64(d))
 }
+
+// Hashes reports how many hash computations h has run: hashing, verifying
+// and dummy verifications alike (a bcrypt comparison counts as one). It is
+// what a password check costs, for metrics and for tests that prove a
+// request was refused before any.
+func (h *Hasher) Hashes() uint64 { return h.hashes.Load() }
 
 // Params returns the parameters h hashes with.
 func (h *Hasher) Params() Params { return h.params }
@@ -278,29 +293,49 @@ func (h *Hasher) argon2idKey(password string, salt []byte, p Params) []byte {
 	return argon2id.IDKey(m, []byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, p.KeyLength)
 }
 
+type clientKey struct{}
+
+// WithClient returns ctx naming the client that hashes under it (for
+// authgate, the client's address), so that the hasher can share its slots
+// fairly between clients; see New. Calls without one share the client "".
+func WithClient(ctx context.Context, client string) context.Context {
+	return context.WithValue(ctx, clientKey{}, client)
+}
+
+// ClientOf returns the client WithClient stored in ctx, or "".
+func ClientOf(ctx context.Context) string {
+	c, _ := ctx.Value(clientKey{}).(string)
+	return c
+}
+
 // withSlot runs compute while holding a hashing slot, or returns an error
 // wrapping ErrBusy if none freed in time.
 func (h *Hasher) withSlot(ctx context.Context, compute func()) error {
-	if err := h.acquire(ctx); err != nil {
+	client := ClientOf(ctx)
+	if err := h.acquire(ctx, client); err != nil {
 		return err
 	}
-	defer func() { <-h.slots }()
+	defer h.slots.release(client)
 	if h.hooks.computing != nil {
-		defer h.hooks.computing()()
+		defer h.hooks.computing(client)()
 	}
+	h.hashes.Add(1)
 	compute()
 	return nil
 }
 
-func (h *Hasher) acquire(ctx context.Context) error {
+func (h *Hasher) acquire(ctx context.Context, client string) error {
 	// A caller that has already given up must not queue up expensive work.
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrBusy, err)
 	}
-	select {
-	case h.slots <- struct{}{}:
+	if h.slots == nil {
+		// A zero Hasher has no slots at all.
+		return fmt.Errorf("%w: no hashing slots", ErrBusy)
+	}
+	w := h.slots.take(client)
+	if w == nil {
 		return nil
-	default:
 	}
 	if h.hooks.waiting != nil {
 		h.hooks.waiting()
@@ -309,11 +344,13 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
-	case h.slots <- struct{}{}:
+	case <-w.granted:
 		return nil
 	case <-ctx.Done():
+		h.slots.abandon(w)
 		return fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
 	case <-timer.C:
+		h.slots.abandon(w)
 		return fmt.Errorf("%w: waited %v", ErrBusy, wait)
 	}
 }

@@ -58,7 +58,7 @@ func mustBcrypt(t *testing.T, password string, cost int) string {
 // countComputations makes h count the hashes it runs.
 func countComputations(h *Hasher) *atomic.Int32 {
 	var n atomic.Int32
-	h.hooks.computing = func() func() {
+	h.hooks.computing = func(string) func() {
 		n.Add(1)
 		return func() {}
 	}

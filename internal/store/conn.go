@@ -80,7 +80,9 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 		return &conn{pqConn: pc, socket: o.socket}, nil
 	case <-ctx.Done():
 		go func() {
-			if o := <-done; o.cn != nil {
+			// A failed connect hands back a typed nil *pq.conn, which is
+			// no nil interface: only a connection that opened is closed.
+			if o := <-done; o.err == nil {
 				o.cn.Close()
 			}
 		}()

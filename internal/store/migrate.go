@@ -17,6 +17,11 @@ import (
 // row (not a session advisory lock, so it also works through PgBouncer in
 // transaction mode). It fails when a migration fails; applied ones stay.
 func Migrate(ctx context.Context, db *sql.DB) ([]int64, error) {
+	return migrateTo(ctx, db, 0)
+}
+
+// migrateTo is Migrate up to version (0: the latest).
+func migrateTo(ctx context.Context, db *sql.DB, version int64) ([]int64, error) {
 	// goose keeps its bookkeeping in the auth schema, which must exist first.
 	if _, err := db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS auth`); err != nil {
 		return nil, fmt.Errorf("creating schema auth: %w", mapError(err))
@@ -29,12 +34,17 @@ func Migrate(ctx context.Context, db *sql.DB) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	provider, err := goose.NewProvider("", db, migrations.FS,
+	provider, err := goose.NewProvider("", db, migrations.FS, goose.WithGoMigrations(migrations.Go...),
 		goose.WithStore(versions), goose.WithLocker(locker), goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return nil, fmt.Errorf("loading migrations: %w", err)
 	}
-	results, err := provider.Up(ctx)
+	var results []*goose.MigrationResult
+	if version > 0 {
+		results, err = provider.UpTo(ctx, version)
+	} else {
+		results, err = provider.Up(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("migrating: %w", mapError(err))
 	}

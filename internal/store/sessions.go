@@ -14,23 +14,54 @@ import (
 	"authgate/internal/revocation"
 )
 
-// loginSession opens the session of a successful login, in one round trip:
-// when $9 is not empty it replaces the user's outdated password hash (only
-// if it is still the one that was verified, $10), it resets the account's
-// login throttle (a correct password ends the count), and it records the
-// login in the audit trail.
-const loginSession = `
-WITH rehash AS (
-    UPDATE auth.users SET password_hash = $9, updated_at = $6
-    WHERE $9 <> '' AND id = $1 AND password_hash = $10
+// openSession opens the session of a verified sign-in, in one round trip,
+// only if the user is still as the sign-in found it.
+//
+// verified reads the user row under a FOR NO KEY UPDATE lock. Under READ
+// COMMITTED the lock waits for any transaction changing the row and then
+// returns its latest version (not the snapshot's), so the password hash,
+// the disabled flag, the ban and the cut-off are compared as they are when
+// the session is written, not as they were when the password was checked.
+// The lock is held until the session commits, and every revoker (a
+// password change, revokeAllSessions, user disable and ban: CutOffUser and
+// ChangePassword) takes the same row lock before it ends the user's
+// sessions, in a later statement of its transaction, whose snapshot is
+// therefore taken after this session committed: either this statement
+// runs first and the revoker ends the session, or the revoker runs first
+// and this statement sees the change and opens nothing. (FOR SHARE would
+// do for that; this statement may also rewrite the hash, and two sign-ins
+// that both held FOR SHARE and then both wanted to update would deadlock.)
+//
+// opened gates everything else: the re-hash ($11, when not empty), the
+// settling of the throttle's reservation (a correct password ends the
+// account's count, $12, and gives the address, $13, its reserved failure
+// back; $14 the reservation's now), the session and the audit event.
+// $1 user, $2 token hash, $3 description, $4 user agent, $5 ip, $6 now,
+// $7 sliding expiry, $8 absolute expiry, $9 the verified password hash
+// (”: none), $10 the verified cut-off (null: none yet).
+var openSession = `
+WITH verified AS (
+    SELECT id, CASE
+        WHEN disabled OR banned_until > $6 THEN 'disabled'
+        WHEN $9 <> '' AND password_hash <> $9 THEN 'password_changed'
+        WHEN valid_after IS DISTINCT FROM $10::timestamptz THEN 'cut_off'
+        ELSE 'opened' END AS outcome
+    FROM auth.users WHERE id = $1
+    FOR NO KEY UPDATE
+), opened AS (
+    SELECT id FROM verified WHERE outcome = 'opened'
+), rehash AS (
+    UPDATE auth.users SET password_hash = $11, updated_at = $6
+    WHERE $11 <> '' AND id = (SELECT id FROM opened)
     RETURNING id
 ), reset AS (
     DELETE FROM auth.login_throttle
-    WHERE scope = 'account' AND subject = (SELECT email FROM auth.users WHERE id = $1)
+    WHERE scope = 'account' AND subject = $12 AND EXISTS (SELECT 1 FROM opened)
+), given_back AS (` + giveBack("'address'", "$13", "$14") + ` AND EXISTS (SELECT 1 FROM opened)
 ), s AS (
     INSERT INTO auth.sessions (user_id, refresh_token_hash, description, user_agent, ip,
                                created_at, last_activity_at, expires_at, max_expires_at)
-    VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $6, $7, $8)
+    SELECT $1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $6, $7, $8 FROM opened
     RETURNING id, user_id, created_at, expires_at, ip, user_agent
 ), audit AS (
     INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent, detail)
@@ -38,7 +69,7 @@ WITH rehash AS (
            CASE WHEN EXISTS (SELECT 1 FROM rehash) THEN '{"rehashed": true}'::jsonb ELSE '{}'::jsonb END
     FROM s
 )
-SELECT id, created_at, expires_at FROM s`
+SELECT v.outcome, s.id, s.created_at, s.expires_at FROM verified v LEFT JOIN s ON true`
 
 // insertSession opens a session (a password change's fresh one).
 const insertSession = `
@@ -47,9 +78,31 @@ INSERT INTO auth.sessions (user_id, refresh_token_hash, description, user_agent,
 VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $6, $7, $8)
 RETURNING id, created_at, expires_at`
 
-// CreateSession implements auth.Store.
-func (s *Store) CreateSession(ctx context.Context, ns auth.NewSession, oldHash, rehash string) (auth.SessionRecord, error) {
-	return createSession(ctx, stmts{s}, loginSession, ns, rehash, oldHash)
+// OpenSession implements auth.Store.
+func (s *Store) OpenSession(ctx context.Context, ns auth.NewSession, v auth.VerifiedSignIn) (auth.SessionRecord, auth.SignInOutcome, error) {
+	var a auth.LoginAttempt
+	if v.Attempt != nil {
+		a = *v.Attempt
+	}
+	var (
+		outcome       auth.SignInOutcome
+		id            sql.NullString
+		created, exps sql.NullTime
+	)
+	err := stmts{s}.QueryRowxContext(ctx, openSession, ns.UserID, ns.TokenHash, ns.Description, ns.UserAgent, ns.IP,
+		ns.Now, ns.ExpiresAt, ns.MaxExpiresAt, v.PasswordHash, v.ValidAfter, v.Rehash,
+		reservedSubject(a.Account, a.Reserved.AccountFailures), reservedSubject(a.Address, a.Reserved.AddressFailures), a.Now).
+		Scan(&outcome, &id, &created, &exps)
+	if errors.Is(err, sql.ErrNoRows) {
+		return auth.SessionRecord{}, auth.SignInUserGone, nil
+	}
+	if err != nil {
+		return auth.SessionRecord{}, "", mapError(err)
+	}
+	if outcome != auth.SignInOpened {
+		return auth.SessionRecord{}, outcome, nil
+	}
+	return auth.SessionRecord{ID: id.String, CreatedAt: created.Time.UTC(), ExpiresAt: exps.Time.UTC()}, outcome, nil
 }
 
 func createSession(ctx context.Context, q sqlx.QueryerContext, query string, ns auth.NewSession, more ...any) (auth.SessionRecord, error) {
@@ -246,11 +299,30 @@ SELECT (SELECT count(*) FROM u),
        (SELECT count(pg_notify('` + revocation.Channel + `', 's|' || id || '|' || $4)) FROM s),
        ARRAY(SELECT id::text FROM s)`
 
-// CutOffUser implements auth.Store.
+// lockUser takes the user row's lock that openSession takes, for the rest
+// of the transaction.
+const lockUser = `SELECT 1 FROM auth.users WHERE id = $1 FOR NO KEY UPDATE`
+
+// CutOffUser implements auth.Store. The user row is locked first, in a
+// statement of its own: a sign-in whose session statement holds the lock
+// commits before it is granted, and cutOffUser, a later statement with a
+// later snapshot, then sees that session and ends it (a single statement
+// would take its snapshot before the sign-in committed and miss it); a
+// sign-in that comes after waits for this transaction and then finds the
+// cut-off moved (see openSession).
 func (s *Store) CutOffUser(ctx context.Context, userID string, c auth.CutOff) ([]string, error) {
 	event, detail := cutOffEvent(c)
 	ip, ua := requestClient(ctx)
-	return cutOff(ctx, s.db, userID, c, event, detail, ip, ua)
+	var ended []string
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, lockUser, userID); err != nil {
+			return mapError(err)
+		}
+		var err error
+		ended, err = cutOff(ctx, tx, userID, c, event, detail, ip, ua)
+		return err
+	})
+	return ended, err
 }
 
 // cutOffEvent is the audit event of a cut-off: a ban, a disable, or the
@@ -320,23 +392,28 @@ func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) 
 }
 
 // changePasswordHash replaces the hash if it is still the verified one, and
-// resets the account's login throttle: the old password was proven.
-const changePasswordHash = `
+// settles the login throttle's reservation: the old password was proven, so
+// the account's count ends, and the address ($6; $7 the reservation's now)
+// gets its reserved failure back.
+var changePasswordHash = `
 WITH reset AS (
-    DELETE FROM auth.login_throttle
-    WHERE scope = 'account' AND subject = (SELECT email FROM auth.users WHERE id = $1)
+    DELETE FROM auth.login_throttle WHERE scope = 'account' AND subject = $5
+), given_back AS (` + giveBack("'address'", "$6", "$7") + `
 )
 UPDATE auth.users SET password_hash = $3, updated_at = $4
 WHERE id = $1 AND password_hash = $2`
 
 // ChangePassword implements auth.Store.
-func (s *Store) ChangePassword(ctx context.Context, userID, oldHash, newHash string, ns auth.NewSession) (auth.SessionRecord, []string, error) {
+func (s *Store) ChangePassword(ctx context.Context, userID, oldHash, newHash string, ns auth.NewSession, a auth.LoginAttempt) (auth.SessionRecord, []string, error) {
 	var (
 		rec   auth.SessionRecord
 		ended []string
 	)
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, changePasswordHash, userID, oldHash, newHash, ns.Now)
+		// This statement takes the user row's lock (see CutOffUser), so the
+		// cut-off that follows sees every session committed before it.
+		res, err := tx.ExecContext(ctx, changePasswordHash, userID, oldHash, newHash, ns.Now, nullIfEmpty(a.Account),
+			reservedSubject(a.Address, a.Reserved.AddressFailures), a.Now)
 		if err != nil {
 			return mapError(err)
 		}

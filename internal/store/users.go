@@ -22,6 +22,7 @@ type userRow struct {
 	CreatedAt    time.Time      `db:"created_at"`
 	CustomClaims claimsJSON     `db:"custom_claims"`
 	BannedUntil  *time.Time     `db:"banned_until"`
+	ValidAfter   *time.Time     `db:"valid_after"`
 }
 
 func (r userRow) record() auth.UserRecord {
@@ -32,10 +33,11 @@ func (r userRow) record() auth.UserRecord {
 			Claims: auth.Claims(r.CustomClaims), BannedUntil: r.BannedUntil,
 		},
 		PasswordHash: r.PasswordHash,
+		ValidAfter:   r.ValidAfter,
 	}
 }
 
-const userColumns = `id, email, password_hash, default_role, allowed_roles, disabled, created_at, custom_claims, banned_until`
+const userColumns = `id, email, password_hash, default_role, allowed_roles, disabled, created_at, custom_claims, banned_until, valid_after`
 
 // insertUser creates a user (an administrator's, or imported: $6 disabled,
 // $7 imported) and records it in the audit trail.
