@@ -23,10 +23,11 @@ type settings map[string]string
 // cheap hashing.
 func baseSettings(env *authtest.Env) settings {
 	return settings{
-		"DATABASE_URL":               env.DatabaseURL,
-		"HASURA_GRAPHQL_JWT_SECRET":  authtest.JWTSecret,
-		"AUTHGATE_ARGON2_MEMORY_KIB": "1024",
-		"AUTHGATE_ARGON2_ITERATIONS": "1",
+		"DATABASE_URL":                  env.DatabaseURL,
+		"HASURA_GRAPHQL_JWT_SECRET":     authtest.JWTSecret,
+		"AUTHGATE_REFRESH_TOKEN_SECRET": authtest.RefreshSecret,
+		"AUTHGATE_ARGON2_MEMORY_KIB":    "1024",
+		"AUTHGATE_ARGON2_ITERATIONS":    "1",
 	}
 }
 
