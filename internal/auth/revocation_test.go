@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -340,4 +341,86 @@ func TestLostNotifyConnectionIsRecoveredByAFullReload(t *testing.T) {
 		t.Fatal("no reload after the connection came back")
 	}
 	wantRefused(t, a, p.AccessToken)
+}
+
+// Sessions that expired from inactivity are found by a sweep in primary-key
+// order (no index covers expires_at, which every rotation moves): each purge
+// examines IdleScanRows sessions from where the previous one stopped, and
+// starts again at the end of the table.
+func TestPurgeSweepsForIdleSessionsAcrossPurges(t *testing.T) {
+	env := authtest.New(t, auth.Config{})
+	var live, idle []*auth.AuthPayload
+	for i := range 4 {
+		idle = append(idle, env.Signup(t, fmt.Sprintf("idle%d@example.com", i), "correct horse"))
+	}
+	env.Clock.Advance(20 * 24 * time.Hour)
+	for i := range 6 {
+		live = append(live, env.Signup(t, fmt.Sprintf("live%d@example.com", i), "correct horse"))
+	}
+	env.Clock.Advance(11 * 24 * time.Hour) // the first four are idle past 30 days
+	policy := auth.PurgePolicy{Now: env.Clock.Now(), BatchSize: 1, IdleScanRows: 4, KeepRevokedFor: time.Hour}
+	deleted := 0
+	for round := range 3 { // 4 + 4 + 2 sessions: once through the table
+		res, err := env.Store.Purge(bg, policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deleted += res.Sessions
+		if round < 2 && deleted == len(idle) {
+			t.Fatalf("round %d: every idle session gone after examining %d sessions", round, 4*(round+1))
+		}
+	}
+	if deleted != len(idle) {
+		t.Fatalf("deleted %d sessions, want the %d idle ones", deleted, len(idle))
+	}
+	for _, p := range live {
+		mustRefresh(t, env, p.RefreshToken)
+	}
+}
+
+// The sweep deletes a session only if it is still idle when the delete
+// locks it: one refreshed between the sweep's look and its delete stays.
+func TestPurgeSweepKeepsASessionRefreshedMeanwhile(t *testing.T) {
+	env := authtest.New(t, auth.Config{})
+	p := env.Signup(t, "a@example.com", "correct horse")
+	env.Clock.Advance(31 * 24 * time.Hour)
+	db := env.Store.DB()
+	tx, err := db.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	// Another instance, its clock a little behind, refreshes it: holding the
+	// row while the sweep looks.
+	if _, err := tx.Exec(`UPDATE auth.sessions SET expires_at = $2, last_activity_at = $3 WHERE id = $1`,
+		p.SessionID, env.Clock.Now().Add(30*24*time.Hour), env.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := env.Store.Purge(bg, auth.PurgePolicy{Now: env.Clock.Now(), BatchSize: 10, IdleScanRows: 100})
+		done <- err
+	}()
+	for i := 0; ; i++ {
+		var waiting int
+		if err := db.Get(&waiting, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if i > 10000 {
+			t.Fatal("the purge never waited for the session row")
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.Get(&n, `SELECT count(*) FROM auth.sessions WHERE id = $1`, p.SessionID); err != nil || n != 1 {
+		t.Fatalf("the refreshed session was purged (%d left, %v)", n, err)
+	}
 }

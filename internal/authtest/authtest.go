@@ -79,10 +79,16 @@ func DefaultConfig() auth.Config {
 // New builds an Env with cfg (DefaultConfig when zero) on a fresh database.
 func New(t testing.TB, cfg auth.Config) *Env {
 	t.Helper()
+	return NewOn(t, pgtest.NewDatabase(t), cfg)
+}
+
+// NewOn builds an Env with cfg (DefaultConfig when zero) on the migrated
+// database at url.
+func NewOn(t testing.TB, url string, cfg auth.Config) *Env {
+	t.Helper()
 	if cfg == (auth.Config{}) {
 		cfg = DefaultConfig()
 	}
-	url := pgtest.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	st, err := store.Open(ctx, url, store.PoolConfig{MaxConns: 16})

@@ -162,12 +162,19 @@ type serveRun struct {
 // expects exit code 0), and waits for each of its "… listening" lines.
 func startServe(t *testing.T, s settings, listeners ...string) *serveRun {
 	t.Helper()
+	return startServeArgs(t, []string{"serve"}, s, listeners...)
+}
+
+// startServeArgs is startServe with the command line args (serve and its
+// flags).
+func startServeArgs(t *testing.T, args []string, s settings, listeners ...string) *serveRun {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &serveRun{addrs: map[string]string{}, logs: newLogWriter(append(listeners, "shutting down")...),
 		stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		r.code = cli.Run(ctx, []string{"serve"}, cli.Env{
+		r.code = cli.Run(ctx, args, cli.Env{
 			Getenv: func(name string) string { return s[name] },
 			Stdin:  strings.NewReader(""),
 			Stdout: io.Discard,
