@@ -75,6 +75,8 @@ type pgbenchScript struct {
 	// mode is pgbench's query protocol: "prepared" (parse and plan once per
 	// connection) unless set.
 	mode string
+	// options are PGOPTIONS for pgbench's connections.
+	options string
 }
 
 func (s pgbenchScript) protocol() string {
@@ -92,6 +94,7 @@ func (s pgbenchScript) extended() pgbenchScript {
 	s.name += "_extended"
 	s.label += ", -M extended"
 	s.mode = "extended"
+	s.options = ""
 	return s
 }
 
@@ -147,6 +150,12 @@ func rotateScript(statement string, perClient int, now time.Time, grace, ttl tim
 		name:  "rotate",
 		label: "rotateRefreshToken (authgate's refresh statement)",
 		text:  b.String(),
+		// pgbench prepares each session's copy of the statement on its own,
+		// and PostgreSQL plans a prepared statement's first five runs for
+		// their parameters: a short run would measure planning. The server
+		// runs its one prepared statement per connection thousands of times,
+		// on the generic plan.
+		options: "-c plan_cache_mode=force_generic_plan",
 		defines: []string{
 			"n=0",
 			"now=" + now.UTC().Format(time.RFC3339Nano),
@@ -404,6 +413,10 @@ func runPgbench(ctx context.Context, bin, dir, dbURL, dbName string, script pgbe
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(seconds)*time.Second+2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	if script.options != "" {
+		cmd.Env = append(os.Environ(), "PGOPTIONS="+script.options)
+		r.Command = "PGOPTIONS='" + script.options + "' " + r.Command
+	}
 	cmd.SysProcAttr = childAttrs()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -54,7 +54,9 @@ func TestRotateScriptRotatesEveryTransactionUnderPgbench(t *testing.T) {
 			t.Fatal(err)
 		}
 		args := append([]string{"-n", "-M", "prepared", "-c", "2", "-j", "1", "-t", "10", "-f", script}, defineArgs(s.defines)...)
-		out, err := exec.Command(bin, append(args, url)...).CombinedOutput()
+		cmd := exec.Command(bin, append(args, url)...)
+		cmd.Env = append(os.Environ(), "PGOPTIONS="+s.options)
+		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "number of failed transactions: 0") {
 			t.Fatalf("pgbench: %v\n%s", err, out)
 		}
