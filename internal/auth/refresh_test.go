@@ -297,18 +297,7 @@ func TestRefreshRacingAnotherRotationSeesTheLatestSession(t *testing.T) {
 		done <- err
 	}()
 	// Wait until the refresh is blocked on the row lock (its snapshot taken).
-	for i := 0; ; i++ {
-		var waiting int
-		if err := db.Get(&waiting, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
-			t.Fatal(err)
-		}
-		if waiting > 0 {
-			break
-		}
-		if i > 10000 {
-			t.Fatal("the refresh never blocked on the session row")
-		}
-	}
+	env.WaitForALockWait(t)
 	// Meanwhile the session moves on by two rotations.
 	if _, err := tx.Exec(`UPDATE auth.sessions SET generation = generation + 2, rotated_at = $2 WHERE id = $1`,
 		p.SessionID, env.Clock.Now()); err != nil {

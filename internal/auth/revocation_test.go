@@ -401,18 +401,7 @@ func TestPurgeSweepKeepsASessionRefreshedMeanwhile(t *testing.T) {
 		_, err := env.Store.Purge(bg, auth.PurgePolicy{Now: env.Clock.Now(), BatchSize: 10, IdleScanRows: 100})
 		done <- err
 	}()
-	for i := 0; ; i++ {
-		var waiting int
-		if err := db.Get(&waiting, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
-			t.Fatal(err)
-		}
-		if waiting > 0 {
-			break
-		}
-		if i > 10000 {
-			t.Fatal("the purge never waited for the session row")
-		}
-	}
+	env.WaitForALockWait(t)
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}

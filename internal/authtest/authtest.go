@@ -165,10 +165,7 @@ func (e *Env) Signup(t testing.TB, email, pw string) *auth.AuthPayload {
 // test when token is not a format-2 token of a session.
 func (e *Env) Successor(t testing.TB, token string) string {
 	t.Helper()
-	tok, kind := e.Keys.Parse(token)
-	if kind != refreshtoken.Current {
-		t.Fatalf("authtest: %.12s… is not a format-2 refresh token", token)
-	}
+	tok := e.parse(t, token)
 	var secret []byte
 	if err := e.Store.DB().Get(&secret, `SELECT token_secret FROM auth.sessions WHERE id = $1`, tok.SessionID); err != nil {
 		t.Fatalf("authtest: %v", err)
@@ -184,16 +181,42 @@ func (e *Env) Successor(t testing.TB, token string) string {
 // its generation is the session's and the session is not revoked.
 func (e *Env) Current(t testing.TB, token string) bool {
 	t.Helper()
-	tok, kind := e.Keys.Parse(token)
-	if kind != refreshtoken.Current {
-		t.Fatalf("authtest: %.12s… is not a format-2 refresh token", token)
-	}
+	tok := e.parse(t, token)
 	var current bool
 	if err := e.Store.DB().Get(&current, `SELECT EXISTS (SELECT 1 FROM auth.sessions WHERE id = $1 AND generation = $2 AND revoked_at IS NULL)`,
 		tok.SessionID, tok.Generation); err != nil {
 		t.Fatalf("authtest: %v", err)
 	}
 	return current
+}
+
+// parse parses a format-2 token and fails the test on anything else.
+func (e *Env) parse(t testing.TB, token string) refreshtoken.Token {
+	t.Helper()
+	tok, kind := e.Keys.Parse(token)
+	if kind != refreshtoken.Current {
+		t.Fatalf("authtest: %.12s… is not a format-2 refresh token", token)
+	}
+	return tok
+}
+
+// WaitForALockWait returns once a statement on e's database waits for a
+// lock (the other side of a test's interleaving has blocked where the test
+// holds a row), and fails the test if none ever does.
+func (e *Env) WaitForALockWait(t testing.TB) {
+	t.Helper()
+	for i := 0; ; i++ {
+		var waiting int
+		if err := e.Store.DB().Get(&waiting, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
+			t.Fatalf("authtest: %v", err)
+		}
+		if waiting > 0 {
+			return
+		}
+		if i > 10000 {
+			t.Fatal("authtest: nothing ever waited for the lock the test holds")
+		}
+	}
 }
 
 // Generation is the generation a format-2 token stands for (-1 for anything
