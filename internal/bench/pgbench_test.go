@@ -111,11 +111,13 @@ func TestRotateScriptBindsTheServersStatement(t *testing.T) {
 	if regexp.MustCompile(`\$[0-9]`).MatchString(s.text) {
 		t.Errorf("script still has $n parameters:\n%s", s.text)
 	}
-	// Each of the 16 sessions: its starting point read once, then its
-	// rotation, each ending in \gset (which keeps the successor).
-	if strings.Contains(s.text, ";") || strings.Count(s.text, "\\gset s") != 2*16 ||
-		!strings.Contains(s.text, "SELECT :s15_id::uuid AS id, :s15_successor_generation::bigint AS g, :s15_successor_proof::bytea AS proof") {
-		t.Errorf("script does not chain 16 sessions through \\gset:\n%.2000s", s.text)
+	// Each of the client's first pgbenchChains sessions: its starting point
+	// read once, then its rotation, each ending in \gset (which keeps the
+	// successor).
+	last := strconv.Itoa(pgbenchChains - 1)
+	if strings.Contains(s.text, ";") || strings.Count(s.text, "\\gset s") != 2*pgbenchChains ||
+		!strings.Contains(s.text, "SELECT :s"+last+"_id::uuid AS id, :s"+last+"_successor_generation::bigint AS g, :s"+last+"_successor_proof::bytea AS proof") {
+		t.Errorf("script does not chain %d sessions through \\gset:\n%.2000s", pgbenchChains, s.text)
 	}
 	for _, d := range []string{"n=0", "now=2026-01-02T03:04:05.123456Z", "grace=2026-01-02T03:03:55.123456Z",
 		"expires=2026-01-02T04:04:05.123456Z", "replays=3", "audit=false"} {
