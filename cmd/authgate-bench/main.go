@@ -36,7 +36,7 @@ func run() int {
 	fs.IntVar(&cfg.Users, "users", cfg.Users, "users to seed")
 	fs.IntVar(&cfg.DenylistedTokens, "denylisted-tokens", cfg.DenylistedTokens, "revoked access tokens to seed (every server holds them in memory; the webhook checks each request against them)")
 	fs.IntVar(&cfg.Sessions, "sessions", cfg.Sessions, "sessions to seed")
-	fs.IntVar(&cfg.SessionsPerClient, "sessions-per-client", cfg.SessionsPerClient, "sessions each client owns and chains, round robin (pgbench clients get as many)")
+	fs.IntVar(&cfg.SessionsPerClient, "sessions-per-client", cfg.SessionsPerClient, "sessions each client owns and chains, round robin (pgbench clients get as many, and chain up to 4)")
 	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent clients (HTTP and pgbench)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured time per operation and per pgbench run")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured warm-up before each operation")

@@ -125,22 +125,30 @@ func (s *Service) userByEmail(ctx context.Context, email string) (UserRecord, er
 	return s.store.UserByEmail(ctx, email)
 }
 
-// Purge deletes expired and revoked sessions, retired refresh tokens that can
-// no longer matter, denylist rows of expired tokens, audit events past their
-// retention and spent login throttle rows, in bounded batches;
-// only one instance purges at a time. Errors: UNAVAILABLE.
+// Purge deletes expired and revoked sessions, retired format-1 refresh
+// tokens whose session can no longer be refreshed, denylist rows of expired
+// tokens, audit events past their retention and spent login throttle rows,
+// in bounded batches; only one instance purges at a time. Sessions that
+// expired from inactivity are found by a sweep of IdleScanRows sessions per
+// purge. Errors: UNAVAILABLE.
 func (s *Service) Purge(ctx context.Context) (PurgeResult, error) {
 	return s.store.Purge(ctx, PurgePolicy{
 		Now:            s.clock.Now(),
 		KeepRevokedFor: s.cfg.AccessTokenTTL + s.tokenLeeway(),
-		SessionMaxAge:  s.cfg.SessionMaxAge,
 		BatchSize:      1000,
+		IdleScanRows:   IdleScanRows,
 		// Audit events older than the retention; throttle rows whose window
 		// and back-off have both passed, and sign-up counts past their hour.
 		AuditRetention:    s.cfg.AuditRetention,
 		ThrottleRetention: max(s.cfg.Throttle.Window+s.cfg.Throttle.BackoffMax, SignupWindow),
 	})
 }
+
+// IdleScanRows is how many sessions one purge examines for idle expiry: at
+// 1,000,000 sessions and the default purge interval (10 minutes), each is
+// looked at every 50 minutes, and a purge spends about 1 s of PostgreSQL
+// time on it (measured: 1.0–1.2 s per 200,000 sessions on 2 cores).
+const IdleScanRows = 200_000
 
 func (s *Service) tokenLeeway() time.Duration { return s.cfg.AccessTokenLeeway }
 

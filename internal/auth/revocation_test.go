@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -222,11 +223,12 @@ func TestPurgeLeavesLiveRowsAlone(t *testing.T) {
 		t.Fatalf("denylist after purge = %v", left)
 	}
 
-	// Retired tokens go once no session could still be alive to use them.
+	// The live session goes at its absolute limit; format-2 rotations
+	// leave no retired tokens behind.
 	env.Clock.Advance(90 * 24 * time.Hour)
 	res, err = env.Service.Purge(bg)
-	if err != nil || res.RetiredTokens != 3 {
-		t.Fatalf("late purge = %+v, %v; want the 3 retired tokens", res, err)
+	if err != nil || res.Sessions != 1 || res.RetiredTokens != 0 {
+		t.Fatalf("late purge = %+v, %v; want the live session", res, err)
 	}
 }
 
@@ -339,4 +341,93 @@ func TestLostNotifyConnectionIsRecoveredByAFullReload(t *testing.T) {
 		t.Fatal("no reload after the connection came back")
 	}
 	wantRefused(t, a, p.AccessToken)
+}
+
+// Sessions that expired from inactivity are found by a sweep in primary-key
+// order (no index covers expires_at, which every rotation moves): each purge
+// examines IdleScanRows sessions from where the previous one stopped, and
+// starts again at the end of the table.
+func TestPurgeSweepsForIdleSessionsAcrossPurges(t *testing.T) {
+	env := authtest.New(t, auth.Config{})
+	var live, idle []*auth.AuthPayload
+	for i := range 4 {
+		idle = append(idle, env.Signup(t, fmt.Sprintf("idle%d@example.com", i), "correct horse"))
+	}
+	env.Clock.Advance(20 * 24 * time.Hour)
+	for i := range 6 {
+		live = append(live, env.Signup(t, fmt.Sprintf("live%d@example.com", i), "correct horse"))
+	}
+	env.Clock.Advance(11 * 24 * time.Hour) // the first four are idle past 30 days
+	// Session ids are random, so where the idle ones fall in primary-key
+	// order is read from the table: after each round exactly the idle ones
+	// among the sessions examined so far must be gone.
+	idleIDs := map[string]bool{}
+	for _, p := range idle {
+		idleIDs[p.SessionID] = true
+	}
+	var order []string
+	if err := env.Store.DB().Select(&order, `SELECT id::text FROM auth.sessions ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+	policy := auth.PurgePolicy{Now: env.Clock.Now(), BatchSize: 1, IdleScanRows: 4, KeepRevokedFor: time.Hour}
+	deleted := 0
+	for round := range 3 { // 4 + 4 + 2 sessions: once through the table
+		res, err := env.Store.Purge(bg, policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deleted += res.Sessions
+		examined := min(4*(round+1), len(order))
+		want := 0
+		for _, id := range order[:examined] {
+			if idleIDs[id] {
+				want++
+			}
+		}
+		if deleted != want {
+			t.Fatalf("round %d: %d sessions deleted after examining the first %d, want the %d idle ones among them", round, deleted, examined, want)
+		}
+	}
+	if deleted != len(idle) {
+		t.Fatalf("deleted %d sessions, want the %d idle ones", deleted, len(idle))
+	}
+	for _, p := range live {
+		mustRefresh(t, env, p.RefreshToken)
+	}
+}
+
+// The sweep deletes a session only if it is still idle when the delete
+// locks it: one refreshed between the sweep's look and its delete stays.
+func TestPurgeSweepKeepsASessionRefreshedMeanwhile(t *testing.T) {
+	env := authtest.New(t, auth.Config{})
+	p := env.Signup(t, "a@example.com", "correct horse")
+	env.Clock.Advance(31 * 24 * time.Hour)
+	db := env.Store.DB()
+	tx, err := db.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	// Another instance, its clock a little behind, refreshes it: holding the
+	// row while the sweep looks.
+	if _, err := tx.Exec(`UPDATE auth.sessions SET expires_at = $2, last_activity_at = $3 WHERE id = $1`,
+		p.SessionID, env.Clock.Now().Add(30*24*time.Hour), env.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := env.Store.Purge(bg, auth.PurgePolicy{Now: env.Clock.Now(), BatchSize: 10, IdleScanRows: 100})
+		done <- err
+	}()
+	env.WaitForALockWait(t)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.Get(&n, `SELECT count(*) FROM auth.sessions WHERE id = $1`, p.SessionID); err != nil || n != 1 {
+		t.Fatalf("the refreshed session was purged (%d left, %v)", n, err)
+	}
 }

@@ -42,6 +42,12 @@ type Config struct {
 	// RefreshReuseGrace is how long a just-retired refresh token still yields
 	// its (same) successor, for lost responses and racing tabs.
 	RefreshReuseGrace time.Duration
+	// RefreshReplayLimit is how many times one rotation's retired token may
+	// be replayed within grace, by the client that rotated; 0: never.
+	RefreshReplayLimit int
+	// AuditRefreshes writes an audit row for every rotation and replay (reuse
+	// is always audited).
+	AuditRefreshes bool
 	// SignupEnabled allows the signup operation.
 	SignupEnabled bool
 	// SignupRole is the default and only allowed role of self-registered users.
@@ -67,15 +73,16 @@ type Service struct {
 	observer    Observer
 	tokens      *token.Issuer
 	hasher      *password.Hasher
-	keys        refreshtoken.Keys
+	keys        *refreshtoken.Keys
 	clock       clock.Clock
 	random      io.Reader
 	cfg         Config
 }
 
 // New returns a Service. random is crypto/rand.Reader outside tests;
-// revocations may be nil where nobody is authenticated (the CLI).
-func New(store Store, revocations Revocations, tokens *token.Issuer, hasher *password.Hasher, keys refreshtoken.Keys, clk clock.Clock, random io.Reader, cfg Config) *Service {
+// revocations may be nil where nobody is authenticated (the CLI), and keys
+// where no refresh token is made or checked (the CLI's other commands).
+func New(store Store, revocations Revocations, tokens *token.Issuer, hasher *password.Hasher, keys *refreshtoken.Keys, clk clock.Clock, random io.Reader, cfg Config) *Service {
 	if revocations == nil {
 		revocations = noRevocations{}
 	}
@@ -121,7 +128,7 @@ func (s *Service) Signup(ctx context.Context, email, pw string, description *str
 		return nil, err
 	}
 	now := s.clock.Now()
-	refresh, ns, err := s.newSession(ctx, "", description, now)
+	ns, err := s.newSession(ctx, "", description, now)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +139,7 @@ func (s *Service) Signup(ctx context.Context, email, pw string, description *str
 	if err != nil {
 		return nil, err
 	}
-	return s.payload(ctx, u.User, rec.ID, now, refresh, rec.ExpiresAt)
+	return s.openedPayload(ctx, u.User, rec, ns, now)
 }
 
 // Login checks an email and password and opens a session. An unknown email
@@ -206,7 +213,7 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, description 
 // USER_DISABLED (disabled or banned since), UNAVAILABLE.
 func (s *Service) openSession(ctx context.Context, u UserRecord, v VerifiedSignIn, description *string) (*AuthPayload, error) {
 	now := s.clock.Now()
-	refresh, ns, err := s.newSession(ctx, u.ID, description, now)
+	ns, err := s.newSession(ctx, u.ID, description, now)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +224,7 @@ func (s *Service) openSession(ctx context.Context, u UserRecord, v VerifiedSignI
 	if outcome != SignInOpened {
 		return nil, s.signInOvertaken(ctx, u, v, outcome, now)
 	}
-	return s.payload(ctx, u.User, rec.ID, now, refresh, rec.ExpiresAt)
+	return s.openedPayload(ctx, u.User, rec, ns, now)
 }
 
 // signInOvertaken records a sign-in that a change of its user overtook
@@ -269,27 +276,30 @@ func (s *Service) verify(ctx context.Context, c LoginCandidate, pw string) (ok, 
 }
 
 // Refresh rotates a refresh token: it returns a new access token and the
-// token's successor. A retry with the just-retired token inside the grace
-// window returns the same successor. An empty token means the one the
-// request's RefreshTokenCarrier brought. Errors: INVALID_REFRESH_TOKEN (unknown,
-// expired, revoked, or not a refresh token), REFRESH_TOKEN_REUSED (a retired
-// token after grace: the session is ended), USER_DISABLED, UNAVAILABLE.
+// token's successor. The client that rotated may replay the just-retired
+// token within the grace window a few times (Config.RefreshReplayLimit) and
+// gets the same successor. An empty token means the one the request's
+// RefreshTokenCarrier brought. Errors: INVALID_REFRESH_TOKEN (unknown,
+// forged, expired, revoked, or not a refresh token: nothing changes),
+// REFRESH_TOKEN_REUSED (an older token, or a replay the rule refuses: the
+// session is ended), USER_DISABLED, UNAVAILABLE.
 func (s *Service) Refresh(ctx context.Context, refresh string) (*AuthPayload, error) {
-	refresh = incomingRefreshToken(ctx, refresh)
-	if !refreshtoken.Valid(refresh) {
+	presented, ok := s.presentedToken(incomingRefreshToken(ctx, refresh))
+	if !ok {
 		return nil, ErrInvalidRefreshToken
 	}
 	now := s.clock.Now()
-	successor := s.keys.Successor(refresh)
 	client := ClientFrom(ctx)
 	res, err := s.store.RotateRefreshToken(ctx, Rotation{
-		TokenHash:     s.keys.Hash(refresh),
-		SuccessorHash: s.keys.Hash(successor),
-		Now:           now,
-		GraceCutoff:   now.Add(-s.cfg.RefreshReuseGrace),
-		ExpiresAt:     now.Add(s.cfg.RefreshTokenTTL),
-		IP:            client.IP,
-		UserAgent:     client.UserAgent,
+		PresentedToken: presented,
+		Now:            now,
+		GraceCutoff:    now.Add(-s.cfg.RefreshReuseGrace),
+		Client:         ReplayClient(client),
+		ReplayLimit:    s.cfg.RefreshReplayLimit,
+		ExpiresAt:      now.Add(s.cfg.RefreshTokenTTL),
+		IP:             client.IP,
+		UserAgent:      client.UserAgent,
+		Audit:          s.cfg.AuditRefreshes,
 	})
 	if err != nil {
 		return nil, err
@@ -297,6 +307,10 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (*AuthPayload, er
 	s.observer.Refreshed(string(res.Outcome))
 	switch res.Outcome {
 	case Rotated, Replayed:
+		successor, err := s.keys.Mint(res.SessionID, res.SuccessorGeneration, res.SuccessorProof)
+		if err != nil {
+			return nil, err
+		}
 		return s.payload(ctx, res.User, res.SessionID, res.AuthTime, successor, res.ExpiresAt)
 	case Disabled:
 		return nil, ErrUserDisabled
@@ -308,20 +322,40 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (*AuthPayload, er
 	}
 }
 
-// Revoke ends the session a refresh token belongs to (logout). It reports
-// true for unknown tokens too, so a logout never tells whether a token was
-// valid. An empty token means the one the request's RefreshTokenCarrier
-// brought, which is then cleared. Errors: UNAVAILABLE.
+// presentedToken checks a refresh token as far as the server keys can: a
+// format-2 token's MAC (a forged one never reaches the database), or the
+// shape of a format-1 token and its hash under every candidate key.
+func (s *Service) presentedToken(refresh string) (PresentedToken, bool) {
+	if s.keys == nil {
+		return PresentedToken{}, false
+	}
+	switch t, kind := s.keys.Parse(refresh); kind {
+	case refreshtoken.Current:
+		return PresentedToken{SessionID: t.SessionID, Generation: t.Generation, Proof: t.Proof}, true
+	case refreshtoken.Legacy:
+		if hashes := s.keys.LegacyHashes(refresh); len(hashes) > 0 {
+			return PresentedToken{LegacyHashes: hashes}, true
+		}
+	}
+	return PresentedToken{}, false
+}
+
+// Revoke ends the session a refresh token belongs to (logout); the token may
+// be the current one or an older one of the session. It reports true for
+// unknown tokens too, so a logout never tells whether a token was valid. An
+// empty token means the one the request's RefreshTokenCarrier brought, which
+// is then cleared. Errors: UNAVAILABLE.
 func (s *Service) Revoke(ctx context.Context, refresh string) (bool, error) {
 	refresh = incomingRefreshToken(ctx, refresh)
 	if c := carrierFrom(ctx); c != nil {
 		c.Clear()
 	}
-	if !refreshtoken.Valid(refresh) {
+	presented, ok := s.presentedToken(refresh)
+	if !ok {
 		return true, nil
 	}
 	now := s.clock.Now()
-	id, err := s.store.RevokeSessionByTokenHash(ctx, s.keys.Hash(refresh), now)
+	id, err := s.store.RevokeSessionByRefreshToken(ctx, presented, now)
 	if err != nil {
 		return false, err
 	}
@@ -405,7 +439,7 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 		return nil, err
 	}
 	now := s.clock.Now()
-	refresh, ns, err := s.newSession(ctx, u.ID, nil, now)
+	ns, err := s.newSession(ctx, u.ID, nil, now)
 	if err != nil {
 		return nil, err
 	}
@@ -415,7 +449,7 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 	}
 	s.revocations.CutOff(u.ID, now)
 	s.revocations.SessionsEnded(now, ended...)
-	return s.payload(ctx, u.User, rec.ID, now, refresh, rec.ExpiresAt)
+	return s.openedPayload(ctx, u.User, rec, ns, now)
 }
 
 // Me returns the caller's account. Errors: UNAUTHENTICATED (also for a
@@ -499,17 +533,20 @@ func (s *Service) payload(ctx context.Context, u User, sessionID string, authTim
 	}, nil
 }
 
-// newSession makes a fresh refresh token and the session row that stores its hash.
-func (s *Service) newSession(ctx context.Context, userID string, description *string, now time.Time) (string, NewSession, error) {
-	refresh, err := refreshtoken.New(s.random)
+// newSession makes the row of a fresh session, with its token secret.
+func (s *Service) newSession(ctx context.Context, userID string, description *string, now time.Time) (NewSession, error) {
+	if s.keys == nil {
+		return NewSession{}, errors.New("no refresh-token key is configured")
+	}
+	secret, err := refreshtoken.NewSecret(s.random)
 	if err != nil {
-		return "", NewSession{}, err
+		return NewSession{}, err
 	}
 	client := ClientFrom(ctx)
 	maxExpiresAt := now.Add(s.cfg.SessionMaxAge)
-	return refresh, NewSession{
+	return NewSession{
 		UserID:       userID,
-		TokenHash:    s.keys.Hash(refresh),
+		TokenSecret:  secret,
 		Description:  description,
 		UserAgent:    client.UserAgent,
 		IP:           client.IP,
@@ -517,6 +554,16 @@ func (s *Service) newSession(ctx context.Context, userID string, description *st
 		ExpiresAt:    minTime(now.Add(s.cfg.RefreshTokenTTL), maxExpiresAt),
 		MaxExpiresAt: maxExpiresAt,
 	}, nil
+}
+
+// openedPayload answers a sign-in that opened session rec (made from ns):
+// its first refresh token is generation 0 of the session's secret.
+func (s *Service) openedPayload(ctx context.Context, u User, rec SessionRecord, ns NewSession, now time.Time) (*AuthPayload, error) {
+	refresh, err := s.keys.Mint(rec.ID, 0, refreshtoken.Proof(ns.TokenSecret, 0))
+	if err != nil {
+		return nil, err
+	}
+	return s.payload(ctx, u, rec.ID, now, refresh, rec.ExpiresAt)
 }
 
 func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {

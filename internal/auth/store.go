@@ -27,9 +27,10 @@ type Store interface {
 	OpenSession(ctx context.Context, s NewSession, v VerifiedSignIn) (SessionRecord, SignInOutcome, error)
 	// RotateRefreshToken decides and applies one refresh in one statement.
 	RotateRefreshToken(ctx context.Context, r Rotation) (RotationResult, error)
-	// RevokeSessionByTokenHash ends the session whose current or retired token
-	// has this hash and returns its id ("" for unknown hashes: not an error).
-	RevokeSessionByTokenHash(ctx context.Context, hash []byte, now time.Time) (string, error)
+	// RevokeSessionByRefreshToken ends the session of a genuine refresh token
+	// (current or older) and returns its id ("" for unknown tokens: not an
+	// error).
+	RevokeSessionByRefreshToken(ctx context.Context, t PresentedToken, now time.Time) (string, error)
 	// RevokeSession ends a live session of userID; false when there is none.
 	RevokeSession(ctx context.Context, userID, sessionID string, now time.Time) (bool, error)
 	// CutOffUser moves userID's cut-off to c.Now (every token issued before
@@ -71,10 +72,12 @@ type PurgePolicy struct {
 	// KeepRevokedFor keeps revoked sessions that long (the instances load
 	// recent ones at start).
 	KeepRevokedFor time.Duration
-	// SessionMaxAge bounds how long a retired refresh token can matter.
-	SessionMaxAge time.Duration
 	// BatchSize bounds each DELETE.
 	BatchSize int
+	// IdleScanRows bounds how many sessions one purge examines for idle
+	// expiry (no index covers expires_at, which every rotation moves); the
+	// next purge goes on where it stopped.
+	IdleScanRows int
 	// AuditRetention is how long audit events are kept.
 	AuditRetention time.Duration
 	// ThrottleRetention is how long after its last failure a login throttle
@@ -123,8 +126,10 @@ type UserChange struct {
 
 // NewSession is a session to open.
 type NewSession struct {
-	UserID       string
-	TokenHash    []byte
+	UserID string
+	// TokenSecret is the session's refresh-token secret S (see
+	// internal/refreshtoken), stored only in its row.
+	TokenSecret  []byte
 	Description  *string
 	UserAgent    string
 	IP           string
@@ -175,19 +180,33 @@ type SessionRecord struct {
 	ExpiresAt time.Time
 }
 
-// Rotation is one refresh request, already hashed.
+// PresentedToken is a refresh token as the store sees it: a format-2
+// token's session, generation and proof (its MAC already checked), or, when
+// LegacyHashes is not nil, a format-1 token's hash under each candidate key.
+type PresentedToken struct {
+	SessionID    string
+	Generation   int64
+	Proof        []byte
+	LegacyHashes [][]byte
+}
+
+// Rotation is one refresh request.
 type Rotation struct {
-	TokenHash     []byte
-	SuccessorHash []byte
-	Now           time.Time
-	// A retired token whose successor is still current is replayed (not
-	// reuse) when it was retired after GraceCutoff.
+	PresentedToken
+	Now time.Time
+	// The previous generation is replayed (not reuse) only when the session
+	// was rotated after GraceCutoff, by Client, fewer than ReplayLimit
+	// replays ago.
 	GraceCutoff time.Time
+	Client      []byte
+	ReplayLimit int
 	// ExpiresAt is the new sliding expiry; the store caps it at the session's
 	// absolute limit.
 	ExpiresAt time.Time
 	IP        string
 	UserAgent string
+	// Audit records rotations and replays in the audit trail (reuse always is).
+	Audit bool
 }
 
 // RotationOutcome is what a refresh turned out to be.
@@ -196,19 +215,23 @@ type RotationOutcome string
 // The outcomes of RotateRefreshToken.
 const (
 	Rotated  RotationOutcome = "rotated"  // the token was current: its successor is now
-	Replayed RotationOutcome = "replayed" // the token was just retired, within grace: same successor
-	Reused   RotationOutcome = "reused"   // a retired token outside grace: the session was ended
+	Replayed RotationOutcome = "replayed" // the previous generation, allowed by the replay rule: same successor
+	Reused   RotationOutcome = "reused"   // an older genuine token, or a replay the rule refuses: the session was ended
 	Dead     RotationOutcome = "dead"     // the session is revoked or expired
 	Disabled RotationOutcome = "disabled" // the user may not sign in
-	Unknown  RotationOutcome = "unknown"  // no session has this token
+	Unknown  RotationOutcome = "unknown"  // no session has this token (nothing was changed)
 )
 
 // RotationResult reports a refresh. Session and user fields are set for every
-// outcome but Unknown.
+// outcome but Unknown; the successor's generation and proof only for Rotated
+// and Replayed.
 type RotationResult struct {
 	Outcome   RotationOutcome
 	SessionID string
 	AuthTime  time.Time
 	ExpiresAt time.Time
 	User      User
+	// SuccessorGeneration and SuccessorProof make the token the client gets.
+	SuccessorGeneration int64
+	SuccessorProof      []byte
 }

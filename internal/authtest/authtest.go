@@ -24,6 +24,26 @@ import (
 // JWTSecret is the HASURA_GRAPHQL_JWT_SECRET every test environment uses.
 const JWTSecret = `{"type":"HS256","key":"test-key-0123456789abcdef0123456789abcdef"}`
 
+// RefreshSecret is the AUTHGATE_REFRESH_TOKEN_SECRET every test environment
+// uses.
+const RefreshSecret = "test-refresh-secret-0123456789abcdef"
+
+// RefreshKeys are the refresh-token keys of RefreshSecret and JWTSecret, as
+// the server builds them (format-1 tokens hashed under either are
+// recognised); they fail the test on error.
+func RefreshKeys(t testing.TB) *refreshtoken.Keys {
+	t.Helper()
+	jwtCfg, err := token.ParseConfig(JWTSecret, "")
+	if err != nil {
+		t.Fatalf("authtest: %v", err)
+	}
+	keys, err := refreshtoken.NewKeys([]byte(RefreshSecret), nil, [][]byte{[]byte(RefreshSecret), jwtCfg.SymmetricKey()})
+	if err != nil {
+		t.Fatalf("authtest: %v", err)
+	}
+	return keys
+}
+
 // Start is the fake clock's starting instant.
 var Start = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
@@ -33,7 +53,7 @@ type Env struct {
 	Store       *store.Store
 	Clock       *clock.Fake
 	Issuer      *token.Issuer
-	Keys        refreshtoken.Keys
+	Keys        *refreshtoken.Keys
 	Hasher      *password.Hasher
 	Revocations *revocation.State
 	Config      auth.Config
@@ -46,22 +66,29 @@ var CheapParams = password.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1, 
 // DefaultConfig is the issue's default rule set.
 func DefaultConfig() auth.Config {
 	return auth.Config{
-		RefreshTokenTTL:   30 * 24 * time.Hour,
-		SessionMaxAge:     90 * 24 * time.Hour,
-		RefreshReuseGrace: 10 * time.Second,
-		SignupEnabled:     true,
-		SignupRole:        "user",
-		AccessTokenTTL:    15 * time.Minute,
+		RefreshTokenTTL:    30 * 24 * time.Hour,
+		SessionMaxAge:      90 * 24 * time.Hour,
+		RefreshReuseGrace:  10 * time.Second,
+		RefreshReplayLimit: 3,
+		SignupEnabled:      true,
+		SignupRole:         "user",
+		AccessTokenTTL:     15 * time.Minute,
 	}
 }
 
 // New builds an Env with cfg (DefaultConfig when zero) on a fresh database.
 func New(t testing.TB, cfg auth.Config) *Env {
 	t.Helper()
+	return NewOn(t, pgtest.NewDatabase(t), cfg)
+}
+
+// NewOn builds an Env with cfg (DefaultConfig when zero) on the migrated
+// database at url.
+func NewOn(t testing.TB, url string, cfg auth.Config) *Env {
+	t.Helper()
 	if cfg == (auth.Config{}) {
 		cfg = DefaultConfig()
 	}
-	url := pgtest.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	st, err := store.Open(ctx, url, store.PoolConfig{MaxConns: 16})
@@ -78,10 +105,7 @@ func New(t testing.TB, cfg auth.Config) *Env {
 	}
 	clk := clock.NewFake(Start)
 	issuer := token.NewIssuer(jwtCfg, clk, rand.Reader, 15*time.Minute)
-	keys, err := refreshtoken.NewKeys(jwtCfg.SymmetricKey())
-	if err != nil {
-		t.Fatalf("authtest: %v", err)
-	}
+	keys := RefreshKeys(t)
 	hasher := password.New(CheapParams, 4, rand.Reader)
 	revoked := revocation.NewState(issuer.TTL(), 0)
 	svc := auth.New(st, revoked, issuer, hasher, keys, clk, rand.Reader, cfg)
@@ -134,6 +158,75 @@ func (e *Env) Signup(t testing.TB, email, pw string) *auth.AuthPayload {
 		t.Fatalf("signup %s: %v", email, err)
 	}
 	return p
+}
+
+// Successor returns the token a refresh of token (format 2) yields, made
+// the way the server makes it, from the session row's secret; it fails the
+// test when token is not a format-2 token of a session.
+func (e *Env) Successor(t testing.TB, token string) string {
+	t.Helper()
+	tok := e.parse(t, token)
+	var secret []byte
+	if err := e.Store.DB().Get(&secret, `SELECT token_secret FROM auth.sessions WHERE id = $1`, tok.SessionID); err != nil {
+		t.Fatalf("authtest: %v", err)
+	}
+	next, err := e.Keys.Mint(tok.SessionID, tok.Generation+1, refreshtoken.Proof(secret, tok.Generation+1))
+	if err != nil {
+		t.Fatalf("authtest: %v", err)
+	}
+	return next
+}
+
+// Current reports whether token is the current token of a live session:
+// its generation is the session's and the session is not revoked.
+func (e *Env) Current(t testing.TB, token string) bool {
+	t.Helper()
+	tok := e.parse(t, token)
+	var current bool
+	if err := e.Store.DB().Get(&current, `SELECT EXISTS (SELECT 1 FROM auth.sessions WHERE id = $1 AND generation = $2 AND revoked_at IS NULL)`,
+		tok.SessionID, tok.Generation); err != nil {
+		t.Fatalf("authtest: %v", err)
+	}
+	return current
+}
+
+// parse parses a format-2 token and fails the test on anything else.
+func (e *Env) parse(t testing.TB, token string) refreshtoken.Token {
+	t.Helper()
+	tok, kind := e.Keys.Parse(token)
+	if kind != refreshtoken.Current {
+		t.Fatalf("authtest: %.12s… is not a format-2 refresh token", token)
+	}
+	return tok
+}
+
+// WaitForALockWait returns once a statement on e's database waits for a
+// lock (the other side of a test's interleaving has blocked where the test
+// holds a row), and fails the test if none ever does.
+func (e *Env) WaitForALockWait(t testing.TB) {
+	t.Helper()
+	for i := 0; ; i++ {
+		var waiting int
+		if err := e.Store.DB().Get(&waiting, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
+			t.Fatalf("authtest: %v", err)
+		}
+		if waiting > 0 {
+			return
+		}
+		if i > 10000 {
+			t.Fatal("authtest: nothing ever waited for the lock the test holds")
+		}
+	}
+}
+
+// Generation is the generation a format-2 token stands for (-1 for anything
+// else).
+func Generation(keys *refreshtoken.Keys, token string) int64 {
+	t, kind := keys.Parse(token)
+	if kind != refreshtoken.Current {
+		return -1
+	}
+	return t.Generation
 }
 
 // As returns a context authenticated as the session of p.

@@ -31,7 +31,7 @@ type Config struct {
 	// every server holds a denylist of that size in memory.
 	DenylistedTokens int
 	// SessionsPerClient is how many sessions each client owns and chains;
-	// pgbench clients get as many of their own.
+	// pgbench clients get as many of their own (and chain pgbenchChains).
 	SessionsPerClient int
 	Clients           int
 	Duration          time.Duration

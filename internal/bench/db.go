@@ -100,3 +100,22 @@ func (after tableScans) seqScansSince(before tableScans) map[string]int64 {
 	}
 	return out
 }
+
+// updateCounts are PostgreSQL's counts of updates of auth.sessions, and of
+// those that were heap-only (HOT: no index touched).
+type updateCounts struct {
+	Updates int64 `json:"updates"`
+	HOT     int64 `json:"hot"`
+}
+
+func readSessionUpdates(ctx context.Context, db *sql.DB) (updateCounts, error) {
+	var c updateCounts
+	err := db.QueryRowContext(ctx, `SELECT coalesce(n_tup_upd, 0), coalesce(n_tup_hot_upd, 0)
+		FROM pg_stat_user_tables WHERE schemaname = 'auth' AND relname = 'sessions'`).Scan(&c.Updates, &c.HOT)
+	return c, err
+}
+
+// since returns the updates counted after before.
+func (c updateCounts) since(before updateCounts) updateCounts {
+	return updateCounts{Updates: c.Updates - before.Updates, HOT: c.HOT - before.HOT}
+}

@@ -34,9 +34,9 @@ type Integrity struct {
 }
 
 // checkIntegrity checks that every client's latest refresh token is its
-// session's current one, that it refreshes successfully once more (to the
-// successor the key derives), that no session was revoked, and that the live
-// sessions are the seeded ones plus one per login.
+// session's current one (the session is at that token's generation), that it
+// refreshes successfully once more (to its successor), that no session was
+// revoked, and that the live sessions are the seeded ones plus one per login.
 func checkIntegrity(ctx context.Context, db *sql.DB, t *target, workers []*worker, seeded int64, timeout time.Duration) Integrity {
 	in := Integrity{SeededSessions: seeded, FinalRefreshErrors: map[string]int{}}
 	// The workers may talk to several servers (scale-out): count every
@@ -50,14 +50,17 @@ func checkIntegrity(ctx context.Context, db *sql.DB, t *target, workers []*worke
 			in.LoginsUnknown += w.t.loginsUnknown.Load()
 		}
 	}
-	var latest, ahead [][]byte
+	var (
+		ids         []string
+		generations []int64
+	)
 	for _, w := range workers {
 		for _, s := range w.sessions {
-			latest = append(latest, t.keys.Hash(s.token))
-			ahead = append(ahead, t.keys.Hash(t.keys.Successor(s.token)))
+			tok, _ := t.keys.Parse(s.token)
+			ids, generations = append(ids, tok.SessionID), append(generations, tok.Generation)
 		}
 	}
-	in.ClientSessions = len(latest)
+	in.ClientSessions = len(ids)
 	count := func(q string, args ...any) int64 {
 		var n int64
 		if err := db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
@@ -65,9 +68,11 @@ func checkIntegrity(ctx context.Context, db *sql.DB, t *target, workers []*worke
 		}
 		return n
 	}
-	const byHash = `SELECT count(*) FROM auth.sessions WHERE revoked_at IS NULL AND refresh_token_hash = ANY($1)`
-	in.CurrentInDB = int(count(byHash, pq.ByteaArray(latest)))
-	in.AheadInDB = int(count(byHash, pq.ByteaArray(ahead)))
+	// $3 = 0: the session is at the client's latest token; 1: one further.
+	const atGeneration = `SELECT count(*) FROM auth.sessions s JOIN unnest($1::uuid[], $2::bigint[]) AS t(id, g) ON s.id = t.id
+		WHERE s.revoked_at IS NULL AND s.generation = t.g + $3`
+	in.CurrentInDB = int(count(atGeneration, pq.Array(ids), pq.Array(generations), 0))
+	in.AheadInDB = int(count(atGeneration, pq.Array(ids), pq.Array(generations), 1))
 	in.RevokedSessions = count(`SELECT count(*) FROM auth.sessions WHERE revoked_at IS NOT NULL`)
 
 	// Every client's latest token refreshes once more, clients in parallel.

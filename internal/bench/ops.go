@@ -41,7 +41,7 @@ type target struct {
 	base         string // http://127.0.0.1:<port>
 	actionSecret string
 	webhookPath  string
-	keys         refreshtoken.Keys
+	keys         *refreshtoken.Keys
 	users        int
 	password     string
 
@@ -129,7 +129,8 @@ func (w *worker) refresh(ctx context.Context, viaActions bool) string {
 }
 
 // refreshToken sends one refreshToken request. A success whose new token is
-// not the one the server's key derives from the old (a fork) is reported as
+// not the successor of the old (same session, next generation, the server's
+// current key: anything else would be a fork) is reported as
 // UNEXPECTED_SUCCESSOR, with the tokens it returned.
 func (w *worker) refreshToken(ctx context.Context, token string, viaActions bool, buf []byte) (tokens, string) {
 	var (
@@ -157,7 +158,7 @@ func (w *worker) refreshToken(ctx context.Context, token string, viaActions bool
 	if code != "" {
 		return tokens{}, code
 	}
-	if tk.RefreshToken != t.keys.Successor(token) {
+	if !t.keys.Follows(token, tk.RefreshToken) {
 		return tk, "UNEXPECTED_SUCCESSOR"
 	}
 	return tk, ""

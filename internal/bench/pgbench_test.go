@@ -104,17 +104,23 @@ func TestRotateScriptBindsTheServersStatement(t *testing.T) {
 		t.Fatalf("reading rotateRefreshToken from the source: %v", err)
 	}
 	now := time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
-	s, err := rotateScript(stmt, 16, now, 10*time.Second, time.Hour)
+	s, err := rotateScript(stmt, 16, now, 10*time.Second, time.Hour, 3, false)
 	if err != nil {
 		t.Fatalf("rotateScript: %v (the refresh statement gained a parameter the tool does not know?)", err)
 	}
 	if regexp.MustCompile(`\$[0-9]`).MatchString(s.text) {
 		t.Errorf("script still has $n parameters:\n%s", s.text)
 	}
-	if !strings.HasSuffix(s.text, ";\n") || strings.Count(s.text, ";") != 1 {
-		t.Errorf("script is not one statement ending in ';'")
+	// Each of the client's first pgbenchChains sessions: its starting point
+	// read once, then its rotation, each ending in \gset (which keeps the
+	// successor).
+	last := strconv.Itoa(pgbenchChains - 1)
+	if strings.Contains(s.text, ";") || strings.Count(s.text, "\\gset s") != 2*pgbenchChains ||
+		!strings.Contains(s.text, "SELECT :s"+last+"_id::uuid AS id, :s"+last+"_successor_generation::bigint AS g, :s"+last+"_successor_proof::bytea AS proof") {
+		t.Errorf("script does not chain %d sessions through \\gset:\n%.2000s", pgbenchChains, s.text)
 	}
-	for _, d := range []string{"n=0", "now=2026-01-02T03:04:05.123456Z", "grace=2026-01-02T03:03:55.123456Z", "expires=2026-01-02T04:04:05.123456Z"} {
+	for _, d := range []string{"n=0", "now=2026-01-02T03:04:05.123456Z", "grace=2026-01-02T03:03:55.123456Z",
+		"expires=2026-01-02T04:04:05.123456Z", "replays=3", "audit=false"} {
 		if !strings.Contains(strings.Join(s.defines, " "), d) {
 			t.Errorf("defines %v lack %s", s.defines, d)
 		}

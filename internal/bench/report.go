@@ -92,6 +92,9 @@ type OpResult struct {
 	// SeqScans are sequential scans of auth's tables during the phase (0:
 	// every lookup used an index).
 	SeqScans map[string]int64 `json:"seq_scans,omitempty"`
+	// SessionUpdates are the updates of auth.sessions during the phase, and
+	// how many were HOT (refresh phases only).
+	SessionUpdates *updateCounts `json:"session_updates,omitempty"`
 }
 
 func (r *OpResult) fill(out phaseOutcome) {
@@ -298,6 +301,9 @@ func PrintTable(w io.Writer, r *Report) {
 		}
 		tw.Flush()
 		for _, o := range r.Ops {
+			if o.SessionUpdates != nil {
+				fmt.Fprintf(w, "updates of auth.sessions during %s: %d, of which HOT: %d\n", o.Label, o.SessionUpdates.Updates, o.SessionUpdates.HOT)
+			}
 			if o.SeqScans != nil {
 				fmt.Fprintf(w, "sequential scans of auth's tables during %s: %s\n", o.Label, formatScans(o.SeqScans))
 			}

@@ -192,10 +192,14 @@ func measureOp(ctx context.Context, env *runEnv, st *stack, op operation) OpResu
 		drive(ctx, st.workers, op, cfg.Warmup, cfg.RequestTimeout)
 	}
 	isRefresh := op.name == opRefreshActions || op.name == opRefreshGraphQL
-	var before tableScans
+	var (
+		before        tableScans
+		updatesBefore updateCounts
+	)
 	if isRefresh {
 		waitStatsFlush(ctx)
 		before, _ = readTableScans(ctx, st.db)
+		updatesBefore, _ = readSessionUpdates(ctx, st.db)
 	}
 	s := startSamplerOf(st.serverPIDs(), st.bouncerPID(), os.Getpid(), st.dbName)
 	out := drive(ctx, st.workers, op, cfg.Duration, cfg.RequestTimeout)
@@ -205,6 +209,10 @@ func measureOp(ctx context.Context, env *runEnv, st *stack, op operation) OpResu
 		waitStatsFlush(ctx)
 		if after, err := readTableScans(ctx, st.db); err == nil && before != nil {
 			res.SeqScans = after.seqScansSince(before)
+		}
+		if after, err := readSessionUpdates(ctx, st.db); err == nil {
+			d := after.since(updatesBefore)
+			res.SessionUpdates = &d
 		}
 	}
 	env.progress("%s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors", op.label, res.RequestsPerSec,
@@ -275,7 +283,8 @@ func runCeilings(ctx context.Context, env *runEnv, st *stack, rep *Report) error
 			// Microseconds, as PostgreSQL stores it, so verifyRotations
 			// can match it.
 			now := time.Now().UTC().Truncate(time.Microsecond)
-			s, err := rotateScript(statement, perClient, now, env.server.RefreshReuseGrace, env.server.RefreshTokenTTL)
+			s, err := rotateScript(statement, perClient, now, env.server.RefreshReuseGrace, env.server.RefreshTokenTTL,
+				env.server.RefreshReplayLimit, env.server.AuditRefreshes)
 			if err != nil {
 				return s, now, fmt.Errorf("rotateRefreshToken as a pgbench script: %w", err)
 			}
@@ -302,16 +311,20 @@ func runCeilings(ctx context.Context, env *runEnv, st *stack, rep *Report) error
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		script, now := run.script, time.Time{}
+		script := run.script
+		var before updateCounts
 		if run.rotate != nil {
-			if script, now, err = run.rotate(); err != nil {
+			if script, _, err = run.rotate(); err != nil {
 				return err
 			}
+			waitStatsFlush(ctx)
+			before, _ = readSessionUpdates(ctx, st.db)
 		}
 		env.progress("pgbench -M %s: %s, %d clients, %ds", script.protocol(), script.label, cfg.Clients, secs)
 		r := runPgbench(ctx, cfg.PgbenchPath, env.dir, st.dbURL, st.dbName, script, cfg.Clients, threads, secs)
 		if run.rotate != nil {
-			r.Verified = verifyRotations(ctx, st.db, now, r.Transactions)
+			waitStatsFlush(ctx)
+			r.Verified = verifyRotations(ctx, st.db, r.Transactions, before)
 		}
 		env.progress("pgbench %s: %.0f tps, p50 %.2f ms, p99 %.2f ms %s", script.name, r.TPS, r.Latency.P50Ms, r.Latency.P99Ms, r.Error)
 		rep.Ceilings = append(rep.Ceilings, r)
@@ -321,19 +334,25 @@ func runCeilings(ctx context.Context, env *runEnv, st *stack, rep *Report) error
 
 // verifyRotations checks that pgbench's transactions really rotated
 // sessions (the statement has paths that write nothing): every rotation
-// retires one token stamped with the script's time.
-func verifyRotations(ctx context.Context, db *sql.DB, now time.Time, transactions int64) string {
-	var n int64
-	err := db.QueryRowContext(ctx, `SELECT count(*) FROM auth.retired_refresh_tokens WHERE retired_at = $1`,
-		now).Scan(&n)
+// moves one of pgbench's sessions one generation on, and none is revoked.
+// It also reports how many of the session updates since before were HOT.
+func verifyRotations(ctx context.Context, db *sql.DB, transactions int64, before updateCounts) string {
+	var rotations, revoked int64
+	err := db.QueryRowContext(ctx, `SELECT coalesce(sum(generation), 0), count(*) FILTER (WHERE revoked_at IS NOT NULL)
+		FROM auth.sessions WHERE description = $1`, pgbenchSessionDescription).Scan(&rotations, &revoked)
 	if err != nil {
 		return "could not verify: " + err.Error()
 	}
 	verdict := "OK"
-	if n != transactions {
+	if rotations != transactions || revoked != 0 {
 		verdict = "MISMATCH"
 	}
-	return fmt.Sprintf("%s: %d tokens retired by %d transactions", verdict, n, transactions)
+	out := fmt.Sprintf("%s: %d rotations by %d transactions, %d sessions revoked", verdict, rotations, transactions, revoked)
+	if after, err := readSessionUpdates(ctx, db); err == nil {
+		d := after.since(before)
+		out += fmt.Sprintf("; %d of %d session updates HOT", d.HOT, d.Updates)
+	}
+	return out
 }
 
 // runSize re-seeds a database with size sessions and measures refresh

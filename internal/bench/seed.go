@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -15,8 +16,8 @@ import (
 // seedPlan is what one database gets. Sessions are numbered k = 1…sessions
 // and belong to user ((k-1) mod users) + 1. The first clients×perClient are
 // the HTTP clients' (real tokens, kept in memory), the next as many are
-// pgbench's (chain values, see chainValue), the rest are filler with random
-// 32-byte hashes nobody holds a token for.
+// pgbench's (see pgbenchSessionSQL), the rest are filler nobody holds a token
+// for.
 type seedPlan struct {
 	users, sessions, clients, perClient int
 	// denylisted revoked access tokens, spread over the users.
@@ -46,23 +47,32 @@ SELECT md5('bench-user-' || g)::uuid, 'user' || g || '@bench.test', $1, 'user', 
 FROM generate_series(1, $3) AS g`
 
 // seedClientSessions inserts the HTTP clients' sessions from arrays of
-// numbers and token hashes.
+// numbers, session ids and token secrets.
 const seedClientSessions = `
-INSERT INTO auth.sessions (user_id, refresh_token_hash, description, user_agent, ip,
+INSERT INTO auth.sessions (id, user_id, token_secret, description, user_agent, ip,
                            created_at, last_activity_at, expires_at, max_expires_at)
-SELECT md5('bench-user-' || ((k - 1) % $1 + 1))::uuid, h, 'seeded', 'authgate-bench', '127.0.0.1',
-       $4, $4, $5, $6
-FROM unnest($2::int[], $3::bytea[]) AS t(k, h)`
+SELECT id, md5('bench-user-' || ((k - 1) % $1 + 1))::uuid, secret, 'seeded', 'authgate-bench', '127.0.0.1',
+       $5, $5, $6, $7
+FROM unnest($2::int[], $3::uuid[], $4::bytea[]) AS t(k, id, secret)`
 
-// seedOtherSessions inserts sessions $2+1 … $7: pgbench's (up to $3) with
-// chain values as hashes, then filler.
+// pgbenchSessionDescription marks the sessions pgbench rotates.
+const pgbenchSessionDescription = "pgbench"
+
+// pgbenchSessionSQL is the id of pgbench client c's session s (SQL
+// expressions), so that its script can find its own.
+func pgbenchSessionSQL(c, s string) string {
+	return "md5('bench-pgbench-' || (" + c + ") || '-' || (" + s + "))::uuid"
+}
+
+// seedOtherSessions inserts sessions $2+1 … $7: pgbench's (up to $3, $8
+// per client), then filler; their secrets are a hash of their number.
 var seedOtherSessions = `
-INSERT INTO auth.sessions (user_id, refresh_token_hash, description, user_agent, ip,
+INSERT INTO auth.sessions (id, user_id, token_secret, description, user_agent, ip,
                            created_at, last_activity_at, expires_at, max_expires_at)
-SELECT md5('bench-user-' || ((k - 1) % $1 + 1))::uuid,
-       CASE WHEN k <= $3 THEN ` + chainSeedSQL("(k - $2 - 1) / $8", "(k - $2 - 1) % $8") + `
-            ELSE sha256(int8send(k)) END,
-       'seeded', 'authgate-bench', '127.0.0.1', $4, $4, $5, $6
+SELECT CASE WHEN k <= $3 THEN ` + pgbenchSessionSQL("(k - $2 - 1) / $8", "(k - $2 - 1) % $8") + ` ELSE gen_random_uuid() END,
+       md5('bench-user-' || ((k - 1) % $1 + 1))::uuid, sha256(int8send(k)),
+       CASE WHEN k <= $3 THEN '` + pgbenchSessionDescription + `' ELSE 'seeded' END,
+       'authgate-bench', '127.0.0.1', $4, $4, $5, $6
 FROM generate_series($2 + 1, $7) AS k`
 
 // seedDenylist revokes $4 access tokens that nobody holds, issued just now
@@ -74,9 +84,8 @@ SELECT 'bench-revoked-' || g, md5('bench-user-' || ((g - 1) % $1 + 1))::uuid, $3
 FROM generate_series(1, $4) AS g`
 
 // seed fills a migrated database per plan and returns the HTTP clients'
-// plaintext tokens, in session order. The hashes are the server's: keys
-// must be derived from the secret the server is given.
-func seed(ctx context.Context, db *sql.DB, p seedPlan, passwordHash string, keys refreshtoken.Keys, refreshTTL, maxAge, accessTTL time.Duration) ([]string, SeedInfo, error) {
+// first refresh tokens, in session order, made with the server's keys.
+func seed(ctx context.Context, db *sql.DB, p seedPlan, passwordHash string, keys *refreshtoken.Keys, refreshTTL, maxAge, accessTTL time.Duration) ([]string, SeedInfo, error) {
 	start := time.Now()
 	info := SeedInfo{Users: p.users, Sessions: p.sessions, ClientSessions: p.hot(), PgbenchSessions: p.hot(),
 		SessionsPerClient: p.perClient, DenylistedTokens: p.denylisted}
@@ -93,15 +102,23 @@ func seed(ctx context.Context, db *sql.DB, p seedPlan, passwordHash string, keys
 
 	tokens := make([]string, p.hot())
 	nums := make([]int64, p.hot())
-	hashes := make([][]byte, p.hot())
+	ids := make([]string, p.hot())
+	secrets := make([][]byte, p.hot())
 	for i := range tokens {
-		tok, err := refreshtoken.New(rand.Reader)
+		id, err := newUUID()
 		if err != nil {
 			return nil, info, err
 		}
-		tokens[i], nums[i], hashes[i] = tok, int64(i+1), keys.Hash(tok)
+		secret, err := refreshtoken.NewSecret(rand.Reader)
+		if err != nil {
+			return nil, info, err
+		}
+		if tokens[i], err = keys.Mint(id, 0, refreshtoken.Proof(secret, 0)); err != nil {
+			return nil, info, err
+		}
+		nums[i], ids[i], secrets[i] = int64(i+1), id, secret
 	}
-	if _, err := db.ExecContext(ctx, seedClientSessions, p.users, pq.Array(nums), pq.ByteaArray(hashes),
+	if _, err := db.ExecContext(ctx, seedClientSessions, p.users, pq.Array(nums), pq.Array(ids), pq.ByteaArray(secrets),
 		created, expires, maxExpires); err != nil {
 		return nil, info, fmt.Errorf("seeding the clients' sessions: %w", err)
 	}
@@ -118,6 +135,17 @@ func seed(ctx context.Context, db *sql.DB, p seedPlan, passwordHash string, keys
 	}
 	info.Seconds = time.Since(start).Seconds()
 	return tokens, info, nil
+}
+
+// newUUID returns a random (version 4) UUID in its text form.
+func newUUID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
 }
 
 // seedPlainTable creates bench_plain, the table of the cheapest write: rows
@@ -147,22 +175,13 @@ func seedPlainTable(ctx context.Context, db *sql.DB, rows, clients, perClient in
 	return nil
 }
 
-// resetChains puts every pgbench-owned session back at rotation 0 of its
-// chain and forgets the tokens its earlier runs retired, so the next rotate
-// run starts where the seed did. Chain values are the only 19-byte hashes:
-// the server's and the filler's are 32 bytes.
+// resetChains puts every pgbench-owned session back at generation 0, so the
+// next rotate run starts where the seed did.
 func resetChains(ctx context.Context, db *sql.DB) error {
-	stmts := []string{
-		`DELETE FROM auth.retired_refresh_tokens WHERE octet_length(token_hash) = 19`,
-		fmt.Sprintf(`UPDATE auth.sessions
-		 SET refresh_token_hash = convert_to(((convert_from(refresh_token_hash, 'UTF8')::bigint / %[1]d) * %[1]d)::text, 'UTF8')
-		 WHERE octet_length(refresh_token_hash) = 19 AND convert_from(refresh_token_hash, 'UTF8')::bigint %% %[1]d <> 0`,
-			int64(chainSessionStride)),
-	}
-	for _, q := range stmts {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("resetting pgbench's sessions: %w", err)
-		}
+	_, err := db.ExecContext(ctx, `UPDATE auth.sessions SET generation = 0, rotated_at = NULL, rotated_client = NULL, replays = 0
+		WHERE description = '`+pgbenchSessionDescription+`' AND generation <> 0`)
+	if err != nil {
+		return fmt.Errorf("resetting pgbench's sessions: %w", err)
 	}
 	return nil
 }

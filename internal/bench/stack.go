@@ -100,17 +100,12 @@ func redactedEnv(env map[string]string) map[string]string {
 // serverView parses env with the server's own config package, so the tool
 // uses exactly the parameters (argon2id, TTLs, refresh-token key) the
 // server will.
-func serverView(env map[string]string) (*config.Config, refreshtoken.Keys, error) {
+func serverView(env map[string]string) (*config.Config, *refreshtoken.Keys, error) {
 	c, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
-		return nil, refreshtoken.Keys{}, fmt.Errorf("server settings: %w", err)
+		return nil, nil, fmt.Errorf("server settings: %w", err)
 	}
-	// As the server does: the refresh secret, else the HS key.
-	secret := []byte(c.RefreshTokenSecret)
-	if len(secret) == 0 && c.JWT != nil {
-		secret = c.JWT.SymmetricKey()
-	}
-	keys, err := refreshtoken.NewKeys(secret)
+	keys, err := c.RefreshTokenKeys()
 	return c, keys, err
 }
 
@@ -122,7 +117,7 @@ type runEnv struct {
 	admin        *sql.DB
 	sec          secrets
 	server       *config.Config
-	keys         refreshtoken.Keys
+	keys         *refreshtoken.Keys
 	passwordHash string
 	hc           *http.Client
 	progress     func(format string, args ...any)

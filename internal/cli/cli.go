@@ -18,7 +18,6 @@ import (
 	"authgate/internal/clock"
 	"authgate/internal/config"
 	"authgate/internal/password"
-	"authgate/internal/refreshtoken"
 	"authgate/internal/store"
 	"authgate/internal/token"
 )
@@ -176,20 +175,14 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		}
 	}
 	clk := clock.System{}
-	var (
-		issuer *token.Issuer
-		keys   refreshtoken.Keys
-	)
+	var issuer *token.Issuer
 	if cfg.JWT != nil {
 		issuer = token.NewIssuer(cfg.JWT, clk, rand.Reader, cfg.AccessTokenTTL)
-		secret := []byte(cfg.RefreshTokenSecret)
-		if len(secret) == 0 {
-			secret = cfg.JWT.SymmetricKey()
-		}
-		if keys, err = refreshtoken.NewKeys(secret); err != nil {
-			st.Close()
-			return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: %w", err)
-		}
+	}
+	keys, err := cfg.RefreshTokenKeys()
+	if err != nil {
+		st.Close()
+		return nil, err
 	}
 	hasher := password.New(cfg.Argon2, cfg.HashConcurrency, rand.Reader)
 	var leeway time.Duration
@@ -197,16 +190,18 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		leeway = cfg.JWT.AllowedSkew()
 	}
 	svc := auth.New(st, revocations, issuer, hasher, keys, clk, rand.Reader, auth.Config{
-		RefreshTokenTTL:   cfg.RefreshTokenTTL,
-		SessionMaxAge:     cfg.SessionMaxAge,
-		RefreshReuseGrace: cfg.RefreshReuseGrace,
-		SignupEnabled:     cfg.SignupEnabled,
-		SignupRole:        cfg.SignupRole,
-		SignupIPLimit:     cfg.SignupIPLimit,
-		AccessTokenTTL:    cfg.AccessTokenTTL,
-		AccessTokenLeeway: leeway,
-		Throttle:          cfg.LoginThrottle,
-		AuditRetention:    cfg.AuditRetention,
+		RefreshTokenTTL:    cfg.RefreshTokenTTL,
+		SessionMaxAge:      cfg.SessionMaxAge,
+		RefreshReuseGrace:  cfg.RefreshReuseGrace,
+		RefreshReplayLimit: cfg.RefreshReplayLimit,
+		AuditRefreshes:     cfg.AuditRefreshes,
+		SignupEnabled:      cfg.SignupEnabled,
+		SignupRole:         cfg.SignupRole,
+		SignupIPLimit:      cfg.SignupIPLimit,
+		AccessTokenTTL:     cfg.AccessTokenTTL,
+		AccessTokenLeeway:  leeway,
+		Throttle:           cfg.LoginThrottle,
+		AuditRetention:     cfg.AuditRetention,
 	})
 	return &parts{cfg: cfg, store: st, auth: svc, issuer: issuer}, nil
 }

@@ -23,10 +23,11 @@ type settings map[string]string
 // cheap hashing.
 func baseSettings(env *authtest.Env) settings {
 	return settings{
-		"DATABASE_URL":               env.DatabaseURL,
-		"HASURA_GRAPHQL_JWT_SECRET":  authtest.JWTSecret,
-		"AUTHGATE_ARGON2_MEMORY_KIB": "1024",
-		"AUTHGATE_ARGON2_ITERATIONS": "1",
+		"DATABASE_URL":                  env.DatabaseURL,
+		"HASURA_GRAPHQL_JWT_SECRET":     authtest.JWTSecret,
+		"AUTHGATE_REFRESH_TOKEN_SECRET": authtest.RefreshSecret,
+		"AUTHGATE_ARGON2_MEMORY_KIB":    "1024",
+		"AUTHGATE_ARGON2_ITERATIONS":    "1",
 	}
 }
 
@@ -161,12 +162,19 @@ type serveRun struct {
 // expects exit code 0), and waits for each of its "… listening" lines.
 func startServe(t *testing.T, s settings, listeners ...string) *serveRun {
 	t.Helper()
+	return startServeArgs(t, []string{"serve"}, s, listeners...)
+}
+
+// startServeArgs is startServe with the command line args (serve and its
+// flags).
+func startServeArgs(t *testing.T, args []string, s settings, listeners ...string) *serveRun {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &serveRun{addrs: map[string]string{}, logs: newLogWriter(append(listeners, "shutting down")...),
 		stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		r.code = cli.Run(ctx, []string{"serve"}, cli.Env{
+		r.code = cli.Run(ctx, args, cli.Env{
 			Getenv: func(name string) string { return s[name] },
 			Stdin:  strings.NewReader(""),
 			Stdout: io.Discard,

@@ -24,15 +24,19 @@ import (
 	"authgate/internal/revocation"
 )
 
-// devSecretFile holds the development JWT secret under the data directory.
-const devSecretFile = "dev-jwt-secret.json"
+// Development keys kept under the data directory: the JWT secret and the
+// refresh-token secret.
+const (
+	devSecretFile        = "dev-jwt-secret.json"
+	devRefreshSecretFile = "dev-refresh-token-secret"
+)
 
 // runServe runs the HTTP server until ctx ends (SIGTERM), then drains
 // in-flight requests.
 func runServe(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("serve", env)
-	dev := fs.Bool("dev", false, "development mode: generate a JWT key under --data-dir if none is set, turn introspection on")
-	dataDir := fs.String("data-dir", ".data", "where --dev keeps its generated key")
+	dev := fs.Bool("dev", false, "development mode: generate a JWT key and a refresh-token key under --data-dir if none is set, turn introspection on")
+	dataDir := fs.String("data-dir", ".data", "where --dev keeps its generated keys")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -43,6 +47,9 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		if getenv, err = withDevSecret(getenv, *dataDir, logger); err != nil {
 			return err
 		}
+		if getenv, err = withDevRefreshSecret(getenv, *dataDir, logger); err != nil {
+			return err
+		}
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -51,6 +58,9 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	logger = newLogger(env.Stderr, cfg.LogLevel)
 	if cfg.JWT == nil {
 		return errors.New("HASURA_GRAPHQL_JWT_SECRET is not set: authgate will not sign tokens without a real key (`make run` generates a development key)")
+	}
+	if cfg.RefreshTokenSecret == "" {
+		return errors.New("AUTHGATE_REFRESH_TOKEN_SECRET is not set: refresh tokens need their own key of at least 32 random bytes, e.g. `openssl rand -hex 32` (`make run` generates a development key)")
 	}
 	if *dev {
 		cfg.Introspection = true
@@ -192,29 +202,65 @@ func withDevSecret(getenv func(string) string, dataDir string, logger *slog.Logg
 		return getenv, nil
 	}
 	path := filepath.Join(dataDir, devSecretFile)
-	raw, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		raw, _ = json.Marshal(map[string]string{"type": "HS256", "key": hex.EncodeToString(key)})
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("creating %s: %w", dataDir, err)
-		}
-		if err := os.WriteFile(path, raw, 0o600); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", path, err)
-		}
-	} else if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+	raw, err := devKey(path, func(key []byte) []byte {
+		raw, _ := json.Marshal(map[string]string{"type": "HS256", "key": hex.EncodeToString(key)})
+		return raw
+	})
+	if err != nil {
+		return nil, err
 	}
 	logger.Warn("!!! DEVELOPMENT MODE: HASURA_GRAPHQL_JWT_SECRET is not set; signing with the generated development key in " +
 		path + " — never use this key in production; set HASURA_GRAPHQL_JWT_SECRET (the same value Hasura reads) instead !!!")
-	secret := string(raw)
-	return func(name string) string {
-		if name == "HASURA_GRAPHQL_JWT_SECRET" {
-			return secret
+	return overriding(getenv, "HASURA_GRAPHQL_JWT_SECRET", string(raw)), nil
+}
+
+// withDevRefreshSecret returns getenv with AUTHGATE_REFRESH_TOKEN_SECRET
+// filled from a development key kept under dataDir (made on first use), when
+// it is not set.
+func withDevRefreshSecret(getenv func(string) string, dataDir string, logger *slog.Logger) (func(string) string, error) {
+	if getenv("AUTHGATE_REFRESH_TOKEN_SECRET") != "" {
+		return getenv, nil
+	}
+	path := filepath.Join(dataDir, devRefreshSecretFile)
+	raw, err := devKey(path, func(key []byte) []byte { return []byte(hex.EncodeToString(key)) })
+	if err != nil {
+		return nil, err
+	}
+	logger.Warn("!!! DEVELOPMENT MODE: AUTHGATE_REFRESH_TOKEN_SECRET is not set; using the generated development key in " +
+		path + " — never use it in production; set AUTHGATE_REFRESH_TOKEN_SECRET instead !!!")
+	return overriding(getenv, "AUTHGATE_REFRESH_TOKEN_SECRET", string(raw)), nil
+}
+
+// devKey returns the content of the development key file at path, first
+// writing encode(32 random bytes) there (mode 0600) when there is none.
+func devKey(path string, encode func(key []byte) []byte) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		return raw, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	raw = encode(key)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", path, err)
+	}
+	return raw, nil
+}
+
+// overriding returns getenv with name set to value.
+func overriding(getenv func(string) string, name, value string) func(string) string {
+	return func(n string) string {
+		if n == name {
+			return value
 		}
-		return getenv(name)
-	}, nil
+		return getenv(n)
+	}
 }

@@ -237,6 +237,9 @@ func TestCommandLineRefusals(t *testing.T) {
 		{"migrate with a bad duration", s.with("AUTHGATE_REFRESH_TOKEN_TTL", "abc"), "", []string{"migrate"}, 1, "authgate: AUTHGATE_REFRESH_TOKEN_TTL"},
 		{"user add with a bad duration", s.with("AUTHGATE_REFRESH_TOKEN_TTL", "abc"), pw, []string{"user", "add", "--email", "e@example.com", "--password-stdin"}, 1, "authgate: AUTHGATE_REFRESH_TOKEN_TTL"},
 		{"serve with a short JWT key", s.with("HASURA_GRAPHQL_JWT_SECRET", `{"type":"HS256","key":"short"}`), "", []string{"serve"}, 1, "authgate: HASURA_GRAPHQL_JWT_SECRET"},
+		{"serve without a refresh-token key", s.with("AUTHGATE_REFRESH_TOKEN_SECRET", ""), "", []string{"serve"}, 1, "authgate: AUTHGATE_REFRESH_TOKEN_SECRET is not set"},
+		{"serve with a short refresh-token key", s.with("AUTHGATE_REFRESH_TOKEN_SECRET", "short"), "", []string{"serve"}, 1, "authgate: AUTHGATE_REFRESH_TOKEN_SECRET"},
+		{"serve with a short previous refresh-token key", s.with("AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS", authtest.RefreshSecret+",short"), "", []string{"serve"}, 1, "authgate: AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS"},
 		{"serve with a bad address", s.with("AUTHGATE_ADDR", "nowhere"), "", []string{"serve"}, 1, "authgate: AUTHGATE_ADDR"},
 		{"serve with a bad boolean", s.with("AUTHGATE_SIGNUP_ENABLED", "perhaps"), "", []string{"serve"}, 1, "authgate: AUTHGATE_SIGNUP_ENABLED"},
 	}

@@ -14,6 +14,7 @@ import (
 
 	"authgate/internal/auth"
 	"authgate/internal/password"
+	"authgate/internal/refreshtoken"
 	"authgate/internal/token"
 )
 
@@ -32,21 +33,26 @@ type Config struct {
 	// JWT is nil when HASURA_GRAPHQL_JWT_SECRET (and AUTHGATE_JWT_PRIVATE_KEYS)
 	// are unset: commands that issue no tokens still run; serve refuses.
 	JWT *token.Config
-	// RefreshTokenSecret keys refresh-token hashing. Empty means: derived from
-	// the HS* JWT key.
-	RefreshTokenSecret string
-	Addr               string
-	PublicURL          string
+	// RefreshTokenSecret is the current refresh-token key: it makes and
+	// checks tokens (serve refuses to start without it, except in
+	// development). RefreshTokenPreviousSecrets only check them, so a key
+	// rotates without ending sessions.
+	RefreshTokenSecret          string
+	RefreshTokenPreviousSecrets []string
+	Addr                        string
+	PublicURL                   string
 
 	AccessTokenTTL    time.Duration
 	RefreshTokenTTL   time.Duration
 	SessionMaxAge     time.Duration
 	RefreshReuseGrace time.Duration
-	RequestTimeout    time.Duration
-	ShutdownTimeout   time.Duration
-	JWKSMaxAge        time.Duration
-	WebhookCache      time.Duration
-	PurgeInterval     time.Duration
+	// RefreshReplayLimit is how many grace replays one rotation allows.
+	RefreshReplayLimit int
+	RequestTimeout     time.Duration
+	ShutdownTimeout    time.Duration
+	JWKSMaxAge         time.Duration
+	WebhookCache       time.Duration
+	PurgeInterval      time.Duration
 	// PprofAddr, when set, serves net/http/pprof on its own listener.
 	PprofAddr string
 	// MetricsAddr, when set, serves /metrics on its own listener instead of
@@ -86,6 +92,8 @@ type Config struct {
 	LoginThrottle auth.ThrottleConfig
 	// AuditRetention is how long audit events are kept.
 	AuditRetention time.Duration
+	// AuditRefreshes writes an audit row for every refresh.
+	AuditRefreshes bool
 }
 
 // Load reads every setting through getenv (os.Getenv in production). It
@@ -100,6 +108,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		RefreshTokenTTL:    r.duration("AUTHGATE_REFRESH_TOKEN_TTL", 30*24*time.Hour),
 		SessionMaxAge:      r.duration("AUTHGATE_SESSION_MAX_AGE", 90*24*time.Hour),
 		RefreshReuseGrace:  r.durationMin("AUTHGATE_REFRESH_REUSE_GRACE", 10*time.Second, 0),
+		RefreshReplayLimit: r.integer("AUTHGATE_REFRESH_REPLAY_LIMIT", 3, 0, 100),
 		RequestTimeout:     r.duration("AUTHGATE_REQUEST_TIMEOUT", 10*time.Second),
 		ShutdownTimeout:    r.duration("AUTHGATE_SHUTDOWN_TIMEOUT", 20*time.Second),
 		JWKSMaxAge:         r.duration("AUTHGATE_JWKS_MAX_AGE", 5*time.Minute),
@@ -129,7 +138,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		LogLevel:        r.oneOf("AUTHGATE_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		LoginThrottle:   r.loginThrottle(),
 		AuditRetention:  r.durationMin("AUTHGATE_AUDIT_RETENTION", auth.DefaultAuditRetention, time.Hour),
+		AuditRefreshes:  r.boolean("AUTHGATE_AUDIT_REFRESHES", false),
 	}
+	c.RefreshTokenPreviousSecrets = r.secrets("AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS")
 	c.ListenDatabaseURL = r.str("AUTHGATE_LISTEN_DATABASE_URL", c.DatabaseURL)
 	c.PprofAddr = r.str("AUTHGATE_PPROF_ADDR", "")
 	c.MetricsAddr = r.str("AUTHGATE_METRICS_ADDR", "")
@@ -166,8 +177,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	if t := c.LoginThrottle; t.BackoffMax > t.Window {
 		return nil, fmt.Errorf("AUTHGATE_LOGIN_BACKOFF_MAX (%s) must not be longer than AUTHGATE_LOGIN_WINDOW (%s)", t.BackoffMax, t.Window)
 	}
-	if c.RefreshTokenSecret != "" && len(c.RefreshTokenSecret) < 32 {
-		return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: must be at least 32 bytes")
+	if c.RefreshTokenSecret != "" && len(c.RefreshTokenSecret) < refreshtoken.MinKeySize {
+		return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: must be at least %d bytes", refreshtoken.MinKeySize)
 	}
 	secret, keys := getenv("HASURA_GRAPHQL_JWT_SECRET"), getenv("AUTHGATE_JWT_PRIVATE_KEYS")
 	if secret != "" || keys != "" {
@@ -180,7 +191,35 @@ func Load(getenv func(string) string) (*Config, error) {
 			return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: must be set when the JWT key is asymmetric")
 		}
 	}
+	if _, err := c.RefreshTokenKeys(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// RefreshTokenKeys returns the refresh-token keys: the current secret makes
+// and checks tokens, the previous ones check them, and format-1 tokens are
+// recognised under every secret they may have been hashed with (each of
+// those, and the HS JWT key, which keyed them when no refresh secret was
+// set). It returns nil when no refresh secret is set (commands that make no
+// refresh token), and an error naming the setting when the keys clash.
+func (c *Config) RefreshTokenKeys() (*refreshtoken.Keys, error) {
+	if c.RefreshTokenSecret == "" {
+		return nil, nil
+	}
+	previous := make([][]byte, len(c.RefreshTokenPreviousSecrets))
+	for i, p := range c.RefreshTokenPreviousSecrets {
+		previous[i] = []byte(p)
+	}
+	legacy := append([][]byte{[]byte(c.RefreshTokenSecret)}, previous...)
+	if c.JWT != nil {
+		legacy = append(legacy, c.JWT.SymmetricKey())
+	}
+	keys, err := refreshtoken.NewKeys([]byte(c.RefreshTokenSecret), previous, legacy)
+	if err != nil {
+		return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS: %w", err)
+	}
+	return keys, nil
 }
 
 // loginThrottle reads the AUTHGATE_LOGIN_* settings.
@@ -299,6 +338,24 @@ func (r *reader) origins(name string) []string {
 			}
 		}
 		out = append(out, u.Scheme+"://"+host)
+	}
+	return out
+}
+
+// secrets reads a comma-separated list of secrets, each at least
+// refreshtoken.MinKeySize bytes; the error never quotes one.
+func (r *reader) secrets(name string) []string {
+	var out []string
+	for i, part := range strings.Split(r.getenv(name), ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if len(part) < refreshtoken.MinKeySize {
+			r.fail(name, "secret %d is shorter than %d bytes", i+1, refreshtoken.MinKeySize)
+			return nil
+		}
+		out = append(out, part)
 	}
 	return out
 }

@@ -56,6 +56,10 @@ func TestDefaults(t *testing.T) {
 		{"AUTHGATE_REFRESH_COOKIE", c.RefreshCookie, false},
 		{"AUTHGATE_REFRESH_COOKIE_NAME", c.RefreshCookieName, "authgate_refresh"},
 		{"AUTHGATE_REFRESH_COOKIE_PATH", c.RefreshCookiePath, "/graphql"},
+		{"AUTHGATE_REFRESH_TOKEN_SECRET (unset: serve refuses, --dev generates one)", c.RefreshTokenSecret, ""},
+		{"AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS", len(c.RefreshTokenPreviousSecrets), 0},
+		{"AUTHGATE_REFRESH_REPLAY_LIMIT", c.RefreshReplayLimit, 3},
+		{"AUTHGATE_AUDIT_REFRESHES", c.AuditRefreshes, false},
 	}
 	for _, tc := range cases {
 		if !reflect.DeepEqual(tc.got, tc.want) {
@@ -89,6 +93,10 @@ func TestSettingsAreRead(t *testing.T) {
 			func(c *config.Config) any { return c.ListenDatabaseURL }, "postgres://u@db:5432/app"},
 		{"HASURA_GRAPHQL_JWT_SECRET", map[string]string{"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"0123456789abcdef0123456789abcdef"}`},
 			func(c *config.Config) any { return c.JWT != nil && c.JWT.Algorithm() == "HS256" }, true},
+		{"AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS", map[string]string{"AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS": " " + strings.Repeat("a", 32) + ", ," + strings.Repeat("b", 40)},
+			func(c *config.Config) any { return c.RefreshTokenPreviousSecrets }, []string{strings.Repeat("a", 32), strings.Repeat("b", 40)}},
+		{"AUTHGATE_REFRESH_REPLAY_LIMIT may be zero", map[string]string{"AUTHGATE_REFRESH_REPLAY_LIMIT": "0"}, func(c *config.Config) any { return c.RefreshReplayLimit }, 0},
+		{"AUTHGATE_AUDIT_REFRESHES", map[string]string{"AUTHGATE_AUDIT_REFRESHES": "true"}, func(c *config.Config) any { return c.AuditRefreshes }, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,6 +151,10 @@ func TestBadSettingIsOneLineNamingIt(t *testing.T) {
 		{"AUTHGATE_ADDR", "localhost", nil},
 		{"PORT", "http-ish", nil},
 		{"AUTHGATE_REFRESH_TOKEN_SECRET", "too short", nil},
+		{"AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS", "too short", nil},
+		{"AUTHGATE_REFRESH_REPLAY_LIMIT", "-1", nil},
+		{"AUTHGATE_REFRESH_REPLAY_LIMIT", "many", nil},
+		{"AUTHGATE_AUDIT_REFRESHES", "sometimes", nil},
 		{"HASURA_GRAPHQL_JWT_SECRET", `{"type":"HS256","key":"too short"}`, nil},
 		{"HASURA_GRAPHQL_JWT_SECRET", `{"type":"HS256",`, nil},
 		{"HASURA_GRAPHQL_JWT_SECRET", "{\n\"type\": \"HS256\",\n\"key\": 7\n}", nil},
@@ -174,12 +186,38 @@ func TestBadSettingIsOneLineNamingIt(t *testing.T) {
 func TestSecretsStayOutOfErrors(t *testing.T) {
 	const key = "short-secret-value"
 	for name, vars := range map[string]map[string]string{
-		"HASURA_GRAPHQL_JWT_SECRET":     {"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"` + key + `"}`},
-		"AUTHGATE_REFRESH_TOKEN_SECRET": {"AUTHGATE_REFRESH_TOKEN_SECRET": key},
+		"HASURA_GRAPHQL_JWT_SECRET":               {"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"` + key + `"}`},
+		"AUTHGATE_REFRESH_TOKEN_SECRET":           {"AUTHGATE_REFRESH_TOKEN_SECRET": key},
+		"AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS": {"AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS": key},
 	} {
 		_, err := config.Load(env(vars))
 		if err == nil || strings.Contains(err.Error(), key) {
 			t.Errorf("%s: error %v, want one that does not show the key", name, err)
 		}
+	}
+}
+
+// The refresh keys: the current secret mints, previous ones verify, and
+// format-1 tokens are recognised under each of those and the HS JWT key.
+func TestRefreshTokenKeys(t *testing.T) {
+	if c, err := config.Load(env(nil)); err != nil {
+		t.Fatal(err)
+	} else if k, err := c.RefreshTokenKeys(); k != nil || err != nil {
+		t.Fatalf("no secret: keys %v, %v; want none", k, err)
+	}
+	c, err := config.Load(env(map[string]string{
+		"HASURA_GRAPHQL_JWT_SECRET":               `{"type":"HS256","key":"0123456789abcdef0123456789abcdef"}`,
+		"AUTHGATE_REFRESH_TOKEN_SECRET":           strings.Repeat("n", 32),
+		"AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS": strings.Repeat("o", 32),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := c.RefreshTokenKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(k.LegacyHashes(strings.Repeat("A", 43))); n != 3 {
+		t.Fatalf("format-1 tokens are looked up under %d keys, want 3 (current, previous, HS JWT key)", n)
 	}
 }

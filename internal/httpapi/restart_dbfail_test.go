@@ -35,7 +35,7 @@ import (
 type dbfailServer struct {
 	url     string
 	svc     *auth.Service
-	keys    refreshtoken.Keys
+	keys    *refreshtoken.Keys
 	timeout time.Duration
 	client  *http.Client
 }
@@ -56,10 +56,7 @@ func newDBFailServer(t *testing.T, databaseURL string, timeout time.Duration) *d
 		t.Fatal(err)
 	}
 	clk := clock.System{}
-	keys, err := refreshtoken.NewKeys(jwtCfg.SymmetricKey())
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := authtest.RefreshKeys(t)
 	svc := auth.New(st, nil, token.NewIssuer(jwtCfg, clk, rand.Reader, 15*time.Minute),
 		password.New(authtest.CheapParams, 4, rand.Reader), keys, clk, rand.Reader, authtest.DefaultConfig())
 	h := httpapi.New(httpapi.Config{ActionSecret: dbfailSecret, RequestTimeout: timeout}, svc,
@@ -306,7 +303,7 @@ func TestDatabaseRestartUnderLoadLosesNothing(t *testing.T) {
 					a = s.call(lc.door, "refreshToken", map[string]any{"refreshToken": cur.last})
 					clean = a.outcome == succeeded
 					if a.outcome == succeeded {
-						if a.sessionID != cur.id || a.token != s.keys.Successor(cur.last) {
+						if a.sessionID != cur.id || !s.keys.Follows(cur.last, a.token) {
 							a.outcome, a.detail = failed, fmt.Sprintf("%s refresh of session %s answered session %s with an unexpected successor", lc.door, cur.id, a.sessionID)
 						} else {
 							cur.last = a.token
@@ -387,12 +384,12 @@ func TestDatabaseRestartUnderLoadLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	hashOf := func(sessionID string) (hash []byte, revoked bool) {
+	generationOf := func(sessionID string) (generation int64, revoked bool) {
 		t.Helper()
-		if err := db.QueryRow(`SELECT refresh_token_hash, revoked_at IS NOT NULL FROM auth.sessions WHERE id = $1`, sessionID).Scan(&hash, &revoked); err != nil {
+		if err := db.QueryRow(`SELECT generation, revoked_at IS NOT NULL FROM auth.sessions WHERE id = $1`, sessionID).Scan(&generation, &revoked); err != nil {
 			t.Fatalf("session %s: %v", sessionID, err)
 		}
-		return hash, revoked
+		return generation, revoked
 	}
 
 	// The requests refused while the database was down wrote nothing, and
@@ -401,8 +398,8 @@ func TestDatabaseRestartUnderLoadLosesNothing(t *testing.T) {
 	if err := db.QueryRow(`SELECT count(*) FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id WHERE u.email = 'probe@example.com'`).Scan(&probeSessions); err != nil {
 		t.Fatal(err)
 	}
-	if hash, _ := hashOf(probe.SessionID); probeSessions != 1 || !bytes.Equal(hash, s.keys.Hash(probe.RefreshToken)) {
-		t.Errorf("refused requests wrote: the probe user has %d sessions, its token moved: %v", probeSessions, !bytes.Equal(hash, s.keys.Hash(probe.RefreshToken)))
+	if g, _ := generationOf(probe.SessionID); probeSessions != 1 || g != authtest.Generation(s.keys, probe.RefreshToken) {
+		t.Errorf("refused requests wrote: the probe user has %d sessions, its token moved: %v", probeSessions, g != authtest.Generation(s.keys, probe.RefreshToken))
 	}
 	if a := s.call("actions", "refreshToken", map[string]any{"refreshToken": probe.RefreshToken}); a.outcome != succeeded {
 		t.Errorf("the probe's token no longer refreshes after the restart: %s", a.detail)
@@ -416,24 +413,24 @@ func TestDatabaseRestartUnderLoadLosesNothing(t *testing.T) {
 		for _, ts := range lc.sessions {
 			total++
 			known[ts.id] = true
-			hash, revoked := hashOf(ts.id)
+			g, revoked := generationOf(ts.id)
 			switch {
 			case revoked:
 				t.Errorf("session %s was revoked", ts.id)
 				continue
-			case bytes.Equal(hash, s.keys.Hash(ts.last)):
-			case bytes.Equal(hash, s.keys.Hash(s.keys.Successor(ts.last))):
+			case g == authtest.Generation(s.keys, ts.last):
+			case g == authtest.Generation(s.keys, ts.last)+1:
 				recovered++ // rotated, answer lost: the grace replay returns it
 			default:
 				t.Errorf("session %s forked: the database holds a token its client never had", ts.id)
 				continue
 			}
 			a := s.call("actions", "refreshToken", map[string]any{"refreshToken": ts.last})
-			if a.outcome != succeeded || a.sessionID != ts.id || a.token != s.keys.Successor(ts.last) {
+			if a.outcome != succeeded || a.sessionID != ts.id || !s.keys.Follows(ts.last, a.token) {
 				t.Errorf("session %s lost: its last token refreshes to %d %s", ts.id, a.outcome, a.detail)
 				continue
 			}
-			if hash, _ := hashOf(ts.id); !bytes.Equal(hash, s.keys.Hash(a.token)) {
+			if g, _ := generationOf(ts.id); g != authtest.Generation(s.keys, a.token) {
 				t.Errorf("session %s: the database does not hold the token its client now has", ts.id)
 			}
 		}

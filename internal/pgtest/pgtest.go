@@ -57,11 +57,26 @@ func Main(m *testing.M) {
 // returns its URL.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	tmpl := ensureTemplate(t)
+	return createDatabase(t, ` TEMPLATE `+quoteIdent(ensureTemplate(t)))
+}
+
+// NewEmptyDatabase creates a database for t with no schema at all (tests of
+// an upgrade migrate it step by step), drops it when t ends, and returns its
+// URL.
+func NewEmptyDatabase(t testing.TB) string {
+	t.Helper()
+	ensureTemplate(t) // connects admin
+	return createDatabase(t, "")
+}
+
+// createDatabase creates a database (with options, e.g. its template) that
+// is dropped when t ends, and returns its URL.
+func createDatabase(t testing.TB, options string) string {
+	t.Helper()
 	name := "authgate_test_" + randomSuffix()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+quoteIdent(name)+` TEMPLATE `+quoteIdent(tmpl)); err != nil {
+	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+quoteIdent(name)+options); err != nil {
 		t.Fatalf("pgtest: creating database: %v", err)
 	}
 	t.Cleanup(func() {

@@ -17,11 +17,12 @@ import (
 // row (not a session advisory lock, so it also works through PgBouncer in
 // transaction mode). It fails when a migration fails; applied ones stay.
 func Migrate(ctx context.Context, db *sql.DB) ([]int64, error) {
-	return migrateTo(ctx, db, 0)
+	return MigrateTo(ctx, db, goose.MaxVersion)
 }
 
-// migrateTo is Migrate up to version (0: the latest).
-func migrateTo(ctx context.Context, db *sql.DB, version int64) ([]int64, error) {
+// MigrateTo is Migrate, stopping after version (tests start from an older
+// schema with it, to check an upgrade).
+func MigrateTo(ctx context.Context, db *sql.DB, version int64) ([]int64, error) {
 	// goose keeps its bookkeeping in the auth schema, which must exist first.
 	if _, err := db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS auth`); err != nil {
 		return nil, fmt.Errorf("creating schema auth: %w", mapError(err))
@@ -39,12 +40,7 @@ func migrateTo(ctx context.Context, db *sql.DB, version int64) ([]int64, error) 
 	if err != nil {
 		return nil, fmt.Errorf("loading migrations: %w", err)
 	}
-	var results []*goose.MigrationResult
-	if version > 0 {
-		results, err = provider.UpTo(ctx, version)
-	} else {
-		results, err = provider.Up(ctx)
-	}
+	results, err := provider.UpTo(ctx, version)
 	if err != nil {
 		return nil, fmt.Errorf("migrating: %w", mapError(err))
 	}

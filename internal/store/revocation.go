@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"authgate/internal/auth"
 	"authgate/internal/revocation"
 )
@@ -80,18 +82,48 @@ const purgeLockKey = 0x61757468_70757267 // "authpurg"
 // The purge statements delete one bounded batch each; $1 is the cut-off
 // instant, $2 the batch size.
 const (
+	// purgeSessions finds, by index, sessions past their absolute limit and
+	// sessions revoked before $3.
 	purgeSessions = `
 DELETE FROM auth.sessions WHERE id IN (
     SELECT id FROM auth.sessions
-    WHERE max_expires_at <= $1 OR expires_at <= $1 OR revoked_at <= $3
+    WHERE max_expires_at <= $1 OR revoked_at <= $3
     LIMIT $2)`
+	// purgeIdleSessions deletes the sessions that expired from inactivity
+	// among the $2 that follow session $3 in primary-key order, and reports
+	// how many it examined and the last one. No index covers expires_at
+	// (every rotation moves it), so the purge sweeps the table in such
+	// stretches. The delete checks the row it deletes, as it is then: a
+	// session refreshed meanwhile stays.
+	purgeIdleSessions = `
+WITH stretch AS (
+    SELECT id, expires_at FROM auth.sessions WHERE id > $3::uuid ORDER BY id LIMIT $2
+), gone AS (
+    DELETE FROM auth.sessions s USING stretch t
+    WHERE s.id = t.id AND t.expires_at <= $1 AND s.expires_at <= $1 AND s.revoked_at IS NULL
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM stretch), COALESCE((SELECT id::text FROM stretch ORDER BY id DESC LIMIT 1), ''),
+       (SELECT count(*) FROM gone)`
+	// purgeRetiredTokens deletes retired format-1 token hashes only once
+	// their session is gone or can no longer be refreshed (revoked or
+	// expired): until then a replay of one must still be seen as reuse,
+	// whatever AUTHGATE_SESSION_MAX_AGE says now. After that, a replay
+	// answers INVALID_REFRESH_TOKEN with or without the row.
 	purgeRetiredTokens = `
 DELETE FROM auth.retired_refresh_tokens WHERE token_hash IN (
-    SELECT token_hash FROM auth.retired_refresh_tokens WHERE retired_at <= $1 LIMIT $2)`
+    SELECT r.token_hash FROM auth.retired_refresh_tokens r
+    WHERE NOT EXISTS (
+        SELECT 1 FROM auth.sessions s
+        WHERE s.id = r.session_id AND s.revoked_at IS NULL AND s.expires_at > $1 AND s.max_expires_at > $1)
+    LIMIT $2)`
 	purgeDeniedTokens = `
 DELETE FROM auth.revoked_access_tokens WHERE jti IN (
     SELECT jti FROM auth.revoked_access_tokens WHERE expires_at <= $1 LIMIT $2)`
 )
+
+// sweepStart is the primary key the idle-session sweep starts from.
+const sweepStart = "00000000-0000-0000-0000-000000000000"
 
 // Purge implements auth.Store. Each batch is its own transaction holding a
 // transaction-scoped advisory lock (safe through PgBouncer's transaction
@@ -107,13 +139,12 @@ func (s *Store) Purge(ctx context.Context, p auth.PurgePolicy) (auth.PurgeResult
 		count *int
 	}{
 		{purgeSessions, []any{p.Now, p.BatchSize, p.Now.Add(-p.KeepRevokedFor)}, &res.Sessions},
-		// A retired token older than the longest session cannot belong to a live one.
-		{purgeRetiredTokens, []any{p.Now.Add(-p.SessionMaxAge), p.BatchSize}, &res.RetiredTokens},
+		{purgeRetiredTokens, []any{p.Now, p.BatchSize}, &res.RetiredTokens},
 		{purgeDeniedTokens, []any{p.Now, p.BatchSize}, &res.DeniedTokens},
 		{purgeAuditEvents, []any{auditPurgeCutoff(p), p.BatchSize}, &res.AuditEvents},
 		{purgeLoginThrottles, []any{throttlePurgeCutoff(p), p.BatchSize}, &res.LoginThrottles},
 	}
-	for _, step := range steps {
+	for i, step := range steps {
 		for {
 			var (
 				n       int
@@ -121,7 +152,14 @@ func (s *Store) Purge(ctx context.Context, p auth.PurgePolicy) (auth.PurgeResult
 			)
 			// A batch is its own transaction: retried whole on a conflict.
 			err := retry(ctx, func() (err error) {
-				n, skipped, err = s.purgeBatch(ctx, step.query, step.args)
+				n, skipped, err = s.purgeBatch(ctx, func(tx *sqlx.Tx) (int, error) {
+					r, err := tx.ExecContext(ctx, step.query, step.args...)
+					if err != nil {
+						return 0, err
+					}
+					deleted, err := r.RowsAffected()
+					return int(deleted), err
+				})
 				return err
 			})
 			if err != nil {
@@ -136,11 +174,57 @@ func (s *Store) Purge(ctx context.Context, p auth.PurgePolicy) (auth.PurgeResult
 				break
 			}
 		}
+		if i == 0 {
+			// Sessions gone by index first, then the sweep for idle ones,
+			// before the retired tokens whose sessions these were.
+			n, skipped, err := s.sweepIdleSessions(ctx, p)
+			res.Sessions += n
+			if err != nil || skipped {
+				res.Skipped = skipped
+				return res, err
+			}
+		}
 	}
 	return res, nil
 }
 
-func (s *Store) purgeBatch(ctx context.Context, query string, args []any) (n int, skipped bool, err error) {
+// sweepIdleSessions examines up to p.IdleScanRows sessions, from where the
+// previous purge of this store stopped, in stretches of ten batches, and
+// deletes those that expired from inactivity. At the end of the table the
+// next purge starts again from the beginning.
+func (s *Store) sweepIdleSessions(ctx context.Context, p auth.PurgePolicy) (deleted int, skipped bool, err error) {
+	s.sweep.Lock()
+	defer s.sweep.Unlock()
+	if s.sweep.after == "" {
+		s.sweep.after = sweepStart
+	}
+	for examined := 0; examined < p.IdleScanRows; {
+		stretch := min(10*p.BatchSize, p.IdleScanRows-examined)
+		var (
+			seen, gone int
+			last       string
+		)
+		err := retry(ctx, func() (err error) {
+			_, skipped, err = s.purgeBatch(ctx, func(tx *sqlx.Tx) (int, error) {
+				return 0, tx.QueryRowContext(ctx, purgeIdleSessions, p.Now, stretch, s.sweep.after).Scan(&seen, &last, &gone)
+			})
+			return err
+		})
+		if err != nil || skipped {
+			return deleted, skipped, err
+		}
+		deleted += gone
+		examined += seen
+		if seen < stretch {
+			s.sweep.after = sweepStart
+			break
+		}
+		s.sweep.after = last
+	}
+	return deleted, false, nil
+}
+
+func (s *Store) purgeBatch(ctx context.Context, batch func(tx *sqlx.Tx) (int, error)) (n int, skipped bool, err error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return 0, false, mapError(err)
@@ -153,10 +237,9 @@ func (s *Store) purgeBatch(ctx context.Context, query string, args []any) (n int
 	if !locked {
 		return 0, true, nil
 	}
-	res, err := tx.ExecContext(ctx, query, args...)
+	n, err = batch(tx)
 	if err != nil {
 		return 0, false, mapError(err)
 	}
-	deleted, _ := res.RowsAffected()
-	return int(deleted), false, mapError(tx.Commit())
+	return n, false, mapError(tx.Commit())
 }

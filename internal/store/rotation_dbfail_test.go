@@ -11,8 +11,8 @@ import (
 )
 
 // TestRefreshFailingMidRotationChangesNothing injects a failure at every
-// point of the rotation statement, between "retire the old token" and
-// "issue the new one" included, and at the server process dying there.
+// point of the rotation statement, after the session update and after the
+// audit row included, and at the server process dying there.
 // Because the rotation is one statement, each failure leaves the session
 // exactly as it was: the old token still refreshes, to the same successor,
 // once the failure is gone.
@@ -33,15 +33,18 @@ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(10); RETU
 	}{
 		{"the session update is refused", raise, `BEFORE UPDATE ON auth.sessions FOR EACH ROW`, "auth.sessions", ""},
 		{"the session update fails after it was made", raise, `AFTER UPDATE ON auth.sessions FOR EACH ROW`, "auth.sessions", ""},
-		{"retiring the old token is refused", raise, `BEFORE INSERT ON auth.retired_refresh_tokens FOR EACH ROW`, "auth.retired_refresh_tokens", ""},
-		{"retiring the old token fails after both writes", raise, `AFTER INSERT ON auth.retired_refresh_tokens FOR EACH ROW`, "auth.retired_refresh_tokens", ""},
-		{"the commit fails", raise, `AFTER INSERT ON auth.retired_refresh_tokens DEFERRABLE INITIALLY DEFERRED FOR EACH ROW`, "auth.retired_refresh_tokens", ""},
-		{"the server process dies after both writes", die, `AFTER INSERT ON auth.retired_refresh_tokens FOR EACH ROW`, "auth.retired_refresh_tokens", auth.CodeUnavailable},
+		{"the audit row is refused", raise, `BEFORE INSERT ON auth.audit_events FOR EACH ROW`, "auth.audit_events", ""},
+		{"the audit row fails after both writes", raise, `AFTER INSERT ON auth.audit_events FOR EACH ROW`, "auth.audit_events", ""},
+		{"the commit fails", raise, `AFTER UPDATE ON auth.sessions DEFERRABLE INITIALLY DEFERRED FOR EACH ROW`, "auth.sessions", ""},
+		{"the server process dies after both writes", die, `AFTER INSERT ON auth.audit_events FOR EACH ROW`, "auth.audit_events", auth.CodeUnavailable},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			env := authtest.New(t, auth.Config{})
+			// With the refresh in the audit trail: the statement writes twice.
+			cfg := authtest.DefaultConfig()
+			cfg.AuditRefreshes = true
+			env := authtest.New(t, cfg)
 			db := superuser(t, env.DatabaseURL)
 			ctx := context.Background()
 			first := env.Signup(t, "ann@example.com", "correct horse battery")
@@ -77,17 +80,15 @@ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(10); RETU
 			if err != nil {
 				t.Fatalf("the old token no longer refreshes after the failure: %v", err)
 			}
-			if third.RefreshToken != env.Keys.Successor(second.RefreshToken) || third.SessionID != first.SessionID {
+			if third.RefreshToken != env.Successor(t, second.RefreshToken) || third.SessionID != first.SessionID {
 				t.Fatalf("the refresh after the failure gave another session or successor")
 			}
-			var hash []byte
-			var retired int
-			if err := db.QueryRow(`SELECT refresh_token_hash, (SELECT count(*) FROM auth.retired_refresh_tokens WHERE session_id = $1)
-				FROM auth.sessions WHERE id = $1`, first.SessionID).Scan(&hash, &retired); err != nil {
+			var generation int
+			if err := db.QueryRow(`SELECT generation FROM auth.sessions WHERE id = $1`, first.SessionID).Scan(&generation); err != nil {
 				t.Fatal(err)
 			}
-			if string(hash) != string(env.Keys.Hash(third.RefreshToken)) || retired != 2 {
-				t.Errorf("after the retry the session holds another token or %d retired ones, want 2", retired)
+			if !env.Current(t, third.RefreshToken) || generation != 2 {
+				t.Errorf("after the retry the session holds another token, generation %d, want 2", generation)
 			}
 		})
 	}
@@ -97,8 +98,7 @@ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(10); RETU
 func sessionState(t *testing.T, db *sql.DB, id string) string {
 	t.Helper()
 	var state string
-	err := db.QueryRow(`SELECT row(s.refresh_token_hash, s.rotated_at, s.last_activity_at, s.expires_at, s.revoked_at,
-		s.revoked_reason, s.ip, s.user_agent, (SELECT array_agg(r.token_hash ORDER BY r.token_hash) FROM auth.retired_refresh_tokens r WHERE r.session_id = s.id))::text
+	err := db.QueryRow(`SELECT row(s.*, (SELECT count(*) FROM auth.audit_events a WHERE a.session_id = s.id))::text
 		FROM auth.sessions s WHERE s.id = $1`, id).Scan(&state)
 	if err != nil {
 		t.Fatal(err)

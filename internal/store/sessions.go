@@ -36,7 +36,7 @@ import (
 // settling of the throttle's reservation (a correct password ends the
 // account's count, $12, and gives the address, $13, its reserved failure
 // back; $14 the reservation's now), the session and the audit event.
-// $1 user, $2 token hash, $3 description, $4 user agent, $5 ip, $6 now,
+// $1 user, $2 the session's token secret, $3 description, $4 user agent, $5 ip, $6 now,
 // $7 sliding expiry, $8 absolute expiry, $9 the verified password hash
 // (”: none), $10 the verified cut-off (null: none yet).
 var openSession = `
@@ -59,7 +59,7 @@ WITH verified AS (
     WHERE scope = 'account' AND subject = $12 AND EXISTS (SELECT 1 FROM opened)
 ), given_back AS (` + giveBack("'address'", "$13", "$14") + ` AND EXISTS (SELECT 1 FROM opened)
 ), s AS (
-    INSERT INTO auth.sessions (user_id, refresh_token_hash, description, user_agent, ip,
+    INSERT INTO auth.sessions (user_id, token_secret, description, user_agent, ip,
                                created_at, last_activity_at, expires_at, max_expires_at)
     SELECT $1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $6, $7, $8 FROM opened
     RETURNING id, user_id, created_at, expires_at, ip, user_agent
@@ -73,7 +73,7 @@ SELECT v.outcome, s.id, s.created_at, s.expires_at FROM verified v LEFT JOIN s O
 
 // insertSession opens a session (a password change's fresh one).
 const insertSession = `
-INSERT INTO auth.sessions (user_id, refresh_token_hash, description, user_agent, ip,
+INSERT INTO auth.sessions (user_id, token_secret, description, user_agent, ip,
                            created_at, last_activity_at, expires_at, max_expires_at)
 VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $6, $7, $8)
 RETURNING id, created_at, expires_at`
@@ -89,7 +89,7 @@ func (s *Store) OpenSession(ctx context.Context, ns auth.NewSession, v auth.Veri
 		id            sql.NullString
 		created, exps sql.NullTime
 	)
-	err := stmts{s}.QueryRowxContext(ctx, openSession, ns.UserID, ns.TokenHash, ns.Description, ns.UserAgent, ns.IP,
+	err := stmts{s}.QueryRowxContext(ctx, openSession, ns.UserID, ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP,
 		ns.Now, ns.ExpiresAt, ns.MaxExpiresAt, v.PasswordHash, v.ValidAfter, v.Rehash,
 		reservedSubject(a.Account, a.Reserved.AccountFailures), reservedSubject(a.Address, a.Reserved.AddressFailures), a.Now).
 		Scan(&outcome, &id, &created, &exps)
@@ -107,7 +107,7 @@ func (s *Store) OpenSession(ctx context.Context, ns auth.NewSession, v auth.Veri
 
 func createSession(ctx context.Context, q sqlx.QueryerContext, query string, ns auth.NewSession, more ...any) (auth.SessionRecord, error) {
 	var rec auth.SessionRecord
-	args := append([]any{ns.UserID, ns.TokenHash, ns.Description, ns.UserAgent, ns.IP,
+	args := append([]any{ns.UserID, ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP,
 		ns.Now, ns.ExpiresAt, ns.MaxExpiresAt}, more...)
 	err := q.QueryRowxContext(ctx, query, args...).Scan(&rec.ID, &rec.CreatedAt, &rec.ExpiresAt)
 	if err != nil {
@@ -117,71 +117,103 @@ func createSession(ctx context.Context, q sqlx.QueryerContext, query string, ns 
 	return rec, nil
 }
 
-// rotateRefreshToken is the whole refresh decision in one statement, so a
-// refresh is one round trip and no crash can leave it half done.
+// The refresh statement decides and applies a whole refresh, so a refresh
+// is one round trip and no crash can leave it half done. Its head finds the
+// session and the generation the token stands for (found: id, g, proof); its
+// tail (rotateTail) is shared by both token formats:
 //
-// found: the session holding the token as current or as retired.
-// cur: that session, locked. Under READ COMMITTED a concurrent rotation
-// makes this wait and then see the latest row, so of N simultaneous
-// refreshes of one token exactly one rotates and the rest see the successor
-// (and replay it).
-// decided: the outcome; a disabled user wins over everything else.
-// upd / retire: rotation (or, on reuse, revocation) and the retired record.
-// audit: the refresh (a replay too) or the reuse, in the audit trail.
+// cur: the session, found by primary key and locked. Under READ COMMITTED a
+// concurrent rotation makes this wait and then see the latest row, so of N
+// simultaneous refreshes of one token exactly one rotates and the others see
+// the next generation (and replay it, if the rule allows).
+// decided: the outcome. A proof that does not match the row's secret, or a
+// generation never issued, is unknown before anything else is looked at, so
+// a forged token changes nothing and learns nothing; then a disabled user
+// wins over everything else.
+// upd: rotation (generation + 1, touching no indexed column, so the update
+// can be HOT), a replay's count, or, on reuse, the revocation.
+// audit: the reuse, with why; rotations and replays only when $9 says so.
+// The last SELECT returns the successor's proof for rotations and replays,
+// and announces a reuse's revocation to every instance.
 //
-// $1 token hash, $2 successor hash, $3 now, $4 grace cut-off, $5 sliding
-// expiry, $6 ip, $7 user agent, $8 now in unix microseconds (for NOTIFY).
-const rotateRefreshToken = `
-WITH found AS (
-    SELECT id FROM auth.sessions WHERE refresh_token_hash = $1
-    UNION ALL
-    SELECT session_id FROM auth.retired_refresh_tokens WHERE token_hash = $1
-    LIMIT 1
-), cur AS (
-    SELECT s.id, s.refresh_token_hash, s.rotated_at, s.created_at, s.expires_at, s.max_expires_at,
-           s.revoked_at, u.id AS user_id, u.email, u.default_role, u.allowed_roles, u.disabled,
+// $1 now, $2 grace cut-off, $3 sliding expiry, $4 ip, $5 user agent, $6 now
+// in unix microseconds (for NOTIFY), $7 the requesting replay client, $8 the
+// replay limit, $9 audit rotations and replays; the heads add $10… .
+const rotateTail = `
+cur AS (
+    SELECT s.id, s.token_secret, s.generation, s.rotated_at, s.rotated_client, s.replays,
+           s.created_at, s.expires_at, s.max_expires_at, s.revoked_at,
+           u.id AS user_id, u.email, u.default_role, u.allowed_roles, u.disabled,
            u.created_at AS user_created_at, u.custom_claims, u.banned_until, u.valid_after
     FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
     WHERE s.id = (SELECT id FROM found)
     FOR NO KEY UPDATE OF s
 ), decided AS (
-    SELECT cur.*, CASE
-        WHEN cur.disabled OR cur.banned_until > $3 THEN 'disabled'
-        WHEN cur.revoked_at IS NOT NULL OR cur.expires_at <= $3 OR cur.max_expires_at <= $3
-             OR cur.created_at < cur.valid_after THEN 'dead'
-        WHEN cur.refresh_token_hash = $1 THEN 'rotated'
-        WHEN cur.refresh_token_hash = $2 AND cur.rotated_at > $4 THEN 'replayed'
+    SELECT c.*, f.g, CASE
+        WHEN f.g > c.generation OR f.proof <> sha256(c.token_secret || int8send(f.g)) THEN 'unknown'
+        WHEN c.disabled OR c.banned_until > $1 THEN 'disabled'
+        WHEN c.revoked_at IS NOT NULL OR c.expires_at <= $1 OR c.max_expires_at <= $1
+             OR c.created_at < c.valid_after THEN 'dead'
+        WHEN f.g = c.generation THEN 'rotated'
+        WHEN f.g = c.generation - 1 AND f.g >= 0 AND c.rotated_at > $2 AND c.rotated_client = $7::bytea
+             AND c.replays < $8::integer THEN 'replayed'
         ELSE 'reused'
     END AS outcome
-    FROM cur
+    FROM cur c, found f
 ), upd AS (
     UPDATE auth.sessions s SET
-        refresh_token_hash = CASE WHEN d.outcome = 'rotated' THEN $2 ELSE s.refresh_token_hash END,
-        rotated_at         = CASE WHEN d.outcome = 'rotated' THEN $3 ELSE s.rotated_at END,
-        last_activity_at   = CASE WHEN d.outcome = 'rotated' THEN $3 ELSE s.last_activity_at END,
-        expires_at         = CASE WHEN d.outcome = 'rotated' THEN LEAST($5, s.max_expires_at) ELSE s.expires_at END,
-        ip                 = CASE WHEN d.outcome = 'rotated' THEN COALESCE(NULLIF($6, ''), s.ip) ELSE s.ip END,
-        user_agent         = CASE WHEN d.outcome = 'rotated' THEN COALESCE(NULLIF($7, ''), s.user_agent) ELSE s.user_agent END,
-        revoked_at         = CASE WHEN d.outcome = 'reused' THEN $3 ELSE s.revoked_at END,
-        revoked_reason     = CASE WHEN d.outcome = 'reused' THEN 'refresh token reused' ELSE s.revoked_reason END
+        generation       = CASE WHEN d.outcome = 'rotated' THEN s.generation + 1 ELSE s.generation END,
+        rotated_at       = CASE WHEN d.outcome = 'rotated' THEN $1 ELSE s.rotated_at END,
+        rotated_client   = CASE WHEN d.outcome = 'rotated' THEN $7::bytea ELSE s.rotated_client END,
+        replays          = CASE d.outcome WHEN 'rotated' THEN 0 WHEN 'replayed' THEN s.replays + 1 ELSE s.replays END,
+        last_activity_at = CASE WHEN d.outcome = 'rotated' THEN $1 ELSE s.last_activity_at END,
+        expires_at       = CASE WHEN d.outcome = 'rotated' THEN LEAST($3, s.max_expires_at) ELSE s.expires_at END,
+        ip               = CASE WHEN d.outcome = 'rotated' THEN COALESCE(NULLIF($4, ''), s.ip) ELSE s.ip END,
+        user_agent       = CASE WHEN d.outcome = 'rotated' THEN COALESCE(NULLIF($5, ''), s.user_agent) ELSE s.user_agent END,
+        revoked_at       = CASE WHEN d.outcome = 'reused' THEN $1 ELSE s.revoked_at END,
+        revoked_reason   = CASE WHEN d.outcome = 'reused' THEN 'refresh token reused' ELSE s.revoked_reason END
     FROM decided d
-    WHERE s.id = d.id AND d.outcome IN ('rotated', 'reused')
+    WHERE s.id = d.id AND d.outcome IN ('rotated', 'replayed', 'reused')
     RETURNING s.expires_at
-), retire AS (
-    INSERT INTO auth.retired_refresh_tokens (token_hash, session_id, retired_at)
-    SELECT $1, d.id, $3 FROM decided d WHERE d.outcome = 'rotated'
-    ON CONFLICT (token_hash) DO NOTHING
 ), audit AS (
     INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent, detail)
-    SELECT $3, CASE WHEN d.outcome = 'reused' THEN 'refresh_token_reused' ELSE 'refresh' END,
-           d.user_id, d.id, NULLIF($6, ''), NULLIF($7, ''),
-           CASE WHEN d.outcome = 'replayed' THEN '{"replayed": true}'::jsonb ELSE '{}'::jsonb END
-    FROM decided d WHERE d.outcome IN ('rotated', 'replayed', 'reused')
+    SELECT $1, CASE WHEN d.outcome = 'reused' THEN 'refresh_token_reused' ELSE 'refresh' END,
+           d.user_id, d.id, NULLIF($4, ''), NULLIF($5, ''),
+           CASE d.outcome
+               WHEN 'replayed' THEN '{"replayed": true}'::jsonb
+               WHEN 'reused' THEN jsonb_build_object('generation', d.g, 'current_generation', d.generation, 'reason',
+                   CASE WHEN d.g < d.generation - 1 OR d.g < 0 THEN 'ancestor'
+                        WHEN d.rotated_at IS NULL OR d.rotated_at <= $2 THEN 'after grace'
+                        WHEN d.rotated_client IS DISTINCT FROM $7::bytea THEN 'another client'
+                        ELSE 'replays exhausted' END)
+               ELSE '{}'::jsonb END
+    FROM decided d WHERE d.outcome = 'reused' OR ($9::boolean AND d.outcome IN ('rotated', 'replayed'))
 )
 SELECT d.outcome, d.id, d.created_at, COALESCE((SELECT expires_at FROM upd), d.expires_at) AS expires_at,
        d.user_id, d.email, d.default_role, d.allowed_roles, d.user_created_at, d.custom_claims,
-       (SELECT count(pg_notify('` + revocation.Channel + `', 's|' || id || '|' || $8)) FROM decided WHERE outcome = 'reused')
+       d.g + 1 AS successor_generation,
+       CASE WHEN d.outcome IN ('rotated', 'replayed') THEN sha256(d.token_secret || int8send(d.g + 1)) END AS successor_proof,
+       (SELECT count(pg_notify('` + revocation.Channel + `', 's|' || id || '|' || $6)) FROM decided WHERE outcome = 'reused') AS notified
 FROM decided d`
+
+// rotateRefreshToken refreshes a format-2 token: $10 session id, $11 its
+// generation, $12 its proof (the MAC was checked by the caller).
+const rotateRefreshToken = `
+WITH found AS (SELECT $10::uuid AS id, $11::bigint AS g, $12::bytea AS proof),` + rotateTail
+
+// rotateLegacyRefreshToken refreshes a format-1 token, found by its hash
+// under each candidate key ($10). The session's current format-1 token
+// stands for generation 0 (proof is null: the hash match proves it), a
+// retired one for an older generation; so its rotation turns the session to
+// format 2 and a retired one is reuse. A rotation keeps the format-1 hash,
+// so that a replay of that token is recognised too.
+const rotateLegacyRefreshToken = `
+WITH found AS (
+    SELECT id, 0::bigint AS g, NULL::bytea AS proof FROM auth.sessions WHERE refresh_token_hash = ANY($10::bytea[])
+    UNION ALL
+    SELECT session_id, -1, NULL FROM auth.retired_refresh_tokens WHERE token_hash = ANY($10::bytea[])
+    LIMIT 1
+),` + rotateTail
 
 // RotateRefreshToken implements auth.Store.
 func (s *Store) RotateRefreshToken(ctx context.Context, r auth.Rotation) (auth.RotationResult, error) {
@@ -191,9 +223,16 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r auth.Rotation) (auth.R
 		claims claimsJSON
 	)
 	var notified int
-	err := stmts{s}.QueryRowxContext(ctx, rotateRefreshToken, r.TokenHash, r.SuccessorHash, r.Now, r.GraceCutoff,
-		r.ExpiresAt, r.IP, r.UserAgent, micros(r.Now)).Scan(&res.Outcome, &res.SessionID, &res.AuthTime, &res.ExpiresAt,
-		&res.User.ID, &res.User.Email, &res.User.DefaultRole, &roles, &res.User.CreatedAt, &claims, &notified)
+	args := []any{r.Now, r.GraceCutoff, r.ExpiresAt, r.IP, r.UserAgent, micros(r.Now), r.Client, r.ReplayLimit, r.Audit}
+	query := rotateRefreshToken
+	if r.LegacyHashes != nil {
+		query, args = rotateLegacyRefreshToken, append(args, pq.ByteaArray(r.LegacyHashes))
+	} else {
+		args = append(args, r.SessionID, r.Generation, r.Proof)
+	}
+	err := stmts{s}.QueryRowxContext(ctx, query, args...).Scan(&res.Outcome, &res.SessionID, &res.AuthTime, &res.ExpiresAt,
+		&res.User.ID, &res.User.Email, &res.User.DefaultRole, &roles, &res.User.CreatedAt, &claims,
+		&res.SuccessorGeneration, &res.SuccessorProof, &notified)
 	if errors.Is(err, sql.ErrNoRows) {
 		return auth.RotationResult{Outcome: auth.Unknown}, nil
 	}
@@ -212,18 +251,10 @@ func notifySessions(nowParam string) string {
 	return `SELECT count(pg_notify('` + revocation.Channel + `', 's|' || id || '|' || ` + nowParam + `)) FROM s`
 }
 
-// revokeSessionByTokenHash ends the session (logout), announces it and
-// records it in the audit trail: $1 token hash, $2 now, $3 now in unix
-// microseconds, $4 ip, $5 user agent.
-const revokeSessionByTokenHash = `
-WITH s AS (
-    UPDATE auth.sessions SET revoked_at = $2, revoked_reason = 'logout'
-    WHERE revoked_at IS NULL AND id = (
-        SELECT id FROM auth.sessions WHERE refresh_token_hash = $1
-        UNION ALL
-        SELECT session_id FROM auth.retired_refresh_tokens WHERE token_hash = $1
-        LIMIT 1
-    )
+// The logout statements end the session of a genuine refresh token, current
+// or older, announce it and record it in the audit trail: $2 now, $3 now in
+// unix microseconds, $4 ip, $5 user agent; the token is $1 (and $6, $7).
+const revokeSessionTail = `
     RETURNING id, user_id
 ), audit AS (
     INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent)
@@ -231,14 +262,39 @@ WITH s AS (
 )
 SELECT (SELECT count(pg_notify('` + revocation.Channel + `', 's|' || id || '|' || $3)) FROM s), (SELECT id::text FROM s)`
 
-// RevokeSessionByTokenHash implements auth.Store.
-func (s *Store) RevokeSessionByTokenHash(ctx context.Context, hash []byte, now time.Time) (string, error) {
+const (
+	// revokeSessionByToken: a format-2 token, $1 session id, $6 generation,
+	// $7 proof.
+	revokeSessionByToken = `
+WITH s AS (
+    UPDATE auth.sessions SET revoked_at = $2, revoked_reason = 'logout'
+    WHERE id = $1::uuid AND revoked_at IS NULL
+      AND $6::bigint <= generation AND $7::bytea = sha256(token_secret || int8send($6::bigint))` + revokeSessionTail
+
+	// revokeSessionByLegacyToken: a format-1 token's hashes ($1).
+	revokeSessionByLegacyToken = `
+WITH s AS (
+    UPDATE auth.sessions SET revoked_at = $2, revoked_reason = 'logout'
+    WHERE revoked_at IS NULL AND id = (
+        SELECT id FROM auth.sessions WHERE refresh_token_hash = ANY($1::bytea[])
+        UNION ALL
+        SELECT session_id FROM auth.retired_refresh_tokens WHERE token_hash = ANY($1::bytea[])
+        LIMIT 1
+    )` + revokeSessionTail
+)
+
+// RevokeSessionByRefreshToken implements auth.Store.
+func (s *Store) RevokeSessionByRefreshToken(ctx context.Context, t auth.PresentedToken, now time.Time) (string, error) {
 	var (
 		n  int
 		id sql.NullString
 	)
 	ip, ua := requestClient(ctx)
-	err := s.db.QueryRowContext(ctx, revokeSessionByTokenHash, hash, now, micros(now), ip, ua).Scan(&n, &id)
+	query, args := revokeSessionByToken, []any{t.SessionID, now, micros(now), ip, ua, t.Generation, t.Proof}
+	if t.LegacyHashes != nil {
+		query, args = revokeSessionByLegacyToken, []any{pq.ByteaArray(t.LegacyHashes), now, micros(now), ip, ua}
+	}
+	err := s.db.QueryRowContext(ctx, query, args...).Scan(&n, &id)
 	return id.String, mapError(err)
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -36,6 +37,11 @@ type Store struct {
 	// prepared maps preparedStatements' text to the statement prepared
 	// (empty when preparation is off); read-only once the store serves.
 	prepared map[string]*sqlx.Stmt
+	// sweep is where this store's purge goes on sweeping for idle sessions.
+	sweep struct {
+		sync.Mutex
+		after string
+	}
 }
 
 // preparedStatements are the request path's statements whose planning

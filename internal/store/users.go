@@ -61,7 +61,7 @@ WITH u AS (
     VALUES ($1, $2, $3, $4, $5, $5)
     RETURNING ` + userColumns + `
 ), s AS (
-    INSERT INTO auth.sessions (user_id, refresh_token_hash, description, user_agent, ip,
+    INSERT INTO auth.sessions (user_id, token_secret, description, user_agent, ip,
                                created_at, last_activity_at, expires_at, max_expires_at)
     SELECT u.id, $6, $7, NULLIF($8, ''), NULLIF($9, ''), $5, $5, $10, $11 FROM u
     RETURNING id AS session_id, user_id, ip, user_agent, expires_at AS session_expires_at
@@ -89,7 +89,7 @@ func (s *Store) CreateUserWithSession(ctx context.Context, u auth.NewUser, ns *a
 		SessionExpiresAt time.Time `db:"session_expires_at"`
 	}
 	err := s.db.QueryRowxContext(ctx, insertUserWithSession, u.Email, u.PasswordHash, u.DefaultRole, roles, u.Now,
-		ns.TokenHash, ns.Description, ns.UserAgent, ns.IP, ns.ExpiresAt, ns.MaxExpiresAt).StructScan(&row)
+		ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP, ns.ExpiresAt, ns.MaxExpiresAt).StructScan(&row)
 	if err != nil {
 		return auth.UserRecord{}, auth.SessionRecord{}, userInsertError(err)
 	}
