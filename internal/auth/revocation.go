@@ -130,9 +130,17 @@ func (s *Service) userByEmail(ctx context.Context, email string) (UserRecord, er
 // retention and spent login throttle rows, in bounded batches;
 // only one instance purges at a time. Errors: UNAVAILABLE.
 func (s *Service) Purge(ctx context.Context) (PurgeResult, error) {
+	now := s.clock.Now()
+	// Revoked sessions are kept as long as any instance's tokens can live,
+	// not just this one's: another instance reloading them must still see
+	// the revocation of its longer-lived tokens.
+	longest, err := s.store.LongestAccessTokenLifetime(ctx, now.Add(-s.tokenLeeway()))
+	if err != nil {
+		return PurgeResult{}, err
+	}
 	return s.store.Purge(ctx, PurgePolicy{
-		Now:            s.clock.Now(),
-		KeepRevokedFor: s.cfg.AccessTokenTTL + s.tokenLeeway(),
+		Now:            now,
+		KeepRevokedFor: max(s.cfg.AccessTokenTTL, longest) + s.tokenLeeway(),
 		SessionMaxAge:  s.cfg.SessionMaxAge,
 		BatchSize:      1000,
 		// Audit events older than the retention; throttle rows whose window
@@ -143,6 +151,52 @@ func (s *Service) Purge(ctx context.Context) (PurgeResult, error) {
 }
 
 func (s *Service) tokenLeeway() time.Duration { return s.cfg.AccessTokenLeeway }
+
+// LifetimeRecordAhead is how far ahead RecordAccessTokenLifetime covers
+// the tokens an instance issues. serve records at start and every minute;
+// should that lapse, issuing a token records again first when less than
+// half of it remains.
+const LifetimeRecordAhead = 10 * time.Minute
+
+// RecordAccessTokenLifetime records in the database that this instance may
+// issue access tokens of its lifetime for LifetimeRecordAhead, so that every
+// instance remembers revocations, and the purge keeps them, as long as such
+// a token can live. Errors: UNAVAILABLE.
+func (s *Service) RecordAccessTokenLifetime(ctx context.Context) error {
+	s.lifetimeMu.Lock()
+	defer s.lifetimeMu.Unlock()
+	return s.recordTokenLifetimeLocked(ctx, s.clock.Now())
+}
+
+// coverTokenLifetime makes sure, before a token is issued at now, that the
+// database's record of this instance's lifetime covers it. Errors: UNAVAILABLE.
+func (s *Service) coverTokenLifetime(ctx context.Context, now time.Time) error {
+	covered := func() bool {
+		return now.UnixMicro() < s.lifetimeRecordedUntil.Load()-(LifetimeRecordAhead/2).Microseconds()
+	}
+	if covered() {
+		return nil
+	}
+	s.lifetimeMu.Lock()
+	defer s.lifetimeMu.Unlock()
+	if covered() { // a concurrent caller recorded it
+		return nil
+	}
+	return s.recordTokenLifetimeLocked(ctx, now)
+}
+
+func (s *Service) recordTokenLifetimeLocked(ctx context.Context, now time.Time) error {
+	if s.tokens == nil {
+		return nil // an administrative service issues no tokens
+	}
+	issuedUntil := now.Add(LifetimeRecordAhead)
+	ttl := s.tokens.TTL()
+	if err := s.store.RecordAccessTokenLifetime(ctx, ttl, issuedUntil.Add(ttl), now.Add(-s.tokenLeeway())); err != nil {
+		return err
+	}
+	s.lifetimeRecordedUntil.Store(max(s.lifetimeRecordedUntil.Load(), issuedUntil.UnixMicro()))
+	return nil
+}
 
 // banned reports whether u is banned at now.
 func banned(u User, now time.Time) bool {

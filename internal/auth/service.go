@@ -11,6 +11,8 @@ import (
 	"io"
 	"net/mail"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -69,6 +71,11 @@ type Service struct {
 	clock       clock.Clock
 	random      io.Reader
 	cfg         Config
+
+	// lifetimeRecordedUntil (unix microseconds): tokens issued until then
+	// are covered by the database's record of this instance's lifetime.
+	lifetimeMu            sync.Mutex
+	lifetimeRecordedUntil atomic.Int64
 }
 
 // New returns a Service. random is crypto/rand.Reader outside tests;
@@ -413,6 +420,9 @@ func PrincipalOf(v token.Verified) Principal {
 // payload issues an access token for u's session, assembles the answer and
 // hands the refresh token to the request's carrier, if any.
 func (s *Service) payload(ctx context.Context, u User, sessionID string, authTime time.Time, refresh string, refreshExpiresAt time.Time) (*AuthPayload, error) {
+	if err := s.coverTokenLifetime(ctx, s.clock.Now()); err != nil {
+		return nil, err
+	}
 	tok, err := s.tokens.Issue(token.Claims{
 		UserID:       u.ID,
 		SessionID:    sessionID,

@@ -68,10 +68,18 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	if err := feed.Load(ctx); err != nil {
 		return fmt.Errorf("loading revocations: %w", err)
 	}
+	// Every instance learns this one's token lifetime before it issues one.
+	if err := p.auth.RecordAccessTokenLifetime(ctx); err != nil {
+		return fmt.Errorf("recording the access-token lifetime: %w", err)
+	}
 	background, stopBackground := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { stopBackground(); wg.Wait() }()
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		recordLifetimeEvery(background, p.auth, time.Minute, logger)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := feed.Run(background); err != nil {
@@ -164,6 +172,31 @@ func runServe(ctx context.Context, args []string, env Env) error {
 // purgeEvery runs the purge every interval until ctx ends; instances take
 // turns through the purge's advisory lock.
 func purgeEvery(ctx context.Context, svc *auth.Service, interval time.Duration, logger *slog.Logger) {
+	every(ctx, interval, func() {
+		res, err := svc.Purge(ctx)
+		if err != nil {
+			logger.Warn("purge failed", "error", err)
+			return
+		}
+		if !res.Skipped {
+			logger.Info("purged", "sessions", res.Sessions, "retired_refresh_tokens", res.RetiredTokens,
+				"denied_access_tokens", res.DeniedTokens, "audit_events", res.AuditEvents, "login_throttles", res.LoginThrottles)
+		}
+	})
+}
+
+// recordLifetimeEvery keeps the database's record of this instance's
+// access-token lifetime ahead of the tokens it issues until ctx ends.
+func recordLifetimeEvery(ctx context.Context, svc *auth.Service, interval time.Duration, logger *slog.Logger) {
+	every(ctx, interval, func() {
+		if err := svc.RecordAccessTokenLifetime(ctx); err != nil {
+			logger.Warn("recording the access-token lifetime failed; issuing a token will try again", "error", err)
+		}
+	})
+}
+
+// every runs job every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, job func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -171,15 +204,7 @@ func purgeEvery(ctx context.Context, svc *auth.Service, interval time.Duration, 
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			res, err := svc.Purge(ctx)
-			if err != nil {
-				logger.Warn("purge failed", "error", err)
-				continue
-			}
-			if !res.Skipped {
-				logger.Info("purged", "sessions", res.Sessions, "retired_refresh_tokens", res.RetiredTokens,
-					"denied_access_tokens", res.DeniedTokens, "audit_events", res.AuditEvents, "login_throttles", res.LoginThrottles)
-			}
+			job()
 		}
 	}
 }

@@ -10,11 +10,15 @@ import (
 	"authgate/internal/clock"
 )
 
-// Loader reads the revocations the database holds that can still matter:
-// cut-offs and session ends after since, denylisted tokens expiring after
-// tokensAfter.
+// Loader reads what the database knows of revocations.
 type Loader interface {
+	// RecentRevocations reads the revocations that can still matter:
+	// cut-offs and session ends after since, denylisted tokens expiring
+	// after tokensAfter.
 	RecentRevocations(ctx context.Context, since, tokensAfter time.Time) ([]Event, error)
+	// LongestAccessTokenLifetime returns the longest access-token lifetime
+	// any instance issues under whose tokens may be live after after.
+	LongestAccessTokenLifetime(ctx context.Context, after time.Time) (time.Duration, error)
 }
 
 // Feed keeps a State current: a full load at start, then every NOTIFY on
@@ -36,10 +40,14 @@ func NewFeed(state *State, loader Loader, clk clock.Clock, dsn string, logger *s
 	return &Feed{state: state, loader: loader, clock: clk, dsn: dsn, logger: logger}
 }
 
-// Load merges the database's recent revocations into the state.
+// Load sizes the state's window by the longest access-token lifetime the
+// database records and merges the database's recent revocations into it.
 func (f *Feed) Load(ctx context.Context) error {
 	now := f.clock.Now()
-	events, err := f.loader.RecentRevocations(ctx, now.Add(-f.state.window), now.Add(-f.state.leeway))
+	if err := f.resize(ctx, now); err != nil {
+		return err
+	}
+	events, err := f.loader.RecentRevocations(ctx, now.Add(-f.state.Window()), now.Add(-f.state.leeway))
 	if err != nil {
 		return err
 	}
@@ -90,10 +98,35 @@ func (f *Feed) Run(ctx context.Context) error {
 		case <-reconnected:
 			f.reload(ctx)
 		case <-ping.C:
-			f.state.Prune(f.clock.Now())
+			if err := f.Prune(ctx); err != nil {
+				f.logger.Warn("revocation feed: reading the longest access-token lifetime failed; nothing forgotten", "error", err)
+			}
 			go func() { _ = listener.Ping() }()
 		}
 	}
+}
+
+// Prune re-reads the longest access-token lifetime, then forgets what can
+// no longer affect a live token; Run does it every PruneInterval. When the
+// lifetime cannot be read nothing is forgotten.
+func (f *Feed) Prune(ctx context.Context) error {
+	now := f.clock.Now()
+	if err := f.resize(ctx, now); err != nil {
+		return err
+	}
+	f.state.Prune(now)
+	return nil
+}
+
+// resize sizes the window by the longest lifetime of tokens that verification
+// may still accept at now (up to leeway past their expiry).
+func (f *Feed) resize(ctx context.Context, now time.Time) error {
+	longest, err := f.loader.LongestAccessTokenLifetime(ctx, now.Add(-f.state.leeway))
+	if err != nil {
+		return err
+	}
+	f.state.SetLongestLifetime(longest)
+	return nil
 }
 
 func (f *Feed) reload(ctx context.Context) {

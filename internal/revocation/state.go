@@ -65,32 +65,49 @@ func ParseEvent(payload string) (Event, error) {
 // Revocation is add-only, so merging a reload with live events never loses
 // one. Safe for concurrent use.
 type State struct {
-	window time.Duration
-	leeway time.Duration
+	minWindow time.Duration
+	leeway    time.Duration
 
 	mu       sync.RWMutex
+	window   time.Duration
 	users    map[string]time.Time // user id → cut-off
 	sessions map[string]time.Time // session id → revoked at
 	tokens   map[string]time.Time // jti → token expiry
 	applied  chan struct{}        // closed and replaced on every change
 }
 
-// NewState returns an empty state that remembers revocations for window
-// (the longest access-token lifetime plus leeway) and denylisted tokens until
+// NewState returns an empty state that remembers revocations for at least
+// window (this instance's access-token lifetime plus leeway; SetLongestLifetime
+// widens it to other instances' longer lifetimes) and denylisted tokens until
 // leeway after their expiry: leeway is the clock skew verification allows.
 func NewState(window, leeway time.Duration) *State {
 	return &State{
-		window:   window,
-		leeway:   leeway,
-		users:    map[string]time.Time{},
-		sessions: map[string]time.Time{},
-		tokens:   map[string]time.Time{},
-		applied:  make(chan struct{}),
+		minWindow: window,
+		window:    window,
+		leeway:    leeway,
+		users:     map[string]time.Time{},
+		sessions:  map[string]time.Time{},
+		tokens:    map[string]time.Time{},
+		applied:   make(chan struct{}),
 	}
 }
 
 // Window is how far back revocations are remembered.
-func (s *State) Window() time.Duration { return s.window }
+func (s *State) Window() time.Duration {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.window
+}
+
+// SetLongestLifetime sizes the window by the longest access-token lifetime
+// that can still be live anywhere (plus leeway), never below the window
+// NewState was given. A shorter lifetime than before narrows it again: the
+// longer-lived tokens are then all expired.
+func (s *State) SetLongestLifetime(lifetime time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.window = max(s.minWindow, lifetime+s.leeway)
+}
 
 // Revoked reports whether an access token is dead: issued before its user's
 // cut-off, of an ended session, or denylisted. issuedAt has the token's
@@ -155,9 +172,9 @@ func (s *State) Changed() <-chan struct{} {
 
 // Prune forgets what can no longer affect a live token at now.
 func (s *State) Prune(now time.Time) {
-	horizon := now.Add(-s.window)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	horizon := now.Add(-s.window)
 	for id, at := range s.users {
 		if at.Before(horizon) {
 			delete(s.users, id)

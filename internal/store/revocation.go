@@ -45,6 +45,35 @@ func (s *Store) DenyAccessToken(ctx context.Context, jti, userID string, expires
 	return mapError(err)
 }
 
+// recordAccessTokenLifetime moves the lifetime's live_until forward (never
+// back) and drops the rows of other lifetimes whose tokens are all gone:
+// $1 lifetime in seconds, $2 the latest expiry a token of it may have, $3
+// the instant before which a row no longer counts.
+const recordAccessTokenLifetime = `
+WITH gone AS (
+    DELETE FROM auth.access_token_lifetimes WHERE live_until <= $3 AND lifetime_seconds <> $1
+)
+INSERT INTO auth.access_token_lifetimes AS l (lifetime_seconds, live_until) VALUES ($1, $2)
+ON CONFLICT (lifetime_seconds) DO UPDATE SET live_until = GREATEST(l.live_until, EXCLUDED.live_until)`
+
+// RecordAccessTokenLifetime implements auth.Store.
+func (s *Store) RecordAccessTokenLifetime(ctx context.Context, lifetime time.Duration, liveUntil, stale time.Time) error {
+	_, err := s.db.ExecContext(ctx, recordAccessTokenLifetime, int64(lifetime/time.Second), liveUntil, stale)
+	return mapError(err)
+}
+
+const longestAccessTokenLifetime = `
+SELECT COALESCE(max(lifetime_seconds), 0) FROM auth.access_token_lifetimes WHERE live_until > $1`
+
+// LongestAccessTokenLifetime implements auth.Store and revocation.Loader.
+func (s *Store) LongestAccessTokenLifetime(ctx context.Context, after time.Time) (time.Duration, error) {
+	var seconds int64
+	if err := s.db.QueryRowContext(ctx, longestAccessTokenLifetime, after).Scan(&seconds); err != nil {
+		return 0, mapError(err)
+	}
+	return time.Duration(seconds) * time.Second, nil
+}
+
 const recentRevocations = `
 SELECT 'u', id::text, valid_after FROM auth.users WHERE valid_after > $1
 UNION ALL
@@ -78,12 +107,14 @@ func (s *Store) RecentRevocations(ctx context.Context, since, tokensAfter time.T
 const purgeLockKey = 0x61757468_70757267 // "authpurg"
 
 // The purge statements delete one bounded batch each; $1 is the cut-off
-// instant, $2 the batch size.
+// instant, $2 the batch size. A revoked session is kept for KeepRevokedFor
+// ($3) even once it has expired: instances reload revocations from these
+// rows, and its last access tokens outlive its expiry.
 const (
 	purgeSessions = `
 DELETE FROM auth.sessions WHERE id IN (
     SELECT id FROM auth.sessions
-    WHERE max_expires_at <= $1 OR expires_at <= $1 OR revoked_at <= $3
+    WHERE revoked_at <= $3 OR (revoked_at IS NULL AND (max_expires_at <= $1 OR expires_at <= $1))
     LIMIT $2)`
 	purgeRetiredTokens = `
 DELETE FROM auth.retired_refresh_tokens WHERE token_hash IN (
