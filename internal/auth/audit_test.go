@@ -59,7 +59,7 @@ func TestAuditTrailRecordsEverySecurityEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	step()
-	v, err := svc.Authenticate(p.AccessToken)
+	v, err := svc.Authenticate(bg, p.AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}

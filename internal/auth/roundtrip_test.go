@@ -68,7 +68,7 @@ func TestRequestPathRunsPreparedStatements(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := svc.Authenticate(next.AccessToken)
+		v, err := svc.Authenticate(bg, next.AccessToken)
 		if err != nil {
 			t.Fatal(err)
 		}

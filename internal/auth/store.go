@@ -44,6 +44,10 @@ type Store interface {
 	// LongestAccessTokenLifetime returns the longest recorded lifetime whose
 	// tokens may be live after after (0 when none).
 	LongestAccessTokenLifetime(ctx context.Context, after time.Time) (time.Duration, error)
+	// Revoked reports whether the database holds a revocation c names: its
+	// jti denylisted, its session ended, or its user's cut-off after its
+	// issue (whole seconds, as in the token). One indexed query.
+	Revoked(ctx context.Context, c RevocationCheck) (bool, error)
 	// Purge deletes what can no longer matter, in bounded batches, when no
 	// other instance is purging; it reports what it deleted.
 	Purge(ctx context.Context, p PurgePolicy) (PurgeResult, error)

@@ -175,7 +175,12 @@ func startServe(t *testing.T, s settings, listeners ...string) *serveRun {
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-r.done
+		select {
+		case <-r.done:
+		case <-time.After(time.Minute):
+			t.Errorf("serve had not returned a minute after its context ended: %s", r.logs)
+			return
+		}
 		if r.code != 0 {
 			t.Errorf("serve exited %d when its context ended: %s", r.code, r.logs)
 		}

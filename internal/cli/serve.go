@@ -61,7 +61,14 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	defer p.store.Close()
+	// Closing the pool waits for the queries in flight: skipped when
+	// background work did not stop in time (the process is exiting).
+	poolIdle := true
+	defer func() {
+		if poolIdle {
+			p.store.Close()
+		}
+	}()
 
 	// Revocation state is loaded before serving, then kept current.
 	feed := revocation.NewFeed(revoked, p.store, clock.System{}, cfg.ListenDatabaseURL, logger)
@@ -74,7 +81,19 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	}
 	background, stopBackground := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	defer func() { stopBackground(); wg.Wait() }()
+	// Background work gets until the shutdown deadline to stop (set when
+	// shutdown begins; a failed start gets the whole timeout): exiting
+	// never waits on a database that does not answer.
+	var stopBy time.Time
+	defer func() {
+		stopBackground()
+		if stopBy.IsZero() {
+			stopBy = time.Now().Add(cfg.ShutdownTimeout)
+		}
+		if poolIdle = waitUntil(&wg, stopBy); !poolIdle {
+			logger.Warn("background work had not stopped at the shutdown timeout; exiting anyway")
+		}
+	}()
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
@@ -161,7 +180,8 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.String())
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	stopBy = time.Now().Add(cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithDeadline(context.Background(), stopBy)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
@@ -193,6 +213,18 @@ func recordLifetimeEvery(ctx context.Context, svc *auth.Service, interval time.D
 			logger.Warn("recording the access-token lifetime failed; issuing a token will try again", "error", err)
 		}
 	})
+}
+
+// waitUntil waits for wg until deadline and reports whether it finished.
+func waitUntil(wg *sync.WaitGroup, deadline time.Time) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(time.Until(deadline)):
+		return false
+	}
 }
 
 // every runs job every interval until ctx ends.

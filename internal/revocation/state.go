@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -68,6 +69,11 @@ type State struct {
 	minWindow time.Duration
 	leeway    time.Duration
 
+	// stale is set while the state may lack revocations other instances
+	// made: a Feed sets it until its listening connection is up and it has
+	// loaded since.
+	stale atomic.Bool
+
 	mu       sync.RWMutex
 	window   time.Duration
 	users    map[string]time.Time // user id → cut-off
@@ -91,6 +97,13 @@ func NewState(window, leeway time.Duration) *State {
 		applied:   make(chan struct{}),
 	}
 }
+
+// Current reports whether the state holds every revocation that can
+// matter. A state nobody feeds is current (it is the only instance); one a
+// Feed keeps is current only while the feed's listening connection is up
+// and the feed has loaded since it came up. When it is not, tokens must be
+// checked against the database.
+func (s *State) Current() bool { return !s.stale.Load() }
 
 // Window is how far back revocations are remembered.
 func (s *State) Window() time.Duration {

@@ -74,6 +74,28 @@ func (s *Store) LongestAccessTokenLifetime(ctx context.Context, after time.Time)
 	return time.Duration(seconds) * time.Second, nil
 }
 
+// revoked is the database's answer to one revocation check, by primary
+// keys only: $1 jti, $2 session id, $3 user id (each ” to skip), $4 the
+// token's issue (whole seconds) plus one second, so that "issued before the
+// cut-off's second" reads valid_after >= $4, as the in-memory check does.
+const revoked = `
+SELECT EXISTS (SELECT 1 FROM auth.revoked_access_tokens WHERE jti = NULLIF($1, ''))
+    OR EXISTS (SELECT 1 FROM auth.sessions WHERE id = NULLIF($2, '')::uuid AND revoked_at IS NOT NULL)
+    OR EXISTS (SELECT 1 FROM auth.users WHERE id = NULLIF($3, '')::uuid AND valid_after >= $4)`
+
+// Revoked implements auth.Store.
+func (s *Store) Revoked(ctx context.Context, c auth.RevocationCheck) (bool, error) {
+	var (
+		dead     bool
+		issuedBy any
+	)
+	if !c.IssuedAt.IsZero() {
+		issuedBy = c.IssuedAt.Truncate(time.Second).Add(time.Second)
+	}
+	err := s.db.QueryRowContext(ctx, revoked, c.TokenID, c.SessionID, c.UserID, issuedBy).Scan(&dead)
+	return dead, mapError(err)
+}
+
 const recentRevocations = `
 SELECT 'u', id::text, valid_after FROM auth.users WHERE valid_after > $1
 UNION ALL
