@@ -21,13 +21,50 @@ import (
 
 // gate stands between a client and PostgreSQL: while shut it refuses every
 // connection (accepts and closes it, as a server that is down does); once
-// opened it relays new connections to upstream.
+// opened it relays new connections to upstream. While frozen, relayed
+// connections carry nothing either way but stay open, as in a network
+// partition.
 type gate struct {
 	ln       net.Listener
 	upstream string
 	open     atomic.Bool
 	mu       sync.Mutex
 	conns    []net.Conn
+	thawed   chan struct{} // closed while not frozen
+}
+
+// freeze holds every byte on relayed connections until thaw.
+func (g *gate) freeze() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.thawed = make(chan struct{})
+}
+
+// thaw lets held and new bytes through.
+func (g *gate) thaw() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	close(g.thawed)
+}
+
+func (g *gate) relay(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			g.mu.Lock()
+			thawed := g.thawed
+			g.mu.Unlock()
+			<-thawed
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func startGate(t *testing.T, upstream string) *gate {
@@ -36,9 +73,17 @@ func startGate(t *testing.T, upstream string) *gate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gate{ln: ln, upstream: upstream}
+	g := &gate{ln: ln, upstream: upstream, thawed: make(chan struct{})}
+	close(g.thawed)
 	t.Cleanup(func() {
 		ln.Close()
+		g.mu.Lock()
+		select {
+		case <-g.thawed:
+		default:
+			close(g.thawed)
+		}
+		g.mu.Unlock()
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		for _, c := range g.conns {
@@ -63,8 +108,8 @@ func startGate(t *testing.T, upstream string) *gate {
 			g.mu.Lock()
 			g.conns = append(g.conns, client, server)
 			g.mu.Unlock()
-			go func() { _, _ = io.Copy(server, client); server.Close() }()
-			go func() { _, _ = io.Copy(client, server); client.Close() }()
+			go g.relay(server, client)
+			go g.relay(client, server)
 		}
 	}()
 	return g
@@ -180,4 +225,53 @@ func TestFeedAndDatabaseBothDownRefuseWithUnavailable(t *testing.T) {
 	// A token that is no good is still just that.
 	_, err = svc.Authenticate(bg, "garbage")
 	wantCode(t, err, auth.CodeUnauthenticated)
+}
+
+// waitFor waits, up to limit, for cond to hold, looking every 10 ms.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(limit)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("not %s within %s", what, limit)
+		}
+	}
+}
+
+// A listening connection cut without a reset looks healthy to lib/pq for
+// minutes: a ping still unanswered at the next tick marks the state not
+// current (checks go to the database), and once pings are answered again
+// the feed reloads and the state is current again.
+func TestUnansweredPingMarksTheFeedDownUntilItAnswers(t *testing.T) {
+	env := authtest.New(t, auth.Config{})
+	p := env.Signup(t, "a@example.com", "correct horse")
+	g := startGate(t, upstreamOf(t, env.DatabaseURL))
+	g.open.Store(true)
+	feed := revocation.NewFeed(env.Revocations, env.Store, env.Clock, g.via(t, env.DatabaseURL), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	feed.PingInterval = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = feed.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("feed.Run had not returned 10 s after its context ended")
+		}
+	})
+	waitFor(t, 10*time.Second, "current", env.Service.RevocationsCurrent)
+
+	g.freeze()
+	waitFor(t, 10*time.Second, "marked down", func() bool { return !env.Service.RevocationsCurrent() })
+	revokeWithoutNotice(t, env, p.SessionID) // the notice could not arrive anyway
+	wantRefused(t, env, p.AccessToken)
+
+	g.thaw()
+	waitFor(t, 10*time.Second, "current again", env.Service.RevocationsCurrent)
+	wantRefused(t, env, p.AccessToken)
 }
