@@ -17,7 +17,6 @@ import (
 
 	"authgate/graph"
 	"authgate/internal/auth"
-	"authgate/internal/clock"
 	"authgate/internal/config"
 	"authgate/internal/httpapi"
 	"authgate/internal/metrics"
@@ -71,7 +70,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	}()
 
 	// Revocation state is loaded before serving, then kept current.
-	feed := revocation.NewFeed(revoked, p.store, clock.System{}, cfg.ListenDatabaseURL, logger)
+	feed := revocation.NewFeed(revoked, p.store, p.clock, cfg.ListenDatabaseURL, logger)
 	if err := feed.Load(ctx); err != nil {
 		return fmt.Errorf("loading revocations: %w", err)
 	}
@@ -94,10 +93,14 @@ func runServe(ctx context.Context, args []string, env Env) error {
 			logger.Warn("background work had not stopped at the shutdown timeout; exiting anyway")
 		}
 	}()
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		recordLifetimeEvery(background, p.auth, time.Minute, logger)
+	}()
+	go func() {
+		defer wg.Done()
+		alignClockEvery(background, p, time.Minute, logger)
 	}()
 	go func() {
 		defer wg.Done()
@@ -117,7 +120,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	go func() {
 		defer wg.Done()
 		m.TrackLiveSessions(background, time.Minute, func(ctx context.Context) (int64, error) {
-			return p.store.CountLiveSessions(ctx, time.Now())
+			return p.store.CountLiveSessions(ctx, p.clock.Now())
 		})
 	}()
 	if cfg.PprofAddr != "" {
@@ -211,6 +214,16 @@ func recordLifetimeEvery(ctx context.Context, svc *auth.Service, interval time.D
 	every(ctx, interval, func() {
 		if err := svc.RecordAccessTokenLifetime(ctx); err != nil {
 			logger.Warn("recording the access-token lifetime failed; issuing a token will try again", "error", err)
+		}
+	})
+}
+
+// alignClockEvery re-measures the clock's offset from the database's every
+// interval until ctx ends, so that drift on either side never adds up.
+func alignClockEvery(ctx context.Context, p *parts, interval time.Duration, logger *slog.Logger) {
+	every(ctx, interval, func() {
+		if err := p.clock.Align(ctx, p.store.DatabaseNow); err != nil {
+			logger.Warn("reading the database's clock failed; keeping the last offset", "error", err, "offset", p.clock.Offset().String())
 		}
 	})
 }

@@ -213,3 +213,13 @@ func (s *Store) purgeBatch(ctx context.Context, query string, args []any) (n int
 	deleted, _ := res.RowsAffected()
 	return int(deleted), false, mapError(tx.Commit())
 }
+
+// DatabaseNow reads the database's clock (the reference clock.Aligned
+// corrects the system clock by).
+func (s *Store) DatabaseNow(ctx context.Context) (time.Time, error) {
+	var now time.Time
+	if err := s.db.QueryRowContext(ctx, `SELECT clock_timestamp()`).Scan(&now); err != nil {
+		return time.Time{}, mapError(err)
+	}
+	return now.UTC(), nil
+}
