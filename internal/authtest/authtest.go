@@ -143,12 +143,20 @@ func (e *Env) InstanceWith(t testing.TB, o InstanceOptions) *Env {
 }
 
 // StartFeed loads e's revocation state and keeps it current over
-// LISTEN/NOTIFY until the test ends; it returns the running feed.
+// LISTEN/NOTIFY until the test ends; it returns the running feed once its
+// listening connection is up and it has loaded since (the state is current).
 func (e *Env) StartFeed(t testing.TB) *revocation.Feed {
 	t.Helper()
 	feed := revocation.NewFeed(e.Revocations, e.Store, e.now, e.DatabaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := feed.Load(context.Background()); err != nil {
 		t.Fatalf("authtest: loading revocations: %v", err)
+	}
+	reloaded := make(chan struct{}, 1)
+	feed.Reloaded = func() {
+		select {
+		case reloaded <- struct{}{}:
+		default:
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -157,6 +165,14 @@ func (e *Env) StartFeed(t testing.TB) *revocation.Feed {
 		_ = feed.Run(ctx)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.After(10 * time.Second)
+	for !e.Revocations.Current() {
+		select {
+		case <-reloaded:
+		case <-deadline:
+			t.Fatalf("authtest: the revocation feed is not connected and loaded after 10 s")
+		}
+	}
 	e.Feed = feed
 	return feed
 }
