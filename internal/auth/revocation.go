@@ -157,14 +157,14 @@ func (s *Service) Purge(ctx context.Context) (PurgeResult, error) {
 
 func (s *Service) tokenLeeway() time.Duration { return s.cfg.AccessTokenLeeway }
 
-// LifetimeRecordAhead is how far ahead RecordAccessTokenLifetime covers
+// lifetimeRecordAhead is how far ahead RecordAccessTokenLifetime covers
 // the tokens an instance issues. serve records at start and every minute;
 // should that lapse, issuing a token records again first when less than
 // half of it remains.
-const LifetimeRecordAhead = 10 * time.Minute
+const lifetimeRecordAhead = 10 * time.Minute
 
 // RecordAccessTokenLifetime records in the database that this instance may
-// issue access tokens of its lifetime for LifetimeRecordAhead, so that every
+// issue access tokens of its lifetime for lifetimeRecordAhead, so that every
 // instance remembers revocations, and the purge keeps them, as long as such
 // a token can live. Errors: UNAVAILABLE.
 func (s *Service) RecordAccessTokenLifetime(ctx context.Context) error {
@@ -177,7 +177,7 @@ func (s *Service) RecordAccessTokenLifetime(ctx context.Context) error {
 // database's record of this instance's lifetime covers it. Errors: UNAVAILABLE.
 func (s *Service) coverTokenLifetime(ctx context.Context, now time.Time) error {
 	covered := func() bool {
-		return now.UnixMicro() < s.lifetimeRecordedUntil.Load()-(LifetimeRecordAhead/2).Microseconds()
+		return now.UnixMicro() < s.lifetimeRecordedUntil.Load()-(lifetimeRecordAhead/2).Microseconds()
 	}
 	if covered() {
 		return nil
@@ -194,7 +194,7 @@ func (s *Service) recordTokenLifetimeLocked(ctx context.Context, now time.Time) 
 	if s.tokens == nil {
 		return nil // an administrative service issues no tokens
 	}
-	issuedUntil := now.Add(LifetimeRecordAhead)
+	issuedUntil := now.Add(lifetimeRecordAhead)
 	ttl := s.tokens.TTL()
 	if err := s.store.RecordAccessTokenLifetime(ctx, ttl, issuedUntil.Add(ttl), now.Add(-s.tokenLeeway())); err != nil {
 		return err

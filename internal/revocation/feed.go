@@ -194,7 +194,7 @@ func (f *Feed) markCurrent(epoch uint64) {
 }
 
 // Prune re-reads the longest access-token lifetime, then forgets what can
-// no longer affect a live token; Run does it every PruneInterval. When the
+// no longer affect a live token; Run does it every PingInterval. When the
 // lifetime cannot be read nothing is forgotten.
 func (f *Feed) Prune(ctx context.Context) error {
 	now := f.clock.Now()
