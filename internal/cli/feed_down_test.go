@@ -45,6 +45,11 @@ func TestServeWithItsListenerDownFailsClosedAndStopsInTime(t *testing.T) {
 	run := startServe(t, s, listening)
 	base := run.addrs[listening]
 
+	// Before it serves, serve records its token lifetime for every instance.
+	var lifetime int
+	if err := env.Store.DB().Get(&lifetime, `SELECT lifetime_seconds FROM auth.access_token_lifetimes WHERE live_until > now()`); err != nil || lifetime != 900 {
+		t.Errorf("recorded lifetime %d s, %v; want the default 900 s", lifetime, err)
+	}
 	if status, body := getBody(t, base+"/readyz"); status != http.StatusServiceUnavailable || !strings.Contains(body, "revocation feed is not connected") {
 		t.Errorf("/readyz with the feed down: %d %s", status, body)
 	}
