@@ -10,6 +10,10 @@ import (
 // every authentication and tells it at once of revocations it makes itself
 // (the database announces them to every other instance).
 type Revocations interface {
+	// Current reports whether the view holds every revocation that can
+	// matter; when it does not (its feed is down), tokens are checked
+	// against the database.
+	Current() bool
 	// Revoked reports whether an access token is dead.
 	Revoked(userID, sessionID, jti string, issuedAt time.Time) bool
 	// SessionRevoked reports whether a session ended recently.
@@ -23,6 +27,7 @@ type Revocations interface {
 // (administrative commands, which authenticate nobody).
 type noRevocations struct{}
 
+func (noRevocations) Current() bool                                  { return true }
 func (noRevocations) Revoked(string, string, string, time.Time) bool { return false }
 func (noRevocations) SessionRevoked(string) bool                     { return false }
 func (noRevocations) CutOff(string, time.Time)                       {}
@@ -132,9 +137,17 @@ func (s *Service) userByEmail(ctx context.Context, email string) (UserRecord, er
 // expired from inactivity are found by a sweep of IdleScanRows sessions per
 // purge. Errors: UNAVAILABLE.
 func (s *Service) Purge(ctx context.Context) (PurgeResult, error) {
+	now := s.clock.Now()
+	// Revoked sessions are kept as long as any instance's tokens can live,
+	// not just this one's: another instance reloading them must still see
+	// the revocation of its longer-lived tokens.
+	longest, err := s.store.LongestAccessTokenLifetime(ctx, now.Add(-s.tokenLeeway()))
+	if err != nil {
+		return PurgeResult{}, err
+	}
 	return s.store.Purge(ctx, PurgePolicy{
-		Now:            s.clock.Now(),
-		KeepRevokedFor: s.cfg.AccessTokenTTL + s.tokenLeeway(),
+		Now:            now,
+		KeepRevokedFor: max(s.cfg.AccessTokenTTL, longest) + s.tokenLeeway(),
 		BatchSize:      1000,
 		IdleScanRows:   IdleScanRows,
 		// Audit events older than the retention; throttle rows whose window
@@ -152,6 +165,52 @@ const IdleScanRows = 200_000
 
 func (s *Service) tokenLeeway() time.Duration { return s.cfg.AccessTokenLeeway }
 
+// lifetimeRecordAhead is how far ahead RecordAccessTokenLifetime covers
+// the tokens an instance issues. serve records at start and every minute;
+// should that lapse, issuing a token records again first when less than
+// half of it remains.
+const lifetimeRecordAhead = 10 * time.Minute
+
+// RecordAccessTokenLifetime records in the database that this instance may
+// issue access tokens of its lifetime for lifetimeRecordAhead, so that every
+// instance remembers revocations, and the purge keeps them, as long as such
+// a token can live. Errors: UNAVAILABLE.
+func (s *Service) RecordAccessTokenLifetime(ctx context.Context) error {
+	s.lifetimeMu.Lock()
+	defer s.lifetimeMu.Unlock()
+	return s.recordTokenLifetimeLocked(ctx, s.clock.Now())
+}
+
+// coverTokenLifetime makes sure, before a token is issued at now, that the
+// database's record of this instance's lifetime covers it. Errors: UNAVAILABLE.
+func (s *Service) coverTokenLifetime(ctx context.Context, now time.Time) error {
+	covered := func() bool {
+		return now.UnixMicro() < s.lifetimeRecordedUntil.Load()-(lifetimeRecordAhead/2).Microseconds()
+	}
+	if covered() {
+		return nil
+	}
+	s.lifetimeMu.Lock()
+	defer s.lifetimeMu.Unlock()
+	if covered() { // a concurrent caller recorded it
+		return nil
+	}
+	return s.recordTokenLifetimeLocked(ctx, now)
+}
+
+func (s *Service) recordTokenLifetimeLocked(ctx context.Context, now time.Time) error {
+	if s.tokens == nil {
+		return nil // an administrative service issues no tokens
+	}
+	issuedUntil := now.Add(lifetimeRecordAhead)
+	ttl := s.tokens.TTL()
+	if err := s.store.RecordAccessTokenLifetime(ctx, ttl, issuedUntil.Add(ttl), now.Add(-s.tokenLeeway())); err != nil {
+		return err
+	}
+	s.lifetimeRecordedUntil.Store(max(s.lifetimeRecordedUntil.Load(), issuedUntil.UnixMicro()))
+	return nil
+}
+
 // banned reports whether u is banned at now.
 func banned(u User, now time.Time) bool {
 	return u.BannedUntil != nil && u.BannedUntil.After(now)
@@ -159,10 +218,69 @@ func banned(u User, now time.Time) bool {
 
 // PrincipalFromHasura returns the caller Hasura vouches for in an action's
 // session variables, refusing a session that has been revoked.
-// Errors: UNAUTHENTICATED.
-func (s *Service) PrincipalFromHasura(userID, sessionID string) (Principal, error) {
-	if !isUUID(userID) || (sessionID != "" && s.revocations.SessionRevoked(sessionID)) {
+// Errors: UNAUTHENTICATED, UNAVAILABLE (the revocation feed and the
+// database are both down).
+func (s *Service) PrincipalFromHasura(ctx context.Context, userID, sessionID string) (Principal, error) {
+	if !isUUID(userID) {
 		return Principal{}, ErrUnauthenticated
+	}
+	if sessionID != "" {
+		revoked, err := s.revoked(ctx, RevocationCheck{SessionID: sessionID})
+		if err != nil {
+			return Principal{}, err
+		}
+		if revoked {
+			return Principal{}, ErrUnauthenticated
+		}
 	}
 	return Principal{UserID: userID, SessionID: sessionID}, nil
 }
+
+// RevocationCheck names what a revocation check is about; empty fields
+// are not checked.
+type RevocationCheck struct {
+	// UserID and IssuedAt: the token is dead if issued before the user's cut-off.
+	UserID   string
+	IssuedAt time.Time
+	// SessionID: dead if the session has ended.
+	SessionID string
+	// TokenID: dead if this jti is denylisted.
+	TokenID string
+}
+
+// revoked checks c against the in-memory view while its feed is current,
+// and against the database otherwise: what other instances revoked while
+// the feed was down would be missed in memory. Errors: UNAVAILABLE (the
+// database is down too: the token is refused, never waved through).
+func (s *Service) revoked(ctx context.Context, c RevocationCheck) (bool, error) {
+	var inMemory bool
+	if c.UserID == "" && c.TokenID == "" {
+		inMemory = s.revocations.SessionRevoked(c.SessionID)
+	} else {
+		inMemory = s.revocations.Revoked(c.UserID, c.SessionID, c.TokenID, c.IssuedAt)
+	}
+	if inMemory || s.revocations.Current() {
+		return inMemory, nil
+	}
+	s.observer.RevocationCheckedInDatabase()
+	// Ids that are not UUIDs name no row (and must not reach a uuid cast).
+	if !isUUID(c.UserID) {
+		c.UserID = ""
+	}
+	if !isUUID(c.SessionID) {
+		c.SessionID = ""
+	}
+	revoked, err := s.store.Revoked(ctx, c)
+	if err != nil {
+		if CodeOf(err) == CodeUnavailable {
+			return false, err
+		}
+		return false, Unavailable(err)
+	}
+	return revoked, nil
+}
+
+// RevocationsCurrent reports whether this instance's in-memory revocation
+// view is complete (its feed connected and loaded), which /readyz reports.
+// It never fails.
+func (s *Service) RevocationsCurrent() bool { return s.revocations.Current() }

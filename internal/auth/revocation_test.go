@@ -15,14 +15,14 @@ import (
 
 func wantAuthenticated(t *testing.T, env *authtest.Env, accessToken string) {
 	t.Helper()
-	if _, err := env.Service.Authenticate(accessToken); err != nil {
+	if _, err := env.Service.Authenticate(bg, accessToken); err != nil {
 		t.Fatalf("token refused: %v", err)
 	}
 }
 
 func wantRefused(t *testing.T, env *authtest.Env, accessToken string) {
 	t.Helper()
-	_, err := env.Service.Authenticate(accessToken)
+	_, err := env.Service.Authenticate(bg, accessToken)
 	wantCode(t, err, auth.CodeUnauthenticated)
 }
 
@@ -143,7 +143,7 @@ func TestDenylistedTokenRefusedWhileItsSiblingWorks(t *testing.T) {
 	env.Clock.Advance(time.Second)
 	sibling := mustRefresh(t, env, p.RefreshToken)
 
-	leaked, err := env.Service.Authenticate(p.AccessToken)
+	leaked, err := env.Service.Authenticate(bg, p.AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,11 +282,11 @@ func TestTwoInstancesConvergeWithinASecond(t *testing.T) {
 		wantAuthenticated(t, b, tok)
 	}
 	refused := func(tok string) func() bool {
-		return func() bool { _, err := b.Service.Authenticate(tok); return err != nil }
+		return func() bool { _, err := b.Service.Authenticate(bg, tok); return err != nil }
 	}
 
 	// A denylisted token, through instance a.
-	v, _ := a.Service.Authenticate(p.AccessToken)
+	v, _ := a.Service.Authenticate(bg, p.AccessToken)
 	if _, err := a.Service.RevokeAccessToken(auth.WithPrincipal(bg, auth.PrincipalOf(v))); err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +322,7 @@ func TestLostNotifyConnectionIsRecoveredByAFullReload(t *testing.T) {
 	<-reloads // the load after the first connection
 
 	// A revocation whose notification is lost: written without NOTIFY.
-	v, _ := a.Service.Authenticate(p.AccessToken)
+	v, _ := a.Service.Authenticate(bg, p.AccessToken)
 	if _, err := a.Store.DB().Exec(`INSERT INTO auth.revoked_access_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3)`,
 		v.ID, v.ExpiresAt, a.Clock.Now()); err != nil {
 		t.Fatal(err)

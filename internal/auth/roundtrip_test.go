@@ -16,6 +16,9 @@ func TestEveryRefreshIsOneDatabaseRoundTrip(t *testing.T) {
 	env := authtest.New(t, auth.Config{})
 	db, counter := pgtest.CountingDB(t, env.DatabaseURL)
 	svc := auth.New(store.New(db), env.Revocations, env.Issuer, env.Hasher, env.Keys, env.Clock, rand.Reader, env.Config)
+	if err := svc.RecordAccessTokenLifetime(bg); err != nil { // as serve does before it serves
+		t.Fatal(err)
+	}
 	p := env.Signup(t, "a@example.com", "correct horse")
 	if err := db.Ping(); err != nil { // open the connection outside the count
 		t.Fatal(err)
@@ -52,6 +55,9 @@ func TestRequestPathRunsPreparedStatements(t *testing.T) {
 		}
 		svc := auth.New(st, env.Revocations, env.Issuer, env.Hasher, env.Keys, env.Clock, rand.Reader, env.Config)
 		env.Signup(t, "a@example.com", "correct horse")
+		if err := svc.RecordAccessTokenLifetime(bg); err != nil { // as serve does before it serves
+			t.Fatal(err)
+		}
 
 		before, preparedBefore := counter.Load(), counter.PreparedRuns()
 		p, err := svc.Login(bg, "a@example.com", "correct horse", nil)
@@ -62,7 +68,7 @@ func TestRequestPathRunsPreparedStatements(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := svc.Authenticate(next.AccessToken)
+		v, err := svc.Authenticate(bg, next.AccessToken)
 		if err != nil {
 			t.Fatal(err)
 		}

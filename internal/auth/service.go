@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -77,6 +79,11 @@ type Service struct {
 	clock       clock.Clock
 	random      io.Reader
 	cfg         Config
+
+	// lifetimeRecordedUntil (unix microseconds): tokens issued until then
+	// are covered by the database's record of this instance's lifetime.
+	lifetimeMu            sync.Mutex
+	lifetimeRecordedUntil atomic.Int64
 }
 
 // New returns a Service. random is crypto/rand.Reader outside tests;
@@ -486,16 +493,22 @@ func (s *Service) MySessions(ctx context.Context) ([]*Session, error) {
 	return sessions, nil
 }
 
-// Authenticate verifies a bearer access token (signature, expiry) and checks
-// it against the in-memory revocation state (denylist, the user's cut-off and
-// ban, the session's end), with no database round trip.
-// Errors: UNAUTHENTICATED.
-func (s *Service) Authenticate(accessToken string) (token.Verified, error) {
+// Authenticate verifies a bearer access token (signature, expiry, lifetime)
+// and checks it against the in-memory revocation state (denylist, the
+// user's cut-off and ban, the session's end), with no database round trip;
+// while that state's feed is down, against the database instead (one
+// indexed query). Errors: UNAUTHENTICATED, UNAVAILABLE (the feed and the
+// database are both down).
+func (s *Service) Authenticate(ctx context.Context, accessToken string) (token.Verified, error) {
 	v, err := s.tokens.Verify(accessToken)
 	if err != nil {
 		return token.Verified{}, &Error{Code: CodeUnauthenticated, Message: ErrUnauthenticated.Message, Err: err}
 	}
-	if s.revocations.Revoked(v.UserID, v.SessionID, v.ID, v.IssuedAt) {
+	revoked, err := s.revoked(ctx, RevocationCheck{UserID: v.UserID, IssuedAt: v.IssuedAt, SessionID: v.SessionID, TokenID: v.ID})
+	if err != nil {
+		return token.Verified{}, err
+	}
+	if revoked {
 		return token.Verified{}, &Error{Code: CodeUnauthenticated, Message: "the access token has been revoked"}
 	}
 	return v, nil
@@ -509,6 +522,9 @@ func PrincipalOf(v token.Verified) Principal {
 // payload issues an access token for u's session, assembles the answer and
 // hands the refresh token to the request's carrier, if any.
 func (s *Service) payload(ctx context.Context, u User, sessionID string, authTime time.Time, refresh string, refreshExpiresAt time.Time) (*AuthPayload, error) {
+	if err := s.coverTokenLifetime(ctx, s.clock.Now()); err != nil {
+		return nil, err
+	}
 	tok, err := s.tokens.Issue(token.Claims{
 		UserID:       u.ID,
 		SessionID:    sessionID,

@@ -246,7 +246,7 @@ func TestChangePassword(t *testing.T) {
 func TestAuthenticate(t *testing.T) {
 	env := authtest.New(t, auth.Config{})
 	p := env.Signup(t, "a@example.com", "correct horse")
-	got, err := env.Service.Authenticate(p.AccessToken)
+	got, err := env.Service.Authenticate(bg, p.AccessToken)
 	if err != nil || got.UserID != p.User.ID || got.SessionID != p.SessionID {
 		t.Fatalf("authenticate = %+v, %v", got, err)
 	}
@@ -255,13 +255,13 @@ func TestAuthenticate(t *testing.T) {
 		"garbage":          "a.b.c",
 		"edited signature": p.AccessToken[:len(p.AccessToken)-2] + "AA",
 	} {
-		_, err := env.Service.Authenticate(tok)
+		_, err := env.Service.Authenticate(bg, tok)
 		if auth.CodeOf(err) != auth.CodeUnauthenticated {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 	env.Clock.Advance(15 * time.Minute)
-	_, err = env.Service.Authenticate(p.AccessToken)
+	_, err = env.Service.Authenticate(bg, p.AccessToken)
 	wantCode(t, err, auth.CodeUnauthenticated)
 }
 

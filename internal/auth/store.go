@@ -41,6 +41,17 @@ type Store interface {
 	Unban(ctx context.Context, userID string, now time.Time) error
 	// DenyAccessToken puts one access token on the denylist until it expires.
 	DenyAccessToken(ctx context.Context, jti, userID string, expiresAt, now time.Time) error
+	// RecordAccessTokenLifetime records that tokens living lifetime may be
+	// live until liveUntil (a later record never moves it back), and
+	// forgets other lifetimes whose liveUntil is before stale.
+	RecordAccessTokenLifetime(ctx context.Context, lifetime time.Duration, liveUntil, stale time.Time) error
+	// LongestAccessTokenLifetime returns the longest recorded lifetime whose
+	// tokens may be live after after (0 when none).
+	LongestAccessTokenLifetime(ctx context.Context, after time.Time) (time.Duration, error)
+	// Revoked reports whether the database holds a revocation c names: its
+	// jti denylisted, its session ended, or its user's cut-off after its
+	// issue (whole seconds, as in the token). One indexed query.
+	Revoked(ctx context.Context, c RevocationCheck) (bool, error)
 	// Purge deletes what can no longer matter, in bounded batches, when no
 	// other instance is purging; it reports what it deleted.
 	Purge(ctx context.Context, p PurgePolicy) (PurgeResult, error)
@@ -69,8 +80,9 @@ type CutOff struct {
 // PurgePolicy says what the purge may delete at Now.
 type PurgePolicy struct {
 	Now time.Time
-	// KeepRevokedFor keeps revoked sessions that long (the instances load
-	// recent ones at start).
+	// KeepRevokedFor keeps revoked sessions that long, expired or not (the
+	// instances load recent ones at start): the longest access-token
+	// lifetime that can still be live, plus the allowed skew.
 	KeepRevokedFor time.Duration
 	// BatchSize bounds each DELETE.
 	BatchSize int

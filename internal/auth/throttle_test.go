@@ -383,6 +383,9 @@ func TestLoginIsTwoRoundTrips(t *testing.T) {
 	env := authtest.New(t, auth.Config{})
 	db, counter := pgtest.CountingDB(t, env.DatabaseURL)
 	svc := auth.New(store.New(db), env.Revocations, env.Issuer, env.Hasher, env.Keys, env.Clock, rand.Reader, env.Config)
+	if err := svc.RecordAccessTokenLifetime(bg); err != nil { // as serve does before it serves
+		t.Fatal(err)
+	}
 	env.Signup(t, "a@example.com", "correct horse")
 	if err := db.Ping(); err != nil {
 		t.Fatal(err)

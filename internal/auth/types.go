@@ -70,11 +70,25 @@ func WithPrincipal(ctx context.Context, p Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
-// PrincipalFrom returns the caller stored by WithPrincipal, or
-// ErrUnauthenticated when the request carried no valid credentials.
+type uncheckedKey struct{}
+
+// WithUncheckedCredentials returns ctx recording that the request's
+// credentials could not be checked (err, UNAVAILABLE: revocations could not
+// be consulted), so that PrincipalFrom answers err, not UNAUTHENTICATED,
+// which would tell a client to sign in again.
+func WithUncheckedCredentials(ctx context.Context, err error) context.Context {
+	return context.WithValue(ctx, uncheckedKey{}, err)
+}
+
+// PrincipalFrom returns the caller stored by WithPrincipal; else the error
+// stored by WithUncheckedCredentials, or ErrUnauthenticated when the request
+// carried no valid credentials.
 func PrincipalFrom(ctx context.Context) (Principal, error) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	if !ok || p.UserID == "" {
+		if err, _ := ctx.Value(uncheckedKey{}).(error); err != nil {
+			return Principal{}, err
+		}
 		return Principal{}, ErrUnauthenticated
 	}
 	return p, nil

@@ -254,6 +254,9 @@ func TestUpgradeLegacyTokensRefreshIntoFormat2(t *testing.T) {
 	env := old.upgrade(auth.Config{})
 	db, counter := pgtest.CountingDB(t, env.DatabaseURL)
 	svc := auth.New(store.New(db), env.Revocations, env.Issuer, env.Hasher, env.Keys, env.Clock, rand.Reader, env.Config)
+	if err := svc.RecordAccessTokenLifetime(bg); err != nil { // as serve does before it serves
+		t.Fatal(err)
+	}
 	refresh := func(tok string) (*auth.AuthPayload, error) {
 		t.Helper()
 		n := counter.Load()

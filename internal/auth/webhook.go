@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"slices"
 	"time"
 )
@@ -13,16 +14,17 @@ type HasuraSession struct {
 }
 
 // HasuraWebhookSession checks a bearer access token exactly as Authenticate
-// does (no database round trip) and picks the request's role: requestedRole
+// does (no database round trip while the revocation feed is current) and picks the request's role: requestedRole
 // when it is among the token's allowed roles, the default role when none is
 // requested. Hasura may cache the answer for maxCache, but never past the
 // token's expiry. Errors: UNAUTHENTICATED (missing, invalid or revoked
-// token), FORBIDDEN (a requested role the token does not allow).
-func (s *Service) HasuraWebhookSession(accessToken, requestedRole string, maxCache time.Duration) (HasuraSession, error) {
+// token), FORBIDDEN (a requested role the token does not allow), UNAVAILABLE
+// (the revocation feed and the database are both down).
+func (s *Service) HasuraWebhookSession(ctx context.Context, accessToken, requestedRole string, maxCache time.Duration) (HasuraSession, error) {
 	if accessToken == "" {
 		return HasuraSession{}, ErrUnauthenticated
 	}
-	v, err := s.Authenticate(accessToken)
+	v, err := s.Authenticate(ctx, accessToken)
 	if err != nil {
 		return HasuraSession{}, err
 	}

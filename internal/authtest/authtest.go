@@ -4,6 +4,7 @@
 package authtest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"io"
@@ -58,6 +59,12 @@ type Env struct {
 	Revocations *revocation.State
 	Config      auth.Config
 	DatabaseURL string
+	// Feed is the running LISTEN feed, once StartFeed has started it.
+	Feed *revocation.Feed
+
+	// now is the clock the service and its feed read: Clock, unless the
+	// instance was given another (InstanceOptions.Clock).
+	now clock.Clock
 }
 
 // CheapParams are argon2id parameters that make tests fast.
@@ -110,12 +117,28 @@ func NewOn(t testing.TB, url string, cfg auth.Config) *Env {
 	revoked := revocation.NewState(issuer.TTL(), 0)
 	svc := auth.New(st, revoked, issuer, hasher, keys, clk, rand.Reader, cfg)
 	return &Env{Service: svc, Store: st, Clock: clk, Issuer: issuer, Keys: keys, Hasher: hasher,
-		Revocations: revoked, Config: cfg, DatabaseURL: url}
+		Revocations: revoked, Config: cfg, DatabaseURL: url, now: clk}
 }
 
 // Instance is a second authgate instance on e's database: its own store
 // pool, revocation state and running LISTEN feed, sharing e's clock.
 func (e *Env) Instance(t testing.TB) *Env {
+	t.Helper()
+	return e.InstanceWith(t, InstanceOptions{})
+}
+
+// InstanceOptions say how a second instance differs from the first.
+type InstanceOptions struct {
+	// AccessTokenTTL, when set, is the instance's access-token lifetime
+	// (AUTHGATE_ACCESS_TOKEN_TTL); its issuer signs with e's key.
+	AccessTokenTTL time.Duration
+	// Clock, when set, is what the instance's service and feed read instead
+	// of e's clock (which tests still move).
+	Clock clock.Clock
+}
+
+// InstanceWith is Instance with the differences o names.
+func (e *Env) InstanceWith(t testing.TB, o InstanceOptions) *Env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -124,21 +147,40 @@ func (e *Env) Instance(t testing.TB) *Env {
 		t.Fatalf("authtest: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	revoked := revocation.NewState(e.Issuer.TTL(), 0)
-	svc := auth.New(st, revoked, e.Issuer, e.Hasher, e.Keys, e.Clock, rand.Reader, e.Config)
 	other := *e
-	other.Service, other.Store, other.Revocations = svc, st, revoked
+	if o.Clock != nil {
+		other.now = o.Clock
+	}
+	if o.AccessTokenTTL != 0 || o.Clock != nil {
+		jwtCfg, err := token.ParseConfig(JWTSecret, "")
+		if err != nil {
+			t.Fatalf("authtest: %v", err)
+		}
+		other.Config.AccessTokenTTL = cmp.Or(o.AccessTokenTTL, e.Issuer.TTL())
+		other.Issuer = token.NewIssuer(jwtCfg, other.now, rand.Reader, other.Config.AccessTokenTTL)
+	}
+	other.Revocations = revocation.NewState(other.Issuer.TTL(), 0)
+	other.Service = auth.New(st, other.Revocations, other.Issuer, e.Hasher, e.Keys, other.now, rand.Reader, other.Config)
+	other.Store = st
 	other.StartFeed(t)
 	return &other
 }
 
 // StartFeed loads e's revocation state and keeps it current over
-// LISTEN/NOTIFY until the test ends; it returns the running feed.
+// LISTEN/NOTIFY until the test ends; it returns the running feed once its
+// listening connection is up and it has loaded since (the state is current).
 func (e *Env) StartFeed(t testing.TB) *revocation.Feed {
 	t.Helper()
-	feed := revocation.NewFeed(e.Revocations, e.Store, e.Clock, e.DatabaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	feed := revocation.NewFeed(e.Revocations, e.Store, e.now, e.DatabaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := feed.Load(context.Background()); err != nil {
 		t.Fatalf("authtest: loading revocations: %v", err)
+	}
+	reloaded := make(chan struct{}, 1)
+	feed.Reloaded = func() {
+		select {
+		case reloaded <- struct{}{}:
+		default:
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -147,6 +189,15 @@ func (e *Env) StartFeed(t testing.TB) *revocation.Feed {
 		_ = feed.Run(ctx)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.After(10 * time.Second)
+	for !e.Revocations.Current() {
+		select {
+		case <-reloaded:
+		case <-deadline:
+			t.Fatalf("authtest: the revocation feed is not connected and loaded after 10 s")
+		}
+	}
+	e.Feed = feed
 	return feed
 }
 

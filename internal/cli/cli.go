@@ -149,6 +149,8 @@ type parts struct {
 	store  *store.Store
 	auth   *auth.Service
 	issuer *token.Issuer
+	// clock is the system clock aligned with the database's (see clock.Aligned).
+	clock *clock.Aligned
 }
 
 // build opens the database, applies migrations and assembles the service.
@@ -174,7 +176,15 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 			return nil, err
 		}
 	}
-	clk := clock.System{}
+	// Every command takes revocation instants from the database's clock.
+	clk := clock.NewAligned(clock.System{})
+	if err := clk.Align(ctx, st.DatabaseNow); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("reading the database's clock: %w", err)
+	}
+	if off := clk.Offset(); off > time.Second || off < -time.Second {
+		logger.Warn("this machine's clock is off from the database's; authgate keeps time by the database's", "offset", off.String())
+	}
 	var issuer *token.Issuer
 	if cfg.JWT != nil {
 		issuer = token.NewIssuer(cfg.JWT, clk, rand.Reader, cfg.AccessTokenTTL)
@@ -203,7 +213,7 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		Throttle:           cfg.LoginThrottle,
 		AuditRetention:     cfg.AuditRetention,
 	})
-	return &parts{cfg: cfg, store: st, auth: svc, issuer: issuer}, nil
+	return &parts{cfg: cfg, store: st, auth: svc, issuer: issuer, clock: clk}, nil
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -183,7 +183,12 @@ func startServeArgs(t *testing.T, args []string, s settings, listeners ...string
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-r.done
+		select {
+		case <-r.done:
+		case <-time.After(time.Minute):
+			t.Errorf("serve had not returned a minute after its context ended: %s", r.logs)
+			return
+		}
 		if r.code != 0 {
 			t.Errorf("serve exited %d when its context ended: %s", r.code, r.logs)
 		}

@@ -86,7 +86,7 @@ func TestTokenRevokeReachesRunningInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := env.Service.Authenticate(p.AccessToken)
+	v, err := env.Service.Authenticate(context.Background(), p.AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestTokenRevokeReachesRunningInstances(t *testing.T) {
 	deadline := time.After(time.Second)
 	for {
 		changed := env.Revocations.Changed()
-		if _, err := env.Service.Authenticate(p.AccessToken); err != nil {
+		if _, err := env.Service.Authenticate(context.Background(), p.AccessToken); err != nil {
 			break
 		}
 		select {
@@ -103,7 +103,7 @@ func TestTokenRevokeReachesRunningInstances(t *testing.T) {
 			t.Fatal("the running instance still accepts the token after a second")
 		}
 	}
-	if _, err := env.Service.Authenticate(sibling.AccessToken); err != nil {
+	if _, err := env.Service.Authenticate(context.Background(), sibling.AccessToken); err != nil {
 		t.Fatalf("the sibling token was refused: %v", err)
 	}
 	if r := run(t, baseSettings(env), "", "token", "revoke", "--jti", v.ID, "--expires-at", "soon"); r.code != 2 {

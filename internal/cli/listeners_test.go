@@ -12,10 +12,18 @@ import (
 	"authgate/internal/authtest"
 )
 
-// getBody GETs url and returns the status and body.
-func getBody(t *testing.T, url string) (int, string) {
+// getBody GETs url with optional headers (name, value pairs) and returns
+// the status and body.
+func getBody(t *testing.T, url string, header ...string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

@@ -17,7 +17,6 @@ import (
 
 	"authgate/graph"
 	"authgate/internal/auth"
-	"authgate/internal/clock"
 	"authgate/internal/config"
 	"authgate/internal/httpapi"
 	"authgate/internal/metrics"
@@ -71,17 +70,48 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	defer p.store.Close()
+	// Closing the pool waits for the queries in flight: skipped when
+	// background work did not stop in time (the process is exiting).
+	poolIdle := true
+	defer func() {
+		if poolIdle {
+			p.store.Close()
+		}
+	}()
 
 	// Revocation state is loaded before serving, then kept current.
-	feed := revocation.NewFeed(revoked, p.store, clock.System{}, cfg.ListenDatabaseURL, logger)
+	feed := revocation.NewFeed(revoked, p.store, p.clock, cfg.ListenDatabaseURL, logger)
 	if err := feed.Load(ctx); err != nil {
 		return fmt.Errorf("loading revocations: %w", err)
 	}
+	// Every instance learns this one's token lifetime before it issues one.
+	if err := p.auth.RecordAccessTokenLifetime(ctx); err != nil {
+		return fmt.Errorf("recording the access-token lifetime: %w", err)
+	}
 	background, stopBackground := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	defer func() { stopBackground(); wg.Wait() }()
-	wg.Add(2)
+	// Background work gets until the shutdown deadline to stop (set when
+	// shutdown begins; a failed start gets the whole timeout): exiting
+	// never waits on a database that does not answer.
+	var stopBy time.Time
+	defer func() {
+		stopBackground()
+		if stopBy.IsZero() {
+			stopBy = time.Now().Add(cfg.ShutdownTimeout)
+		}
+		if poolIdle = waitUntil(&wg, stopBy); !poolIdle {
+			logger.Warn("background work had not stopped at the shutdown timeout; exiting anyway")
+		}
+	}()
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		recordLifetimeEvery(background, p.auth, time.Minute, logger)
+	}()
+	go func() {
+		defer wg.Done()
+		alignClockEvery(background, p, time.Minute, logger)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := feed.Run(background); err != nil {
@@ -100,7 +130,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	go func() {
 		defer wg.Done()
 		m.TrackLiveSessions(background, time.Minute, func(ctx context.Context) (int64, error) {
-			return p.store.CountLiveSessions(ctx, time.Now())
+			return p.store.CountLiveSessions(ctx, p.clock.Now())
 		})
 	}()
 	if cfg.PprofAddr != "" {
@@ -163,7 +193,8 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.String())
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	stopBy = time.Now().Add(cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithDeadline(context.Background(), stopBy)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
@@ -174,6 +205,53 @@ func runServe(ctx context.Context, args []string, env Env) error {
 // purgeEvery runs the purge every interval until ctx ends; instances take
 // turns through the purge's advisory lock.
 func purgeEvery(ctx context.Context, svc *auth.Service, interval time.Duration, logger *slog.Logger) {
+	every(ctx, interval, func() {
+		res, err := svc.Purge(ctx)
+		if err != nil {
+			logger.Warn("purge failed", "error", err)
+			return
+		}
+		if !res.Skipped {
+			logger.Info("purged", "sessions", res.Sessions, "retired_refresh_tokens", res.RetiredTokens,
+				"denied_access_tokens", res.DeniedTokens, "audit_events", res.AuditEvents, "login_throttles", res.LoginThrottles)
+		}
+	})
+}
+
+// recordLifetimeEvery keeps the database's record of this instance's
+// access-token lifetime ahead of the tokens it issues until ctx ends.
+func recordLifetimeEvery(ctx context.Context, svc *auth.Service, interval time.Duration, logger *slog.Logger) {
+	every(ctx, interval, func() {
+		if err := svc.RecordAccessTokenLifetime(ctx); err != nil {
+			logger.Warn("recording the access-token lifetime failed; issuing a token will try again", "error", err)
+		}
+	})
+}
+
+// alignClockEvery re-measures the clock's offset from the database's every
+// interval until ctx ends, so that drift on either side never adds up.
+func alignClockEvery(ctx context.Context, p *parts, interval time.Duration, logger *slog.Logger) {
+	every(ctx, interval, func() {
+		if err := p.clock.Align(ctx, p.store.DatabaseNow); err != nil {
+			logger.Warn("reading the database's clock failed; keeping the last offset", "error", err, "offset", p.clock.Offset().String())
+		}
+	})
+}
+
+// waitUntil waits for wg until deadline and reports whether it finished.
+func waitUntil(wg *sync.WaitGroup, deadline time.Time) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(time.Until(deadline)):
+		return false
+	}
+}
+
+// every runs job every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, job func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -181,15 +259,7 @@ func purgeEvery(ctx context.Context, svc *auth.Service, interval time.Duration, 
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			res, err := svc.Purge(ctx)
-			if err != nil {
-				logger.Warn("purge failed", "error", err)
-				continue
-			}
-			if !res.Skipped {
-				logger.Info("purged", "sessions", res.Sessions, "retired_refresh_tokens", res.RetiredTokens,
-					"denied_access_tokens", res.DeniedTokens, "audit_events", res.AuditEvents, "login_throttles", res.LoginThrottles)
-			}
+			job()
 		}
 	}
 }

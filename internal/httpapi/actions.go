@@ -151,7 +151,7 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if userID, sessionID := sessionVariables(req.SessionVariables); userID != "" {
-		p, err := a.auth.PrincipalFromHasura(userID, sessionID)
+		p, err := a.auth.PrincipalFromHasura(ctx, userID, sessionID)
 		if err != nil {
 			writeActionError(w, r, err)
 			return
@@ -159,7 +159,7 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 		// Hasura forwards the client's headers: the caller's own access
 		// token identifies itself (revokeAccessToken needs its jti).
 		if raw, ok := bearerToken(r); ok {
-			if v, err := a.auth.Authenticate(raw); err == nil && v.UserID == p.UserID {
+			if v, err := a.auth.Authenticate(ctx, raw); err == nil && v.UserID == p.UserID {
 				p = auth.PrincipalOf(v)
 			}
 		}

@@ -81,12 +81,19 @@ func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger 
 	return a.middleware(mux)
 }
 
-// handleReady answers 200 when the database answers within a short time.
+// handleReady answers 200 when the database answers within a short time
+// and the revocation feed is connected and loaded (while it is not, bearer
+// tokens are checked against the database: correct, but not what an
+// instance should be routed traffic for).
 func (a *api) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := a.db.Ping(ctx); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database does not answer"})
+		return
+	}
+	if !a.auth.RevocationsCurrent() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "revocation feed is not connected"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -102,13 +109,18 @@ func (a *api) handleJWKS(w http.ResponseWriter, _ *http.Request) {
 
 // withBearer puts the caller of a valid bearer access token in the request
 // context. A missing or invalid token is not refused here: operations that
-// need a caller answer UNAUTHENTICATED, and the rest (login, refresh) work
-// even when a client sends a stale token along.
+// need a caller answer UNAUTHENTICATED (UNAVAILABLE when the token could not
+// be checked), and the rest (login, refresh) work even when a client sends a
+// stale token along.
 func (a *api) withBearer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if raw, ok := bearerToken(r); ok {
-			if v, err := a.auth.Authenticate(raw); err == nil {
+			v, err := a.auth.Authenticate(r.Context(), raw)
+			switch {
+			case err == nil:
 				r = r.WithContext(auth.WithPrincipal(r.Context(), auth.PrincipalOf(v)))
+			case auth.CodeOf(err) == auth.CodeUnavailable:
+				r = r.WithContext(auth.WithUncheckedCredentials(r.Context(), err))
 			}
 		}
 		next.ServeHTTP(w, r)

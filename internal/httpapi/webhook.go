@@ -14,7 +14,9 @@ import (
 // in both of Hasura's modes: GET with the client's headers, or POST with
 // {"headers": {...}, "request": {...}}. It answers 200 with the session
 // variables and a Cache-Control max-age bounded by AUTHGATE_WEBHOOK_CACHE and
-// the token's remaining life, or 401. It makes no database query.
+// the token's remaining life, or 401; 503 when the token cannot be checked
+// (the revocation feed and the database both down). It makes no database
+// query while the revocation feed is current.
 func (a *api) handleAuthHook(w http.ResponseWriter, r *http.Request) {
 	header := r.Header.Get
 	if r.Method == http.MethodPost {
@@ -33,8 +35,13 @@ func (a *api) handleAuthHook(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, _ := bearerFrom(header("Authorization"))
 	start := time.Now()
-	session, err := a.auth.HasuraWebhookSession(raw, header("X-Hasura-Role"), a.cfg.WebhookCache)
+	session, err := a.auth.HasuraWebhookSession(r.Context(), raw, header("X-Hasura-Role"), a.cfg.WebhookCache)
 	a.cfg.Metrics.Observe("hasura_auth", auth.OutcomeOf(err), time.Since(start))
+	if auth.CodeOf(err) == auth.CodeUnavailable {
+		// Not 401: the token may well be good; Hasura fails the request.
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "unavailable"})
+		return
+	}
 	if err != nil {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "unauthorized"})
 		return

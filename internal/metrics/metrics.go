@@ -22,6 +22,7 @@ type Metrics struct {
 	duration      *prometheus.HistogramVec
 	refreshes     *prometheus.CounterVec
 	loginFailures *prometheus.CounterVec
+	dbRevocations prometheus.Counter
 	liveSessions  atomic.Int64
 }
 
@@ -45,11 +46,15 @@ func New(db *sql.DB) *Metrics {
 		Name: "authgate_login_failures_total",
 		Help: "Failed sign-ins by code: INVALID_CREDENTIALS, USER_DISABLED, RATE_LIMITED (lockouts and back-off).",
 	}, []string{"code"})
+	m.dbRevocations = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "authgate_revocation_database_checks_total",
+		Help: "Tokens and sessions checked against the database instead of memory, because the revocation feed was down.",
+	})
 	live := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "authgate_live_sessions",
 		Help: "Sessions neither revoked nor expired (refreshed every minute).",
 	}, func() float64 { return float64(m.liveSessions.Load()) })
-	m.registry.MustRegister(m.requests, m.duration, m.refreshes, m.loginFailures, live,
+	m.registry.MustRegister(m.requests, m.duration, m.refreshes, m.loginFailures, m.dbRevocations, live,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
 		m.registry.MustRegister(collectors.NewDBStatsCollector(db, "authgate"))
@@ -78,6 +83,14 @@ func (m *Metrics) Observe(operation, code string, d time.Duration) {
 func (m *Metrics) Refreshed(outcome string) {
 	if m != nil {
 		m.refreshes.WithLabelValues(outcome).Inc()
+	}
+}
+
+// RevocationCheckedInDatabase counts one revocation check made against the
+// database because the revocation feed was down.
+func (m *Metrics) RevocationCheckedInDatabase() {
+	if m != nil {
+		m.dbRevocations.Inc()
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,32 +66,61 @@ func ParseEvent(payload string) (Event, error) {
 // Revocation is add-only, so merging a reload with live events never loses
 // one. Safe for concurrent use.
 type State struct {
-	window time.Duration
-	leeway time.Duration
+	minWindow time.Duration
+	leeway    time.Duration
+
+	// stale is set while the state may lack revocations other instances
+	// made: a Feed sets it until its listening connection is up and it has
+	// loaded since.
+	stale atomic.Bool
 
 	mu       sync.RWMutex
+	window   time.Duration
 	users    map[string]time.Time // user id → cut-off
 	sessions map[string]time.Time // session id → revoked at
 	tokens   map[string]time.Time // jti → token expiry
 	applied  chan struct{}        // closed and replaced on every change
 }
 
-// NewState returns an empty state that remembers revocations for window
-// (the longest access-token lifetime plus leeway) and denylisted tokens until
+// NewState returns an empty state that remembers revocations for at least
+// window (this instance's access-token lifetime plus leeway; SetLongestLifetime
+// widens it to other instances' longer lifetimes) and denylisted tokens until
 // leeway after their expiry: leeway is the clock skew verification allows.
 func NewState(window, leeway time.Duration) *State {
 	return &State{
-		window:   window,
-		leeway:   leeway,
-		users:    map[string]time.Time{},
-		sessions: map[string]time.Time{},
-		tokens:   map[string]time.Time{},
-		applied:  make(chan struct{}),
+		minWindow: window,
+		window:    window,
+		leeway:    leeway,
+		users:     map[string]time.Time{},
+		sessions:  map[string]time.Time{},
+		tokens:    map[string]time.Time{},
+		applied:   make(chan struct{}),
 	}
 }
 
+// Current reports whether the state holds every revocation that can
+// matter. A state nobody feeds is current (it is the only instance); one a
+// Feed keeps is current only while the feed's listening connection is up
+// and the feed has loaded since it came up. When it is not, tokens must be
+// checked against the database.
+func (s *State) Current() bool { return !s.stale.Load() }
+
 // Window is how far back revocations are remembered.
-func (s *State) Window() time.Duration { return s.window }
+func (s *State) Window() time.Duration {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.window
+}
+
+// SetLongestLifetime sizes the window by the longest access-token lifetime
+// that can still be live anywhere (plus leeway), never below the window
+// NewState was given. A shorter lifetime than before narrows it again: the
+// longer-lived tokens are then all expired.
+func (s *State) SetLongestLifetime(lifetime time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.window = max(s.minWindow, lifetime+s.leeway)
+}
 
 // Revoked reports whether an access token is dead: issued before its user's
 // cut-off, of an ended session, or denylisted. issuedAt has the token's
@@ -155,9 +185,9 @@ func (s *State) Changed() <-chan struct{} {
 
 // Prune forgets what can no longer affect a live token at now.
 func (s *State) Prune(now time.Time) {
-	horizon := now.Add(-s.window)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	horizon := now.Add(-s.window)
 	for id, at := range s.users {
 		if at.Before(horizon) {
 			delete(s.users, id)

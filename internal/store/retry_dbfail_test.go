@@ -58,7 +58,7 @@ var writePaths = []writePath{
 		return err
 	}},
 	{"revoke an access token", "INSERT ON auth.revoked_access_tokens", func(env *authtest.Env, _ string, p *auth.AuthPayload) error {
-		v, err := env.Service.Authenticate(p.AccessToken)
+		v, err := env.Service.Authenticate(context.Background(), p.AccessToken)
 		if err != nil {
 			return err
 		}

@@ -47,6 +47,57 @@ func (s *Store) DenyAccessToken(ctx context.Context, jti, userID string, expires
 	return mapError(err)
 }
 
+// recordAccessTokenLifetime moves the lifetime's live_until forward (never
+// back) and drops the rows of other lifetimes whose tokens are all gone:
+// $1 lifetime in seconds, $2 the latest expiry a token of it may have, $3
+// the instant before which a row no longer counts.
+const recordAccessTokenLifetime = `
+WITH gone AS (
+    DELETE FROM auth.access_token_lifetimes WHERE live_until <= $3 AND lifetime_seconds <> $1
+)
+INSERT INTO auth.access_token_lifetimes AS l (lifetime_seconds, live_until) VALUES ($1, $2)
+ON CONFLICT (lifetime_seconds) DO UPDATE SET live_until = GREATEST(l.live_until, EXCLUDED.live_until)`
+
+// RecordAccessTokenLifetime implements auth.Store.
+func (s *Store) RecordAccessTokenLifetime(ctx context.Context, lifetime time.Duration, liveUntil, stale time.Time) error {
+	_, err := s.db.ExecContext(ctx, recordAccessTokenLifetime, int64(lifetime/time.Second), liveUntil, stale)
+	return mapError(err)
+}
+
+const longestAccessTokenLifetime = `
+SELECT COALESCE(max(lifetime_seconds), 0) FROM auth.access_token_lifetimes WHERE live_until > $1`
+
+// LongestAccessTokenLifetime implements auth.Store and revocation.Loader.
+func (s *Store) LongestAccessTokenLifetime(ctx context.Context, after time.Time) (time.Duration, error) {
+	var seconds int64
+	if err := s.db.QueryRowContext(ctx, longestAccessTokenLifetime, after).Scan(&seconds); err != nil {
+		return 0, mapError(err)
+	}
+	return time.Duration(seconds) * time.Second, nil
+}
+
+// revoked is the database's answer to one revocation check, by primary
+// keys only: $1 jti, $2 session id, $3 user id (each ” to skip), $4 the
+// token's issue (whole seconds) plus one second, so that "issued before the
+// cut-off's second" reads valid_after >= $4, as the in-memory check does.
+const revoked = `
+SELECT EXISTS (SELECT 1 FROM auth.revoked_access_tokens WHERE jti = NULLIF($1, ''))
+    OR EXISTS (SELECT 1 FROM auth.sessions WHERE id = NULLIF($2, '')::uuid AND revoked_at IS NOT NULL)
+    OR EXISTS (SELECT 1 FROM auth.users WHERE id = NULLIF($3, '')::uuid AND valid_after >= $4)`
+
+// Revoked implements auth.Store.
+func (s *Store) Revoked(ctx context.Context, c auth.RevocationCheck) (bool, error) {
+	var (
+		dead     bool
+		issuedBy any
+	)
+	if !c.IssuedAt.IsZero() {
+		issuedBy = c.IssuedAt.Truncate(time.Second).Add(time.Second)
+	}
+	err := s.db.QueryRowContext(ctx, revoked, c.TokenID, c.SessionID, c.UserID, issuedBy).Scan(&dead)
+	return dead, mapError(err)
+}
+
 const recentRevocations = `
 SELECT 'u', id::text, valid_after FROM auth.users WHERE valid_after > $1
 UNION ALL
@@ -80,14 +131,16 @@ func (s *Store) RecentRevocations(ctx context.Context, since, tokensAfter time.T
 const purgeLockKey = 0x61757468_70757267 // "authpurg"
 
 // The purge statements delete one bounded batch each; $1 is the cut-off
-// instant, $2 the batch size.
+// instant, $2 the batch size. A revoked session is kept for KeepRevokedFor
+// ($3) even once it has expired: instances reload revocations from these
+// rows, and its last access tokens outlive its expiry.
 const (
 	// purgeSessions finds, by index, sessions past their absolute limit and
 	// sessions revoked before $3.
 	purgeSessions = `
 DELETE FROM auth.sessions WHERE id IN (
     SELECT id FROM auth.sessions
-    WHERE max_expires_at <= $1 OR revoked_at <= $3
+    WHERE revoked_at <= $3 OR (revoked_at IS NULL AND max_expires_at <= $1)
     LIMIT $2)`
 	// purgeIdleSessions deletes the sessions that expired from inactivity
 	// among the $2 that follow session $3 in primary-key order, and reports
@@ -242,4 +295,14 @@ func (s *Store) purgeBatch(ctx context.Context, batch func(tx *sqlx.Tx) (int, er
 		return 0, false, mapError(err)
 	}
 	return n, false, mapError(tx.Commit())
+}
+
+// DatabaseNow reads the database's clock (the reference clock.Aligned
+// corrects the system clock by).
+func (s *Store) DatabaseNow(ctx context.Context) (time.Time, error) {
+	var now time.Time
+	if err := s.db.QueryRowContext(ctx, `SELECT clock_timestamp()`).Scan(&now); err != nil {
+		return time.Time{}, mapError(err)
+	}
+	return now.UTC(), nil
 }

@@ -315,6 +315,19 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 			cause: jwt.ErrTokenUsedBeforeIssued,
 		},
 		{
+			// A token that lives longer than this instance's TTL (another
+			// instance's, or an older setting's) could outlive the
+			// revocations this instance remembers.
+			name:   "lifetime beyond the TTL plus allowed_skew is refused",
+			issuer: func(f *attackFixture) *Issuer { return f.ed },
+			token: func(t *testing.T, f *attackFixture) string {
+				return f.edToken(t, func(h, p map[string]any) {
+					p["exp"] = p["iat"].(float64) + float64((testTTL+fixtureSkew)/time.Second) + 1
+				})
+			},
+			cause: errLifetime,
+		},
+		{
 			name:   "missing iat is refused",
 			issuer: func(f *attackFixture) *Issuer { return f.ed },
 			token:  func(t *testing.T, f *attackFixture) string { return f.edToken(t, withoutClaim("iat")) },
@@ -627,6 +640,9 @@ func TestVerifyAcceptsWithinAllowedSkew(t *testing.T) {
 		{"nbf within allowed_skew is accepted", withClaim("nbf", now+29)},
 		{"iat within allowed_skew is accepted", withClaim("iat", now+29)},
 		{"exp just inside allowed_skew is accepted", func(h, p map[string]any) { p["iat"] = now - 900; p["exp"] = now - 29 }},
+		{"lifetime of exactly the TTL plus allowed_skew is accepted", func(h, p map[string]any) {
+			p["exp"] = p["iat"].(float64) + float64((testTTL+fixtureSkew)/time.Second)
+		}},
 		{"audience among several is accepted", withClaim("aud", []string{"reports", fixtureAudience})},
 	}
 	for _, tt := range tests {

@@ -37,6 +37,7 @@ var (
 	errUnknownKey      = errors.New("kid names no configured key")
 	errAlgorithm       = errors.New("alg is not the algorithm of the key kid names")
 	errMissingClaim    = errors.New("a required claim is missing or inconsistent")
+	errLifetime        = errors.New("exp - iat exceeds the access-token lifetime plus allowed_skew")
 )
 
 // Claims are what authgate puts in an access token.
@@ -202,8 +203,8 @@ func checkClaims(c Claims) error {
 
 // Verify checks an access token's size, form, header, signature (with the key
 // its kid names and only that key's algorithm), times (with AllowedSkew),
-// issuer and audience when configured, and Hasura claims, and returns what it
-// says.
+// lifetime (exp - iat at most the Issuer's TTL plus AllowedSkew), issuer and
+// audience when configured, and Hasura claims, and returns what it says.
 //
 // Every error it returns wraps ErrInvalidToken; when the signature holds but
 // the token has expired, the error also wraps ErrExpired. No error quotes the
@@ -218,6 +219,12 @@ func (i *Issuer) Verify(raw string) (Verified, error) {
 			return Verified{}, fmt.Errorf("%w: %w: %w", ErrInvalidToken, ErrExpired, err)
 		}
 		return Verified{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	// Revocations are remembered (and purged) for as long as a token can
+	// live: one that lives longer than this instance issues, made under a
+	// longer TTL elsewhere or earlier, could outlive them.
+	if claims.ExpiresAt.Sub(claims.IssuedAt.Time) > i.ttl+i.cfg.skew {
+		return Verified{}, fmt.Errorf("%w: %w", ErrInvalidToken, errLifetime)
 	}
 	v := Verified{
 		Claims: Claims{
