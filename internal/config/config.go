@@ -20,6 +20,9 @@ import (
 // DefaultDatabaseURL is used when DATABASE_URL is not set.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
+// minActionSecretBytes is the shortest AUTHGATE_ACTION_SECRET accepted.
+const minActionSecretBytes = 32
+
 // Config is every authgate setting, parsed and validated.
 type Config struct {
 	DatabaseURL string
@@ -153,6 +156,11 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if c.RefreshTokenSecret != "" && len(c.RefreshTokenSecret) < 32 {
 		return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: must be at least 32 bytes")
+	}
+	// The action secret is all that makes /actions believe Hasura's session
+	// variables: it must not be guessable.
+	if c.ActionSecret != "" && len(c.ActionSecret) < minActionSecretBytes {
+		return nil, fmt.Errorf("AUTHGATE_ACTION_SECRET: must be at least %d bytes (e.g. openssl rand -hex 32)", minActionSecretBytes)
 	}
 	secret, keys := getenv("HASURA_GRAPHQL_JWT_SECRET"), getenv("AUTHGATE_JWT_PRIVATE_KEYS")
 	if secret != "" || keys != "" {

@@ -78,7 +78,7 @@ func TestSettingsAreRead(t *testing.T) {
 		{"AUTHGATE_SESSION_MAX_AGE", map[string]string{"AUTHGATE_SESSION_MAX_AGE": "1000h"}, func(c *config.Config) any { return c.SessionMaxAge }, 1000 * time.Hour},
 		{"AUTHGATE_REFRESH_REUSE_GRACE may be zero", map[string]string{"AUTHGATE_REFRESH_REUSE_GRACE": "0s"}, func(c *config.Config) any { return c.RefreshReuseGrace }, time.Duration(0)},
 		{"AUTHGATE_SIGNUP_ENABLED", map[string]string{"AUTHGATE_SIGNUP_ENABLED": "false"}, func(c *config.Config) any { return c.SignupEnabled }, false},
-		{"AUTHGATE_ACTION_SECRET", map[string]string{"AUTHGATE_ACTION_SECRET": "s3cret"}, func(c *config.Config) any { return c.ActionSecret }, "s3cret"},
+		{"AUTHGATE_ACTION_SECRET of 32 bytes", map[string]string{"AUTHGATE_ACTION_SECRET": "action-secret-0123456789abcdefgh"}, func(c *config.Config) any { return c.ActionSecret }, "action-secret-0123456789abcdefgh"},
 		{"AUTHGATE_TRUSTED_PROXIES: addresses and ranges", map[string]string{"AUTHGATE_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7 ,::1"},
 			func(c *config.Config) any { return c.TrustedProxies },
 			[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("::1/128")}},
@@ -138,6 +138,10 @@ func TestBadSettingIsOneLineNamingIt(t *testing.T) {
 		{"AUTHGATE_ADDR", "localhost", nil},
 		{"PORT", "http-ish", nil},
 		{"AUTHGATE_REFRESH_TOKEN_SECRET", "too short", nil},
+		// Issue 11.14: the action secret is all that proves a request to
+		// /actions comes from Hasura.
+		{"AUTHGATE_ACTION_SECRET", "x", nil},
+		{"AUTHGATE_ACTION_SECRET", "action-secret-0123456789abcdefg", nil}, // 31 bytes
 		{"HASURA_GRAPHQL_JWT_SECRET", `{"type":"HS256","key":"too short"}`, nil},
 		{"HASURA_GRAPHQL_JWT_SECRET", `{"type":"HS256",`, nil},
 		{"HASURA_GRAPHQL_JWT_SECRET", "{\n\"type\": \"HS256\",\n\"key\": 7\n}", nil},
@@ -171,6 +175,7 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 	for name, vars := range map[string]map[string]string{
 		"HASURA_GRAPHQL_JWT_SECRET":     {"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"` + key + `"}`},
 		"AUTHGATE_REFRESH_TOKEN_SECRET": {"AUTHGATE_REFRESH_TOKEN_SECRET": key},
+		"AUTHGATE_ACTION_SECRET":        {"AUTHGATE_ACTION_SECRET": key},
 	} {
 		_, err := config.Load(env(vars))
 		if err == nil || strings.Contains(err.Error(), key) {
