@@ -167,10 +167,11 @@ func startServe(t *testing.T, s settings, listeners ...string) *serveRun {
 	go func() {
 		defer close(r.done)
 		r.code = cli.Run(ctx, []string{"serve"}, cli.Env{
-			Getenv: func(name string) string { return s[name] },
-			Stdin:  strings.NewReader(""),
-			Stdout: io.Discard,
-			Stderr: r.logs,
+			Getenv:    func(name string) string { return s[name] },
+			LookupEnv: func(name string) (string, bool) { v, ok := s[name]; return v, ok },
+			Stdin:     strings.NewReader(""),
+			Stdout:    io.Discard,
+			Stderr:    r.logs,
 		})
 	}()
 	t.Cleanup(func() {

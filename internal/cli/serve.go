@@ -44,7 +44,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 	}
-	cfg, err := config.Load(getenv)
+	cfg, err := config.LoadFrom(env.settings(getenv))
 	if err != nil {
 		return err
 	}
@@ -120,9 +120,10 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		RefreshCookie: httpapi.CookieConfig{
 			Enabled: cfg.RefreshCookie, Name: cfg.RefreshCookieName, Path: cfg.RefreshCookiePath,
 		},
-		WebhookCache:        cfg.WebhookCache,
-		Metrics:             m,
-		MetricsOnOwnAddress: cfg.MetricsAddr != "",
+		WebhookCache:         cfg.WebhookCache,
+		WebhookAnonymousRole: cfg.WebhookAnonymousRole,
+		Metrics:              m,
+		MetricsOnOwnAddress:  cfg.MetricsAddr != "",
 	}, p.auth, gql, p.store, logger)
 
 	handler = httpapi.WithBrowserPolicy(httpapi.BrowserPolicy{

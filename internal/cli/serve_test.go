@@ -130,3 +130,34 @@ func TestServeAnswersThenDrainsWhenItsContextEnds(t *testing.T) {
 		t.Error("the server still answers after serve returned")
 	}
 }
+
+// TestServeWebhookAnonymousRole: the webhook answers a request without a
+// token as AUTHGATE_WEBHOOK_ANONYMOUS_ROLE ("anonymous" when absent), and
+// the setting set to "" (not merely absent) answers it 401.
+func TestServeWebhookAnonymousRole(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{})
+	const listening = "authgate listening"
+	setEmpty := baseSettings(env)
+	setEmpty["AUTHGATE_WEBHOOK_ANONYMOUS_ROLE"] = "" // with() would unset it
+	for _, tc := range []struct {
+		name     string
+		settings settings
+		status   int
+		body     string
+	}{
+		{"absent", baseSettings(env), http.StatusOK, `{"X-Hasura-Role":"anonymous"}`},
+		{"set empty", setEmpty, http.StatusUnauthorized, ""},
+	} {
+		run := startServe(t, tc.settings.with("AUTHGATE_ADDR", "127.0.0.1:0"), listening)
+		resp, err := http.Get(run.addrs[listening] + "/hasura/auth")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || (tc.body != "" && strings.TrimSpace(string(raw)) != tc.body) {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, resp.StatusCode, raw, tc.status, tc.body)
+		}
+	}
+}

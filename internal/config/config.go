@@ -43,7 +43,10 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	JWKSMaxAge        time.Duration
 	WebhookCache      time.Duration
-	PurgeInterval     time.Duration
+	// WebhookAnonymousRole is the role the webhook gives a request without a
+	// token; empty answers such a request 401.
+	WebhookAnonymousRole string
+	PurgeInterval        time.Duration
 	// PprofAddr, when set, serves net/http/pprof on its own listener.
 	PprofAddr string
 	// MetricsAddr, when set, serves /metrics on its own listener instead of
@@ -82,10 +85,25 @@ type Config struct {
 	AuditRetention time.Duration
 }
 
-// Load reads every setting through getenv (os.Getenv in production). It
-// returns the first problem as an error naming the setting.
+// Load reads every setting through getenv (os.Getenv in production); a
+// setting is absent when getenv returns "". It returns the first problem as
+// an error naming the setting.
 func Load(getenv func(string) string) (*Config, error) {
-	r := reader{getenv: getenv}
+	return LoadFrom(func(name string) (string, bool) {
+		v := getenv(name)
+		return v, v != ""
+	})
+}
+
+// LoadFrom is Load over a lookup that, like os.LookupEnv, tells a setting set
+// to "" from an absent one: the settings whose empty value means something
+// (AUTHGATE_WEBHOOK_ANONYMOUS_ROLE) need it.
+func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
+	getenv := func(name string) string {
+		v, _ := lookup(name)
+		return v
+	}
+	r := reader{getenv: getenv, lookup: lookup}
 	c := &Config{
 		DatabaseURL:        r.str("DATABASE_URL", DefaultDatabaseURL),
 		RefreshTokenSecret: getenv("AUTHGATE_REFRESH_TOKEN_SECRET"),
@@ -124,6 +142,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		AuditRetention:  r.durationMin("AUTHGATE_AUDIT_RETENTION", auth.DefaultAuditRetention, time.Hour),
 	}
 	c.ListenDatabaseURL = r.str("AUTHGATE_LISTEN_DATABASE_URL", c.DatabaseURL)
+	c.WebhookAnonymousRole = r.strOrEmpty("AUTHGATE_WEBHOOK_ANONYMOUS_ROLE", "anonymous")
 	c.PprofAddr = r.str("AUTHGATE_PPROF_ADDR", "")
 	c.MetricsAddr = r.str("AUTHGATE_METRICS_ADDR", "")
 	c.Addr = r.str("AUTHGATE_ADDR", "")
@@ -193,6 +212,7 @@ func (r *reader) loginThrottle() auth.ThrottleConfig {
 // reader parses settings and keeps the first error.
 type reader struct {
 	getenv func(string) string
+	lookup func(string) (string, bool)
 	err    error
 }
 
@@ -207,6 +227,16 @@ func (r *reader) str(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// strOrEmpty is str for a setting whose explicit empty value means "none":
+// def applies only when the setting is absent.
+func (r *reader) strOrEmpty(name, def string) string {
+	v, ok := r.lookup(name)
+	if !ok {
+		return def
+	}
+	return strings.TrimSpace(v)
 }
 
 func (r *reader) duration(name string, def time.Duration) time.Duration {

@@ -50,6 +50,7 @@ func TestDefaults(t *testing.T) {
 		{"AUTHGATE_LOG_LEVEL", c.LogLevel, "info"},
 		{"AUTHGATE_JWKS_MAX_AGE", c.JWKSMaxAge, 5 * time.Minute},
 		{"AUTHGATE_WEBHOOK_CACHE", c.WebhookCache, 5 * time.Second},
+		{"AUTHGATE_WEBHOOK_ANONYMOUS_ROLE", c.WebhookAnonymousRole, "anonymous"},
 		{"AUTHGATE_PURGE_INTERVAL", c.PurgeInterval, 10 * time.Minute},
 		{"AUTHGATE_LISTEN_DATABASE_URL", c.ListenDatabaseURL, c.DatabaseURL},
 		{"AUTHGATE_REFRESH_COOKIE", c.RefreshCookie, false},
@@ -82,6 +83,7 @@ func TestSettingsAreRead(t *testing.T) {
 		{"AUTHGATE_TRUSTED_PROXIES: addresses and ranges", map[string]string{"AUTHGATE_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7 ,::1"},
 			func(c *config.Config) any { return c.TrustedProxies },
 			[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("::1/128")}},
+		{"AUTHGATE_WEBHOOK_ANONYMOUS_ROLE", map[string]string{"AUTHGATE_WEBHOOK_ANONYMOUS_ROLE": "guest"}, func(c *config.Config) any { return c.WebhookAnonymousRole }, "guest"},
 		{"DATABASE_URL also feeds the LISTEN connection", map[string]string{"DATABASE_URL": "postgres://u@db:5432/app"},
 			func(c *config.Config) any { return c.ListenDatabaseURL }, "postgres://u@db:5432/app"},
 		{"HASURA_GRAPHQL_JWT_SECRET", map[string]string{"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"0123456789abcdef0123456789abcdef"}`},
@@ -97,6 +99,25 @@ func TestSettingsAreRead(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestWebhookAnonymousRoleSetEmptyIsOff: a setting set to "" (as
+// os.LookupEnv tells) switches the anonymous role off; absent, it is
+// "anonymous".
+func TestWebhookAnonymousRoleSetEmptyIsOff(t *testing.T) {
+	for name, tc := range map[string]struct {
+		vars map[string]string
+		want string
+	}{
+		"absent":    {map[string]string{}, "anonymous"},
+		"set empty": {map[string]string{"AUTHGATE_WEBHOOK_ANONYMOUS_ROLE": ""}, ""},
+		"set":       {map[string]string{"AUTHGATE_WEBHOOK_ANONYMOUS_ROLE": " public "}, "public"},
+	} {
+		c, err := config.LoadFrom(func(k string) (string, bool) { v, ok := tc.vars[k]; return v, ok })
+		if err != nil || c.WebhookAnonymousRole != tc.want {
+			t.Errorf("%s: role %q (%v), want %q", name, c.WebhookAnonymousRole, err, tc.want)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -55,8 +56,127 @@ func (s *server) hook(t *testing.T, mode string, clientHeaders map[string]string
 		if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
 			t.Fatal(err)
 		}
+		// Hasura reads the expiry from the body (see
+		// TestHasuraWebhookPutsTheExpiryInTheBody); the body and the header
+		// must agree. The rest of the body are the session variables.
+		if cc, ok := vars["Cache-Control"]; ok && cc != resp.Header.Get("Cache-Control") {
+			t.Fatalf("Cache-Control %q in the body, %q in the header", cc, resp.Header.Get("Cache-Control"))
+		}
+		delete(vars, "Cache-Control")
 	}
 	return resp.StatusCode, resp.Header.Get("Cache-Control"), vars
+}
+
+// hookBody calls the webhook in GET or POST mode and returns the status and
+// the raw JSON body.
+func (s *server) hookBody(t *testing.T, mode string, clientHeaders map[string]string) (int, map[string]any) {
+	t.Helper()
+	var resp *http.Response
+	if mode == http.MethodGet {
+		var h []string
+		for k, v := range clientHeaders {
+			h = append(h, k, v)
+		}
+		resp = s.send(t, http.MethodGet, "/hasura/auth", nil, h...)
+	} else {
+		resp = s.send(t, http.MethodPost, "/hasura/auth", hasuraWebhookPOST(t, clientHeaders), "Content-Type", "application/json")
+	}
+	raw := readAll(t, resp)
+	var body map[string]any
+	if resp.StatusCode == http.StatusOK {
+		decodeJSON(t, raw, &body)
+	}
+	return resp.StatusCode, body
+}
+
+// hasuraWebhookPOST is the body Hasura's POST mode sends
+// (Server/Auth/WebHook.hs, userInfoFromAuthHook): the client's headers as
+// one JSON object of strings, names as the client wrote them, and the
+// GraphQL request under "request".
+func hasuraWebhookPOST(t *testing.T, clientHeaders map[string]string) []byte {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{
+		"headers": clientHeaders,
+		"request": map[string]any{"query": "query { me { id } }", "variables": nil, "operationName": nil},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// TestHasuraWebhookPutsTheExpiryInTheBody: Hasura takes a webhook answer's
+// expiry from Cache-Control (or Expires) in the JSON body, never from the
+// HTTP header (Server/Auth/WebHook.hs, mkUserInfoFromResp: timeFromCacheControl
+// looks the key up in the decoded body), and closes a websocket when it
+// passes. Without it, a subscription outlives the token and its revocation.
+func TestHasuraWebhookPutsTheExpiryInTheBody(t *testing.T) {
+	s := newServer(t, httpapi.Config{WebhookCache: 5 * time.Second})
+	p := s.signup(t, "a@example.com", "correct horse")
+	for _, mode := range []string{http.MethodGet, http.MethodPost} {
+		status, body := s.hookBody(t, mode, map[string]string{"Authorization": "Bearer " + p.AccessToken})
+		if status != http.StatusOK || body["Cache-Control"] != "max-age=5" {
+			t.Fatalf("%s: status %d, body %v; want Cache-Control max-age=5 in the body", mode, status, body)
+		}
+	}
+	// Near the token's expiry the body says so too.
+	s.env.Clock.Advance(15*time.Minute - 2*time.Second)
+	if status, body := s.hookBody(t, http.MethodGet, map[string]string{"Authorization": "Bearer " + p.AccessToken}); status != http.StatusOK || body["Cache-Control"] != "max-age=2" {
+		t.Fatalf("near expiry: status %d, body %v; want max-age=2", status, body)
+	}
+}
+
+// TestHasuraWebhookAnswersAnonymousWithoutAToken: in webhook mode Hasura has
+// no unauthorized-role fallback (Server/Auth/WebHook.hs, mkUserInfoFromResp:
+// a 401 is thrown to the client as it is; the fallback to
+// HASURA_GRAPHQL_UNAUTHORIZED_ROLE lives only in JWT mode, Server/Auth/JWT.hs,
+// processJwt_'s withoutAuthZ). So the webhook itself answers a request with
+// no token at all as the anonymous role, and nothing else: not the
+// x-hasura-* headers a client may send. A bad, expired or revoked token
+// stays 401.
+func TestHasuraWebhookAnswersAnonymousWithoutAToken(t *testing.T) {
+	s := newServer(t, httpapi.Config{WebhookCache: 5 * time.Second, WebhookAnonymousRole: "anonymous"})
+	p := s.signup(t, "a@example.com", "correct horse")
+	revoked := s.signup(t, "b@example.com", "correct horse")
+	s.graphql(t, `mutation { revokeAccessToken }`, nil, bearer(revoked.AccessToken)...)
+
+	for _, mode := range []string{http.MethodGet, http.MethodPost} {
+		t.Run(mode, func(t *testing.T) {
+			for name, headers := range map[string]map[string]string{
+				"no headers": {},
+				"client-made session variables": {"X-Hasura-User-Id": p.User.ID, "X-Hasura-Role": "user",
+					"X-Hasura-Session-Id": p.SessionID, "Cookie": "other=1"},
+			} {
+				status, body := s.hookBody(t, mode, headers)
+				if want := map[string]any{"X-Hasura-Role": "anonymous"}; status != http.StatusOK || !reflect.DeepEqual(body, want) {
+					t.Errorf("%s: status %d body %v, want 200 %v", name, status, body, want)
+				}
+			}
+			for name, headers := range map[string]map[string]string{
+				"garbage token":      {"Authorization": "Bearer nope"},
+				"empty bearer":       {"Authorization": "Bearer "},
+				"not a bearer token": {"Authorization": "Basic " + p.AccessToken},
+				"revoked token":      {"Authorization": "Bearer " + revoked.AccessToken},
+				"role not allowed":   {"Authorization": "Bearer " + p.AccessToken, "X-Hasura-Role": "admin"},
+			} {
+				if status, body := s.hookBody(t, mode, headers); status != http.StatusUnauthorized {
+					t.Errorf("%s: status %d %v, want 401", name, status, body)
+				}
+			}
+		})
+	}
+	s.env.Clock.Advance(16 * time.Minute)
+	if status, _ := s.hookBody(t, http.MethodGet, map[string]string{"Authorization": "Bearer " + p.AccessToken}); status != http.StatusUnauthorized {
+		t.Errorf("expired token: status %d, want 401", status)
+	}
+
+	// With no anonymous role configured, no token is a 401 as before.
+	off := newServer(t, httpapi.Config{WebhookCache: 5 * time.Second})
+	for _, mode := range []string{http.MethodGet, http.MethodPost} {
+		if status, body := off.hookBody(t, mode, map[string]string{}); status != http.StatusUnauthorized {
+			t.Errorf("%s without an anonymous role: status %d %v, want 401", mode, status, body)
+		}
+	}
 }
 
 func TestHasuraWebhookInBothModes(t *testing.T) {

@@ -37,6 +37,9 @@ type Config struct {
 	// WebhookCache bounds how long Hasura may cache a webhook answer, and so
 	// how late a revocation reaches it.
 	WebhookCache time.Duration
+	// WebhookAnonymousRole is the role the webhook grants a request that
+	// carries no token at all; empty answers it 401.
+	WebhookAnonymousRole string
 	// Metrics, when set, records /actions and webhook outcomes and is
 	// served on /metrics, unless MetricsOnOwnAddress says another listener
 	// serves it.

@@ -13,8 +13,13 @@ import (
 // handleAuthHook is Hasura's authentication webhook (HASURA_GRAPHQL_AUTH_HOOK)
 // in both of Hasura's modes: GET with the client's headers, or POST with
 // {"headers": {...}, "request": {...}}. It answers 200 with the session
-// variables and a Cache-Control max-age bounded by AUTHGATE_WEBHOOK_CACHE and
-// the token's remaining life, or 401. It makes no database query.
+// variables and a max-age bounded by AUTHGATE_WEBHOOK_CACHE and the token's
+// remaining life, or 401. It makes no database query.
+//
+// POST mode's "request" is the client's GraphQL request (query, variables,
+// operation name, or a batch of them). authgate ignores it: it decides on
+// the token alone. A webhook could use it to decide per operation (say, let
+// the anonymous role ask only for login and signup).
 func (a *api) handleAuthHook(w http.ResponseWriter, r *http.Request) {
 	header := r.Header.Get
 	if r.Method == http.MethodPost {
@@ -25,20 +30,32 @@ func (a *api) handleAuthHook(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "malformed webhook request"})
 			return
 		}
+		// Hasura sends the names as the client wrote them.
 		lower := make(map[string]string, len(body.Headers))
 		for k, v := range body.Headers {
 			lower[strings.ToLower(k)] = v
 		}
 		header = func(name string) string { return lower[strings.ToLower(name)] }
 	}
-	raw, _ := bearerFrom(header("Authorization"))
+	raw, presented := bearerFrom(header("Authorization"))
+	presented = presented || header("Authorization") != ""
 	start := time.Now()
-	session, err := a.auth.HasuraWebhookSession(raw, header("X-Hasura-Role"), a.cfg.WebhookCache)
+	session, err := a.auth.HasuraWebhookSession(
+		auth.WebhookRequest{AccessToken: raw, TokenPresented: presented, RequestedRole: header("X-Hasura-Role")},
+		auth.WebhookPolicy{MaxCache: a.cfg.WebhookCache, AnonymousRole: a.cfg.WebhookAnonymousRole})
 	a.cfg.Metrics.Observe("hasura_auth", auth.OutcomeOf(err), time.Since(start))
 	if err != nil {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "unauthorized"})
 		return
 	}
-	w.Header().Set("Cache-Control", "max-age="+strconv.Itoa(int(session.CacheFor/time.Second)))
+	if session.Anonymous {
+		writeJSON(w, http.StatusOK, session.Variables)
+		return
+	}
+	// Hasura reads the expiry from the body (Server/Auth/WebHook.hs); the
+	// header is for any HTTP cache in between.
+	maxAge := "max-age=" + strconv.Itoa(int(session.CacheFor/time.Second))
+	w.Header().Set("Cache-Control", maxAge)
+	session.Variables["Cache-Control"] = maxAge // a fresh map per answer
 	writeJSON(w, http.StatusOK, session.Variables)
 }
