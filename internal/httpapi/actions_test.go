@@ -330,3 +330,54 @@ func TestActionWithSessionVariablesThatAreNotIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestActionServerErrorsReachTheClientAs4xx: Hasura passes an action's error
+// to its client only from a 4xx answer; any other non-2xx status becomes its
+// own "internal error" with code "unexpected", and the action's message and
+// extensions are lost (GraphQL/Execute/Action.hs, callWebhook: the
+// statusIsClientError branch decodes {message, extensions}, the otherwise
+// branch throws500 "internal error"). So /actions answers UNAVAILABLE (with
+// extensions.retryAfter and Retry-After) and INTERNAL as 4xx, while /graphql
+// keeps its codes.
+func TestActionServerErrorsReachTheClientAs4xx(t *testing.T) {
+	t.Parallel()
+	// A request deadline that has passed before the database is asked: the
+	// refresh's statement fails as it does when the database cannot be
+	// reached in time.
+	late := newServer(t, httpapi.Config{RequestTimeout: time.Nanosecond})
+	status, raw := late.action(t, "refreshToken", map[string]any{"refreshToken": strings.Repeat("A", 43)}, nil)
+	if status < 400 || status > 499 {
+		t.Errorf("UNAVAILABLE: status %d, want a 4xx Hasura passes on: %s", status, raw)
+	}
+	var body struct {
+		Message    string `json:"message"`
+		Extensions struct {
+			Code       string `json:"code"`
+			RetryAfter int    `json:"retryAfter"`
+		} `json:"extensions"`
+	}
+	decodeJSON(t, raw, &body)
+	if body.Extensions.Code != string(auth.CodeUnavailable) || body.Extensions.RetryAfter < 1 || body.Message == "" {
+		t.Errorf("UNAVAILABLE body %s, want code UNAVAILABLE with retryAfter", raw)
+	}
+	assertSafe(t, status, raw)
+
+	// A broken store (its pool closed) is not an auth.Error: INTERNAL.
+	broken := newServer(t, httpapi.Config{})
+	broken.env.Store.Close()
+	status, raw = broken.action(t, "refreshToken", map[string]any{"refreshToken": strings.Repeat("A", 43)}, nil)
+	if status < 400 || status > 499 {
+		t.Errorf("INTERNAL: status %d, want a 4xx Hasura passes on: %s", status, raw)
+	}
+	decodeJSON(t, raw, &body)
+	if body.Extensions.Code != string(auth.CodeInternal) || body.Message != "internal error" {
+		t.Errorf("INTERNAL body %s", raw)
+	}
+
+	// /graphql keeps its codes and statuses.
+	r := broken.graphql(t, refreshMutation, map[string]any{"t": strings.Repeat("A", 43)})
+	r.wantCode(t, auth.CodeInternal)
+	if r.Status != http.StatusOK {
+		t.Errorf("/graphql INTERNAL status %d, want 200 as before", r.Status)
+	}
+}
