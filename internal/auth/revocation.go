@@ -149,12 +149,47 @@ func banned(u User, now time.Time) bool {
 	return u.BannedUntil != nil && u.BannedUntil.After(now)
 }
 
-// PrincipalFromHasura returns the caller Hasura vouches for in an action's
-// session variables, refusing a session that has been revoked.
-// Errors: UNAUTHENTICATED.
-func (s *Service) PrincipalFromHasura(userID, sessionID string) (Principal, error) {
-	if !isUUID(userID) || (sessionID != "" && s.revocations.SessionRevoked(sessionID)) {
+// HasuraCaller is who Hasura says calls an action: the caller's session
+// variables, and the access token the client sent along (Hasura forwards
+// the client's headers), if it sent one.
+type HasuraCaller struct {
+	UserID, SessionID string
+	AccessToken       string
+}
+
+// PrincipalFromHasura returns the caller of an action that acts for its
+// caller. Hasura fills an anonymous caller's session variables from the
+// client's own headers, so x-hasura-user-id is believed only together with
+// x-hasura-session-id naming a live session of that user (one indexed
+// query). An access token sent along must be valid, not revoked and the
+// same user's (and session's): it identifies the caller's token
+// (revokeAccessToken needs its jti) and supplies the session when Hasura
+// sent none (a claims_map without x-hasura-session-id).
+// Errors: UNAUTHENTICATED, UNAVAILABLE.
+func (s *Service) PrincipalFromHasura(ctx context.Context, c HasuraCaller) (Principal, error) {
+	if !isUUID(c.UserID) {
 		return Principal{}, ErrUnauthenticated
 	}
-	return Principal{UserID: userID, SessionID: sessionID}, nil
+	p := Principal{UserID: c.UserID, SessionID: c.SessionID}
+	if c.AccessToken != "" {
+		v, err := s.Authenticate(c.AccessToken)
+		if err != nil {
+			return Principal{}, err
+		}
+		if v.UserID != c.UserID || (c.SessionID != "" && v.SessionID != c.SessionID) {
+			return Principal{}, ErrUnauthenticated
+		}
+		p = PrincipalOf(v)
+	}
+	if !isUUID(p.SessionID) || s.revocations.SessionRevoked(p.SessionID) {
+		return Principal{}, ErrUnauthenticated
+	}
+	live, err := s.store.SessionIsLive(ctx, p.UserID, p.SessionID, s.clock.Now())
+	if err != nil {
+		return Principal{}, err
+	}
+	if !live {
+		return Principal{}, ErrUnauthenticated
+	}
+	return p, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"authgate/internal/auth"
+	"authgate/internal/hasurameta"
 )
 
 // actionRequest is the body Hasura sends to an action handler.
@@ -150,18 +151,15 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if userID, sessionID := sessionVariables(req.SessionVariables); userID != "" {
-		p, err := a.auth.PrincipalFromHasura(userID, sessionID)
+	if !hasurameta.IsPublic(req.Action.Name) {
+		// Hasura forwards the client's headers: its own access token, if
+		// it sent one, comes along.
+		caller := auth.HasuraCaller{AccessToken: forwardedAccessToken(r)}
+		caller.UserID, caller.SessionID = sessionVariables(req.SessionVariables)
+		p, err := a.auth.PrincipalFromHasura(ctx, caller)
 		if err != nil {
 			writeActionError(w, r, err)
 			return
-		}
-		// Hasura forwards the client's headers: the caller's own access
-		// token identifies itself (revokeAccessToken needs its jti).
-		if raw, ok := bearerToken(r); ok {
-			if v, err := a.auth.Authenticate(raw); err == nil && v.UserID == p.UserID {
-				p = auth.PrincipalOf(v)
-			}
 		}
 		ctx = auth.WithPrincipal(ctx, p)
 	}
@@ -173,6 +171,17 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// forwardedAccessToken is the access token the client sent Hasura, as
+// Hasura forwards it; "" when there is none. A malformed Authorization
+// header counts as a token that does not verify.
+func forwardedAccessToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if raw, ok := bearerFrom(h); ok {
+		return raw
+	}
+	return h
 }
 
 // sessionVariables reads the caller from Hasura's session variables, whose
