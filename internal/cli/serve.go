@@ -112,11 +112,12 @@ func runServe(ctx context.Context, args []string, env Env) error {
 
 	gql := graph.NewServer(p.auth, graph.Options{Introspection: cfg.Introspection, Metrics: m})
 	handler := httpapi.New(httpapi.Config{
-		ActionSecret:   cfg.ActionSecret,
-		TrustedProxies: cfg.TrustedProxies,
-		RequestTimeout: cfg.RequestTimeout,
-		JWKS:           cfg.JWT.JWKS(),
-		JWKSMaxAge:     cfg.JWKSMaxAge,
+		ActionSecret:     cfg.ActionSecret,
+		TrustedProxies:   cfg.TrustedProxies,
+		TrustedProxyHops: cfg.TrustedProxyHops,
+		RequestTimeout:   cfg.RequestTimeout,
+		JWKS:             cfg.JWT.JWKS(),
+		JWKSMaxAge:       cfg.JWKSMaxAge,
 		RefreshCookie: httpapi.CookieConfig{
 			Enabled: cfg.RefreshCookie, Name: cfg.RefreshCookieName, Path: cfg.RefreshCookiePath,
 		},

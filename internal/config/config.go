@@ -23,6 +23,10 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 // minActionSecretBytes is the shortest AUTHGATE_ACTION_SECRET accepted.
 const minActionSecretBytes = 32
 
+// maxTrustedProxyHops bounds AUTHGATE_TRUSTED_PROXY_HOPS; real chains are
+// one to three proxies long.
+const maxTrustedProxyHops = 10
+
 // Config is every authgate setting, parsed and validated.
 type Config struct {
 	DatabaseURL string
@@ -60,7 +64,10 @@ type Config struct {
 	SignupEnabled  bool
 	SignupRole     string
 	TrustedProxies []netip.Prefix
-	Introspection  bool
+	// TrustedProxyHops is how many proxies in front (of Hasura, or of
+	// authgate) append the client's address to X-Forwarded-For; 0: none.
+	TrustedProxyHops int
+	Introspection    bool
 
 	RefreshCookie     bool
 	RefreshCookieName string
@@ -143,6 +150,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	c.ListenDatabaseURL = r.str("AUTHGATE_LISTEN_DATABASE_URL", c.DatabaseURL)
 	c.WebhookAnonymousRole = r.strOrEmpty("AUTHGATE_WEBHOOK_ANONYMOUS_ROLE", "anonymous")
+	c.TrustedProxyHops = r.integer("AUTHGATE_TRUSTED_PROXY_HOPS", 0, 0, maxTrustedProxyHops)
 	c.PprofAddr = r.str("AUTHGATE_PPROF_ADDR", "")
 	c.MetricsAddr = r.str("AUTHGATE_METRICS_ADDR", "")
 	c.Addr = r.str("AUTHGATE_ADDR", "")

@@ -26,6 +26,10 @@ type Config struct {
 	ActionSecret string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// TrustedProxyHops, when above 0, is how many proxies in front append
+	// to X-Forwarded-For: the client's address is that many entries from
+	// the right (see clientIP).
+	TrustedProxyHops int
 	// RequestTimeout bounds every request, database waits included.
 	RequestTimeout time.Duration
 	// JWKS is the published key set; JWKSMaxAge how long clients may cache
