@@ -52,6 +52,9 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	if cfg.JWT == nil {
 		return errors.New("HASURA_GRAPHQL_JWT_SECRET is not set: authgate will not sign tokens without a real key (`make run` generates a development key)")
 	}
+	for _, w := range cfg.JWT.Warnings() {
+		logger.Warn(w)
+	}
 	if *dev {
 		cfg.Introspection = true
 	}

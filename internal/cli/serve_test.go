@@ -161,3 +161,15 @@ func TestServeWebhookAnonymousRole(t *testing.T) {
 		}
 	}
 }
+
+// TestServeWarnsOfJWTConfigFieldsItIgnores: a HASURA_GRAPHQL_JWT_SECRET with
+// a field Hasura ignores starts, with a warning naming the field.
+func TestServeWarnsOfJWTConfigFieldsItIgnores(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{})
+	secret := strings.TrimSuffix(authtest.JWTSecret, "}") + `,"algorithm":"HS256"}`
+	run := startServe(t, baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0", "HASURA_GRAPHQL_JWT_SECRET", secret), "authgate listening")
+	if logs := run.logs.String(); !strings.Contains(logs, `unknown field \"algorithm\" is ignored`) || !strings.Contains(logs, `"level":"WARN"`) {
+		t.Fatalf("no warning about the unknown field in %s", logs)
+	}
+}

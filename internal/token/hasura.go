@@ -16,12 +16,13 @@ type hasuraSecretOut struct {
 	Type                string          `json:"type,omitempty"`
 	Key                 string          `json:"key,omitempty"`
 	JWKURL              string          `json:"jwk_url,omitempty"`
-	ClaimsNamespace     string          `json:"claims_namespace,omitempty"`
+	ClaimsNamespace     *string         `json:"claims_namespace,omitempty"`
 	ClaimsNamespacePath string          `json:"claims_namespace_path,omitempty"`
 	ClaimsFormat        string          `json:"claims_format,omitempty"`
+	ClaimsMap           json.RawMessage `json:"claims_map,omitempty"`
 	Issuer              string          `json:"issuer,omitempty"`
 	Audience            json.RawMessage `json:"audience,omitempty"`
-	AllowedSkew         *int64          `json:"allowed_skew,omitempty"`
+	AllowedSkew         json.RawMessage `json:"allowed_skew,omitempty"`
 	Header              json.RawMessage `json:"header,omitempty"`
 }
 
@@ -30,8 +31,8 @@ type hasuraSecretOut struct {
 // <publicBaseURL>/.well-known/jwks.json, so that rotated keys reach Hasura
 // without a restart; with an HMAC secret it holds the type and the secret (and
 // ignores publicBaseURL). Settings given in HASURA_GRAPHQL_JWT_SECRET (issuer,
-// audience, claims namespace or path, claims format, allowed_skew, header) are
-// carried over.
+// audience, claims namespace or path, claims format, claims_map, allowed_skew,
+// header) are carried over.
 //
 // It returns an error when the Config uses private keys and publicBaseURL is
 // not an absolute http or https URL.
@@ -40,6 +41,7 @@ func (c *Config) HasuraJWTSecret(publicBaseURL string) (string, error) {
 		ClaimsNamespace:     c.hasura.claimsNamespace,
 		ClaimsNamespacePath: c.hasura.claimsNamespacePath,
 		ClaimsFormat:        c.hasura.claimsFormat,
+		ClaimsMap:           c.hasura.claimsMap,
 		Issuer:              c.hasura.issuer,
 		Audience:            c.hasura.audience,
 		AllowedSkew:         c.hasura.allowedSkew,
