@@ -82,9 +82,9 @@ type fakeCarrier struct {
 	cleared   bool
 }
 
-func (f *fakeCarrier) Incoming() string                { return f.incoming }
-func (f *fakeCarrier) Deliver(tok string, _ time.Time) { f.delivered = tok }
-func (f *fakeCarrier) Clear()                          { f.cleared = true }
+func (f *fakeCarrier) Incoming() string                    { return f.incoming }
+func (f *fakeCarrier) Deliver(tok string, _ time.Duration) { f.delivered = tok }
+func (f *fakeCarrier) Clear()                              { f.cleared = true }
 
 func TestCarrierDeliversAndSuppliesTheRefreshToken(t *testing.T) {
 	env := authtest.New(t, auth.Config{})

@@ -43,6 +43,7 @@ func (s *Service) RevokeAccessToken(ctx context.Context) (bool, error) {
 	if err := s.denyAccessToken(ctx, p.TokenID, p.UserID, p.TokenExpiresAt); err != nil {
 		return false, err
 	}
+	clearAccessToken(ctx)
 	return true, nil
 }
 
@@ -155,6 +156,9 @@ func banned(u User, now time.Time) bool {
 type HasuraCaller struct {
 	UserID, SessionID string
 	AccessToken       string
+	// TokenPresented says the client sent a token at all; one that is
+	// empty or malformed then refuses the call.
+	TokenPresented bool
 }
 
 // PrincipalFromHasura returns the caller of an action that acts for its
@@ -171,7 +175,7 @@ func (s *Service) PrincipalFromHasura(ctx context.Context, c HasuraCaller) (Prin
 		return Principal{}, ErrUnauthenticated
 	}
 	p := Principal{UserID: c.UserID, SessionID: c.SessionID}
-	if c.AccessToken != "" {
+	if c.TokenPresented || c.AccessToken != "" {
 		v, err := s.Authenticate(c.AccessToken)
 		if err != nil {
 			return Principal{}, err

@@ -254,6 +254,7 @@ func (s *Service) Revoke(ctx context.Context, refresh string) (bool, error) {
 	if c := carrierFrom(ctx); c != nil {
 		c.Clear()
 	}
+	clearAccessToken(ctx)
 	if !refreshtoken.Valid(refresh) {
 		return true, nil
 	}
@@ -285,6 +286,9 @@ func (s *Service) RevokeSession(ctx context.Context, sessionID string) (bool, er
 		return false, ErrNotFound
 	}
 	s.revocations.SessionsEnded(now, sessionID)
+	if sessionID == p.SessionID {
+		clearAccessToken(ctx)
+	}
 	return true, nil
 }
 
@@ -296,7 +300,11 @@ func (s *Service) RevokeAllSessions(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return s.cutOff(ctx, p.UserID, CutOff{Now: s.clock.Now(), Reason: "all sessions revoked"})
+	n, err := s.cutOff(ctx, p.UserID, CutOff{Now: s.clock.Now(), Reason: "all sessions revoked"})
+	if err == nil {
+		clearAccessToken(ctx) // the caller's own session ended too
+	}
+	return n, err
 }
 
 // ChangePassword checks the caller's old password, sets the new one, ends
@@ -424,9 +432,11 @@ func (s *Service) payload(ctx context.Context, u User, sessionID string, authTim
 	if err != nil {
 		return nil, fmt.Errorf("issuing access token: %w", err)
 	}
+	now := s.clock.Now()
 	if c := carrierFrom(ctx); c != nil {
-		c.Deliver(refresh, refreshExpiresAt)
+		c.Deliver(refresh, refreshExpiresAt.Sub(now))
 	}
+	deliverAccessToken(ctx, tok.Value, tok.ExpiresAt.Sub(now))
 	return &AuthPayload{
 		AccessToken:           tok.Value,
 		AccessTokenExpiresAt:  tok.ExpiresAt,

@@ -22,6 +22,7 @@ import (
 	"authgate/internal/httpapi"
 	"authgate/internal/metrics"
 	"authgate/internal/revocation"
+	"authgate/internal/token"
 )
 
 // devSecretFile holds the development JWT secret under the data directory.
@@ -124,6 +125,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		RefreshCookie: httpapi.CookieConfig{
 			Enabled: cfg.RefreshCookie, Name: cfg.RefreshCookieName, Path: cfg.RefreshCookiePath,
 		},
+		AccessToken:          accessTokenConfig(cfg),
 		WebhookCache:         cfg.WebhookCache,
 		WebhookAnonymousRole: cfg.WebhookAnonymousRole,
 		Metrics:              m,
@@ -131,7 +133,8 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	}, p.auth, gql, p.store, logger)
 
 	handler = httpapi.WithBrowserPolicy(httpapi.BrowserPolicy{
-		CORSOrigins: cfg.CORSOrigins, CORSCredentials: cfg.RefreshCookie, HSTS: cfg.HSTS,
+		CORSOrigins: cfg.CORSOrigins, CORSCredentials: cfg.RefreshCookie || cfg.AccessCookie, HSTS: cfg.HSTS,
+		TokenHeader: accessTokenConfig(cfg).Header,
 	}, handler)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -164,6 +167,20 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	return nil
+}
+
+// accessTokenConfig is where the JWT config's "header" says clients carry
+// access tokens, and whether authgate sets the cookie.
+func accessTokenConfig(cfg *config.Config) httpapi.AccessTokenConfig {
+	loc := cfg.JWT.TokenLocation()
+	out := httpapi.AccessTokenConfig{SetCookie: cfg.AccessCookie}
+	switch loc.Kind {
+	case token.LocationCookie:
+		out.Cookie = loc.Name
+	case token.LocationCustomHeader:
+		out.Header = loc.Name
+	}
+	return out
 }
 
 // purgeEvery runs the purge every interval until ctx ends; instances take

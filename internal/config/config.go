@@ -72,6 +72,9 @@ type Config struct {
 	RefreshCookie     bool
 	RefreshCookieName string
 	RefreshCookiePath string
+	// AccessCookie sets the access token in the cookie the JWT config's
+	// header names (AUTHGATE_ACCESS_COOKIE).
+	AccessCookie bool
 
 	// CORSOrigins are the exact origins whose pages may call /graphql from a
 	// browser (AUTHGATE_CORS_ORIGINS); empty: none.
@@ -151,6 +154,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	c.ListenDatabaseURL = r.str("AUTHGATE_LISTEN_DATABASE_URL", c.DatabaseURL)
 	c.WebhookAnonymousRole = r.strOrEmpty("AUTHGATE_WEBHOOK_ANONYMOUS_ROLE", "anonymous")
 	c.TrustedProxyHops = r.integer("AUTHGATE_TRUSTED_PROXY_HOPS", 0, 0, maxTrustedProxyHops)
+	c.AccessCookie = r.boolean("AUTHGATE_ACCESS_COOKIE", false)
 	c.PprofAddr = r.str("AUTHGATE_PPROF_ADDR", "")
 	c.MetricsAddr = r.str("AUTHGATE_METRICS_ADDR", "")
 	c.Addr = r.str("AUTHGATE_ADDR", "")
@@ -198,6 +202,9 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		c.JWT = jwt
 		if !jwt.Symmetric() && c.RefreshTokenSecret == "" {
 			return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: must be set when the JWT key is asymmetric")
+		}
+		if c.AccessCookie && jwt.TokenLocation().Kind != token.LocationCookie {
+			return nil, fmt.Errorf(`AUTHGATE_ACCESS_COOKIE: needs HASURA_GRAPHQL_JWT_SECRET's "header" to be {"type":"Cookie","name":…}, the cookie Hasura reads the token from`)
 		}
 	}
 	return c, nil

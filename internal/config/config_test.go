@@ -55,6 +55,7 @@ func TestDefaults(t *testing.T) {
 		{"AUTHGATE_PURGE_INTERVAL", c.PurgeInterval, 10 * time.Minute},
 		{"AUTHGATE_LISTEN_DATABASE_URL", c.ListenDatabaseURL, c.DatabaseURL},
 		{"AUTHGATE_REFRESH_COOKIE", c.RefreshCookie, false},
+		{"AUTHGATE_ACCESS_COOKIE", c.AccessCookie, false},
 		{"AUTHGATE_REFRESH_COOKIE_NAME", c.RefreshCookieName, "authgate_refresh"},
 		{"AUTHGATE_REFRESH_COOKIE_PATH", c.RefreshCookiePath, "/graphql"},
 	}
@@ -86,6 +87,9 @@ func TestSettingsAreRead(t *testing.T) {
 			[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("::1/128")}},
 		{"AUTHGATE_WEBHOOK_ANONYMOUS_ROLE", map[string]string{"AUTHGATE_WEBHOOK_ANONYMOUS_ROLE": "guest"}, func(c *config.Config) any { return c.WebhookAnonymousRole }, "guest"},
 		{"AUTHGATE_TRUSTED_PROXY_HOPS", map[string]string{"AUTHGATE_TRUSTED_PROXY_HOPS": "2"}, func(c *config.Config) any { return c.TrustedProxyHops }, 2},
+		{"AUTHGATE_ACCESS_COOKIE with the JWT config's cookie", map[string]string{"AUTHGATE_ACCESS_COOKIE": "true",
+			"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"0123456789abcdef0123456789abcdef","header":{"type":"Cookie","name":"at"}}`},
+			func(c *config.Config) any { return c.AccessCookie }, true},
 		{"DATABASE_URL also feeds the LISTEN connection", map[string]string{"DATABASE_URL": "postgres://u@db:5432/app"},
 			func(c *config.Config) any { return c.ListenDatabaseURL }, "postgres://u@db:5432/app"},
 		{"HASURA_GRAPHQL_JWT_SECRET", map[string]string{"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"0123456789abcdef0123456789abcdef"}`},
@@ -148,6 +152,10 @@ func TestBadSettingIsOneLineNamingIt(t *testing.T) {
 		{"AUTHGATE_SIGNUP_ENABLED", "maybe", nil},
 		{"AUTHGATE_INTROSPECTION", "maybe", nil},
 		{"AUTHGATE_REFRESH_COOKIE", "maybe", nil},
+		{"AUTHGATE_ACCESS_COOKIE", "maybe", nil},
+		// The cookie must be the one the JWT config tells Hasura to read.
+		{"AUTHGATE_ACCESS_COOKIE", "true", map[string]string{"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"0123456789abcdef0123456789abcdef"}`}},
+		{"AUTHGATE_ACCESS_COOKIE", "true", map[string]string{"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"0123456789abcdef0123456789abcdef","header":{"type":"CustomHeader","name":"X-Token"}}`}},
 		{"AUTHGATE_TRUSTED_PROXIES", "10.0.0.0/33", nil},
 		{"AUTHGATE_TRUSTED_PROXIES", "10.0.0.1, proxy.internal", nil},
 		{"AUTHGATE_DB_MAX_CONNS", "0", nil},

@@ -154,7 +154,8 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 	if !hasurameta.IsPublic(req.Action.Name) {
 		// Hasura forwards the client's headers: its own access token, if
 		// it sent one, comes along.
-		caller := auth.HasuraCaller{AccessToken: forwardedAccessToken(r)}
+		var caller auth.HasuraCaller
+		caller.AccessToken, caller.TokenPresented = a.cfg.AccessToken.find(r.Header.Values)
 		caller.UserID, caller.SessionID = sessionVariables(req.SessionVariables)
 		p, err := a.auth.PrincipalFromHasura(ctx, caller)
 		if err != nil {
@@ -171,17 +172,6 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// forwardedAccessToken is the access token the client sent Hasura, as
-// Hasura forwards it; "" when there is none. A malformed Authorization
-// header counts as a token that does not verify.
-func forwardedAccessToken(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if raw, ok := bearerFrom(h); ok {
-		return raw
-	}
-	return h
 }
 
 // sessionVariables reads the caller from Hasura's session variables, whose

@@ -262,3 +262,19 @@ func TestMutationsOverGETAreRefusedWithACode(t *testing.T) {
 		t.Errorf("%d sessions (%v): a mutation sent over GET ran", len(sessions), err)
 	}
 }
+
+// TestPreflightAllowsTheTokenHeader: when the JWT config says clients carry
+// the access token in a header of their own, a browser may send it.
+func TestPreflightAllowsTheTokenHeader(t *testing.T) {
+	h := httpapi.WithBrowserPolicy(httpapi.BrowserPolicy{CORSOrigins: []string{"https://app.example.com"}, TokenHeader: "X-Token"},
+		http.NotFoundHandler())
+	req := httptest.NewRequest(http.MethodOptions, "/graphql", nil)
+	req.Header.Set("Origin", "https://app.example.com")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "content-type, x-token")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if got := rec.Header().Get("Access-Control-Allow-Headers"); rec.Code != http.StatusNoContent || !strings.Contains(got, "X-Token") {
+		t.Fatalf("preflight %d, Access-Control-Allow-Headers %q, want X-Token allowed", rec.Code, got)
+	}
+}

@@ -431,3 +431,106 @@ func BenchmarkHasuraWebhook(b *testing.B) {
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
 	b.ReportMetric(0, "db-queries/op")
 }
+
+// cookieNamed returns the response's Set-Cookie of that name, or nil.
+func cookieNamed(resp *http.Response, name string) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// TestAccessTokenInACookie: with the JWT config's header
+// {"type":"Cookie","name":…} Hasura takes the access token from that cookie,
+// the token itself with no "Bearer " (Server/Auth/JWT.hs, processJwt_'s
+// findTokensInHeader; tests-py/test_jwt.py, mk_authz_header:
+// {'Cookie': name + '=' + token}). authgate sets that cookie on sign-in and
+// refresh (AUTHGATE_ACCESS_COOKIE), clears it on sign-out, and reads the
+// token from it on /graphql, /actions and the webhook.
+func TestAccessTokenInACookie(t *testing.T) {
+	s := newServer(t, httpapi.Config{WebhookCache: 5 * time.Second, WebhookAnonymousRole: "anonymous",
+		AccessToken: httpapi.AccessTokenConfig{Cookie: "at", SetCookie: true}})
+	body := graphQLBody(t, signupMutation, map[string]any{"email": "a@example.com", "password": "correct horse"})
+	resp := s.send(t, http.MethodPost, "/graphql", body, "Content-Type", "application/json")
+	var p payload
+	decodeGraphQL(t, resp.StatusCode, readAll(t, resp)).into(t, "signup", &p)
+	c := cookieNamed(resp, "at")
+	if c == nil || c.Value != p.AccessToken || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode ||
+		c.Path != "/" || c.MaxAge != int((15*time.Minute).Seconds()) {
+		t.Fatalf("access cookie = %+v, want the access token, HttpOnly, Secure, SameSite=Strict, Path=/, 15 minutes", c)
+	}
+	cookie := "other=1; at=" + p.AccessToken
+
+	// /graphql reads the cookie, and only the cookie: that is where Hasura looks.
+	var me map[string]any
+	s.graphql(t, meQuery, nil, "Cookie", cookie).into(t, "me", &me)
+	s.graphql(t, meQuery, nil, bearer(p.AccessToken)...).wantCode(t, auth.CodeUnauthenticated)
+
+	// The webhook, in both modes.
+	for _, mode := range []string{http.MethodGet, http.MethodPost} {
+		if status, vars := s.hookBody(t, mode, map[string]string{"Cookie": cookie}); status != http.StatusOK || vars["X-Hasura-User-Id"] != p.User.ID {
+			t.Errorf("webhook %s with the cookie: %d %v", mode, status, vars)
+		}
+		if status, vars := s.hookBody(t, mode, map[string]string{"Cookie": "other=1"}); status != http.StatusOK || vars["X-Hasura-Role"] != "anonymous" {
+			t.Errorf("webhook %s without the cookie: %d %v, want anonymous", mode, status, vars)
+		}
+		if status, _ := s.hookBody(t, mode, map[string]string{"Cookie": "at=garbage"}); status != http.StatusUnauthorized {
+			t.Errorf("webhook %s with a bad cookie: %d, want 401", mode, status)
+		}
+	}
+
+	// Refresh sets the next access token.
+	body = graphQLBody(t, refreshMutation, map[string]any{"t": p.RefreshToken})
+	resp = s.send(t, http.MethodPost, "/graphql", body, "Content-Type", "application/json")
+	var next payload
+	decodeGraphQL(t, resp.StatusCode, readAll(t, resp)).into(t, "refreshToken", &next)
+	if c := cookieNamed(resp, "at"); c == nil || c.Value != next.AccessToken {
+		t.Fatalf("refresh set %+v, want the new access token", c)
+	}
+
+	// Through Hasura: the forwarded cookie names the caller's token
+	// (revokeAccessToken needs it), and the answer clears the cookie.
+	vars := map[string]string{"x-hasura-role": "user", "x-hasura-user-id": p.User.ID, "x-hasura-session-id": p.SessionID}
+	resp = s.send(t, http.MethodPost, "/actions", actionBody(t, "revokeAccessToken", nil, vars),
+		"X-Action-Secret", actionSecret, "Cookie", cookie)
+	if raw := readAll(t, resp); resp.StatusCode != http.StatusOK || strings.TrimSpace(string(raw)) != "true" {
+		t.Fatalf("revokeAccessToken action: %d %s", resp.StatusCode, raw)
+	}
+	if c := cookieNamed(resp, "at"); c == nil || c.MaxAge >= 0 || c.Value != "" {
+		t.Errorf("revokeAccessToken did not clear the cookie: %+v", c)
+	}
+	s.graphql(t, meQuery, nil, "Cookie", cookie).wantCode(t, auth.CodeUnauthenticated)
+
+	// Logging out clears it too.
+	body = graphQLBody(t, revokeMutation, map[string]any{"t": next.RefreshToken})
+	resp = s.send(t, http.MethodPost, "/graphql", body, "Content-Type", "application/json", "Cookie", "at="+next.AccessToken)
+	resp.Body.Close()
+	if c := cookieNamed(resp, "at"); c == nil || c.MaxAge >= 0 {
+		t.Errorf("revoke did not clear the cookie: %+v", c)
+	}
+}
+
+// TestAccessTokenInACustomHeader: with {"type":"CustomHeader","name":…}
+// Hasura takes the header's whole value as the token (Server/Auth/JWT.hs,
+// processJwt_'s issuerMatch: JHCustomHeader passes the value as it is);
+// authgate reads it there on /graphql, /actions and the webhook.
+func TestAccessTokenInACustomHeader(t *testing.T) {
+	s := newServer(t, httpapi.Config{WebhookCache: 5 * time.Second, AccessToken: httpapi.AccessTokenConfig{Header: "X-Token"}})
+	p := s.signup(t, "a@example.com", "correct horse")
+	var me map[string]any
+	s.graphql(t, meQuery, nil, "X-Token", p.AccessToken).into(t, "me", &me)
+	s.graphql(t, meQuery, nil, bearer(p.AccessToken)...).wantCode(t, auth.CodeUnauthenticated)
+	for _, mode := range []string{http.MethodGet, http.MethodPost} {
+		if status, vars := s.hookBody(t, mode, map[string]string{"x-token": p.AccessToken}); status != http.StatusOK || vars["X-Hasura-User-Id"] != p.User.ID {
+			t.Errorf("webhook %s: %d %v", mode, status, vars)
+		}
+	}
+	vars := map[string]string{"x-hasura-role": "user", "x-hasura-user-id": p.User.ID, "x-hasura-session-id": p.SessionID}
+	status, raw := s.action(t, "revokeAccessToken", nil, vars, "X-Token", p.AccessToken)
+	if status != http.StatusOK || strings.TrimSpace(string(raw)) != "true" {
+		t.Fatalf("revokeAccessToken through Hasura with the custom header: %d %s", status, raw)
+	}
+	s.graphql(t, meQuery, nil, "X-Token", p.AccessToken).wantCode(t, auth.CodeUnauthenticated)
+}

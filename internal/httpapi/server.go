@@ -38,6 +38,9 @@ type Config struct {
 	JWKSMaxAge time.Duration
 	// RefreshCookie optionally carries refresh tokens in a cookie.
 	RefreshCookie CookieConfig
+	// AccessToken says where clients carry access tokens, and whether
+	// authgate sets the access-token cookie.
+	AccessToken AccessTokenConfig
 	// WebhookCache bounds how long Hasura may cache a webhook answer, and so
 	// how late a revocation reaches it.
 	WebhookCache time.Duration
@@ -68,13 +71,13 @@ type api struct {
 func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger *slog.Logger) http.Handler {
 	a := &api{cfg: cfg, auth: svc, db: db, logger: logger}
 	mux := http.NewServeMux()
-	mux.Handle("POST /graphql", a.withRefreshCookie(a.withBearer(graphQL)))
+	mux.Handle("POST /graphql", a.withCookies(a.withBearer(graphQL)))
 	mux.Handle("GET /graphql", a.withBearer(graphQL))
 	pg := playground.New("authgate", "/graphql")
 	mux.HandleFunc("GET /{$}", pg.ServePage)
 	mux.HandleFunc("GET "+playground.AssetPath, pg.ServeAsset)
 	mux.HandleFunc("GET /favicon.ico", playground.ServeFavicon)
-	mux.Handle("POST /actions", a.withRefreshCookie(http.HandlerFunc(a.handleAction)))
+	mux.Handle("POST /actions", a.withCookies(http.HandlerFunc(a.handleAction)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -107,23 +110,20 @@ func (a *api) handleJWKS(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(a.cfg.JWKS)
 }
 
-// withBearer puts the caller of a valid bearer access token in the request
-// context. A missing or invalid token is not refused here: operations that
-// need a caller answer UNAUTHENTICATED, and the rest (login, refresh) work
-// even when a client sends a stale token along.
+// withBearer puts the caller of a valid access token (where the JWT config
+// says clients carry it) in the request context. A missing or invalid token
+// is not refused here: operations that need a caller answer
+// UNAUTHENTICATED, and the rest (login, refresh) work even when a client
+// sends a stale token along.
 func (a *api) withBearer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if raw, ok := bearerToken(r); ok {
+		if raw, _ := a.cfg.AccessToken.find(r.Header.Values); raw != "" {
 			if v, err := a.auth.Authenticate(raw); err == nil {
 				r = r.WithContext(auth.WithPrincipal(r.Context(), auth.PrincipalOf(v)))
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func bearerToken(r *http.Request) (string, bool) {
-	return bearerFrom(r.Header.Get("Authorization"))
 }
 
 func bearerFrom(h string) (string, bool) {

@@ -14,14 +14,15 @@ import (
 // in both of Hasura's modes: GET with the client's headers, or POST with
 // {"headers": {...}, "request": {...}}. It answers 200 with the session
 // variables and a max-age bounded by AUTHGATE_WEBHOOK_CACHE and the token's
-// remaining life, or 401. It makes no database query.
+// remaining life, or 401. It reads the token where the JWT config's
+// "header" says clients carry it. It makes no database query.
 //
 // POST mode's "request" is the client's GraphQL request (query, variables,
 // operation name, or a batch of them). authgate ignores it: it decides on
 // the token alone. A webhook could use it to decide per operation (say, let
 // the anonymous role ask only for login and signup).
 func (a *api) handleAuthHook(w http.ResponseWriter, r *http.Request) {
-	header := r.Header.Get
+	header := r.Header.Values
 	if r.Method == http.MethodPost {
 		var body struct {
 			Headers map[string]string `json:"headers"`
@@ -35,13 +36,21 @@ func (a *api) handleAuthHook(w http.ResponseWriter, r *http.Request) {
 		for k, v := range body.Headers {
 			lower[strings.ToLower(k)] = v
 		}
-		header = func(name string) string { return lower[strings.ToLower(name)] }
+		header = func(name string) []string {
+			if v, ok := lower[strings.ToLower(name)]; ok {
+				return []string{v}
+			}
+			return nil
+		}
 	}
-	raw, presented := bearerFrom(header("Authorization"))
-	presented = presented || header("Authorization") != ""
+	raw, presented := a.cfg.AccessToken.find(header)
+	var role string
+	if v := header("X-Hasura-Role"); len(v) > 0 {
+		role = v[0]
+	}
 	start := time.Now()
 	session, err := a.auth.HasuraWebhookSession(
-		auth.WebhookRequest{AccessToken: raw, TokenPresented: presented, RequestedRole: header("X-Hasura-Role")},
+		auth.WebhookRequest{AccessToken: raw, TokenPresented: presented, RequestedRole: role},
 		auth.WebhookPolicy{MaxCache: a.cfg.WebhookCache, AnonymousRole: a.cfg.WebhookAnonymousRole})
 	a.cfg.Metrics.Observe("hasura_auth", auth.OutcomeOf(err), time.Since(start))
 	if err != nil {
