@@ -419,7 +419,8 @@ func PrincipalOf(v token.Verified) Principal {
 }
 
 // payload issues an access token for u's session, assembles the answer and
-// hands the refresh token to the request's carrier, if any.
+// hands the tokens to the request's carriers, if any; a refresh token a
+// carrier took is not in the answer.
 func (s *Service) payload(ctx context.Context, u User, sessionID string, authTime time.Time, refresh string, refreshExpiresAt time.Time) (*AuthPayload, error) {
 	tok, err := s.tokens.Issue(token.Claims{
 		UserID:       u.ID,
@@ -434,7 +435,10 @@ func (s *Service) payload(ctx context.Context, u User, sessionID string, authTim
 	}
 	now := s.clock.Now()
 	if c := carrierFrom(ctx); c != nil {
+		// The cookie carries it, and only the cookie: a page script (XSS)
+		// must not read it from the body.
 		c.Deliver(refresh, refreshExpiresAt.Sub(now))
+		refresh = ""
 	}
 	deliverAccessToken(ctx, tok.Value, tok.ExpiresAt.Sub(now))
 	return &AuthPayload{

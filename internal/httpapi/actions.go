@@ -38,7 +38,7 @@ var actions = map[string]action{
 		if err := decodeInput(in, &a, arg{"email", &a.Email}, arg{"password", &a.Password}); err != nil {
 			return nil, err
 		}
-		return svc.Signup(ctx, *a.Email, *a.Password, a.Description)
+		return answer(svc.Signup(ctx, *a.Email, *a.Password, a.Description))
 	},
 	"login": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
 		var a struct {
@@ -49,7 +49,7 @@ var actions = map[string]action{
 		if err := decodeInput(in, &a, arg{"identifier", &a.Identifier}, arg{"password", &a.Password}); err != nil {
 			return nil, err
 		}
-		return svc.Login(ctx, *a.Identifier, *a.Password, a.Description)
+		return answer(svc.Login(ctx, *a.Identifier, *a.Password, a.Description))
 	},
 	"refreshToken": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
 		var a struct {
@@ -58,7 +58,7 @@ var actions = map[string]action{
 		if err := decodeInput(in, &a, arg{"refreshToken", &a.RefreshToken}); err != nil {
 			return nil, err
 		}
-		return svc.Refresh(ctx, *a.RefreshToken)
+		return answer(svc.Refresh(ctx, *a.RefreshToken))
 	},
 	"revoke": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
 		var a struct {
@@ -89,7 +89,7 @@ var actions = map[string]action{
 		if err := decodeInput(in, &a, arg{"oldPassword", &a.OldPassword}, arg{"newPassword", &a.NewPassword}); err != nil {
 			return nil, err
 		}
-		return svc.ChangePassword(ctx, *a.OldPassword, *a.NewPassword)
+		return answer(svc.ChangePassword(ctx, *a.OldPassword, *a.NewPassword))
 	},
 	"revokeAccessToken": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
 		return svc.RevokeAccessToken(ctx)
@@ -100,6 +100,21 @@ var actions = map[string]action{
 	"mySessions": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
 		return svc.MySessions(ctx)
 	},
+}
+
+// payloadAnswer is an AuthPayload as an action answers it, the shape of the
+// GraphQL type: refreshToken null when the cookie took it.
+type payloadAnswer struct {
+	*auth.AuthPayload
+	RefreshToken *string `json:"refreshToken"` // shadows the embedded field
+}
+
+// answer presents a service's AuthPayload as an action's answer.
+func answer(p *auth.AuthPayload, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return payloadAnswer{p, p.RefreshTokenInBody()}, nil
 }
 
 // arg is a required string argument: its name, and the field it decodes into.
