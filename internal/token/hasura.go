@@ -5,11 +5,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // JWKSPath is where authgate serves Config.JWKS, below its public base URL.
 const JWKSPath = "/.well-known/jwks.json"
+
+// RecommendedAllowedSkew is the allowed_skew HasuraJWTSecret gives Hasura
+// when the config sets none: room for clocks a few seconds apart, little
+// beyond a token's expiry.
+const RecommendedAllowedSkew = 5 * time.Second
 
 // hasuraSecretOut is HASURA_GRAPHQL_JWT_SECRET as authgate prints it.
 type hasuraSecretOut struct {
@@ -34,6 +41,13 @@ type hasuraSecretOut struct {
 // audience, claims namespace or path, claims format, claims_map, allowed_skew,
 // header) are carried over.
 //
+// When the config sets no allowed_skew, the output sets
+// RecommendedAllowedSkew: Hasura allows no clock skew by default and refuses
+// an iat in its future, so a Hasura whose clock is a second behind would
+// refuse a token authgate just made. (authgate does not backdate iat
+// instead: the revocation cut-offs compare it with the instant of a password
+// change or sign-out, and a token made in that same second would die.)
+//
 // It returns an error when the Config uses private keys and publicBaseURL is
 // not an absolute http or https URL.
 func (c *Config) HasuraJWTSecret(publicBaseURL string) (string, error) {
@@ -46,6 +60,9 @@ func (c *Config) HasuraJWTSecret(publicBaseURL string) (string, error) {
 		Audience:            c.hasura.audience,
 		AllowedSkew:         c.hasura.allowedSkew,
 		Header:              c.hasura.header,
+	}
+	if out.AllowedSkew == nil {
+		out.AllowedSkew = json.RawMessage(strconv.Itoa(int(RecommendedAllowedSkew / time.Second)))
 	}
 	if c.symmetric {
 		out.Type = c.hasura.hmacType
