@@ -35,21 +35,26 @@ func TestJWKSIsPublishedWithAMaxAge(t *testing.T) {
 	}
 }
 
-// hook calls the Hasura auth webhook in GET mode (client headers as headers)
-// or POST mode (client headers in the body) and decodes the answer.
-func (s *server) hook(t *testing.T, mode string, clientHeaders map[string]string) (int, string, map[string]string) {
+// sendHook calls the Hasura auth webhook in GET mode (client headers as
+// headers) or POST mode (client headers in the body, as Hasura sends them)
+// and returns the response with its body unread.
+func (s *server) sendHook(t *testing.T, mode string, clientHeaders map[string]string) *http.Response {
 	t.Helper()
-	var resp *http.Response
 	if mode == http.MethodGet {
 		var h []string
 		for k, v := range clientHeaders {
 			h = append(h, k, v)
 		}
-		resp = s.send(t, http.MethodGet, "/hasura/auth", nil, h...)
-	} else {
-		body, _ := json.Marshal(map[string]any{"headers": clientHeaders, "request": map[string]any{"query": "{ x }"}})
-		resp = s.send(t, http.MethodPost, "/hasura/auth", body, "Content-Type", "application/json")
+		return s.send(t, http.MethodGet, "/hasura/auth", nil, h...)
 	}
+	return s.send(t, http.MethodPost, "/hasura/auth", hasuraWebhookPOST(t, clientHeaders), "Content-Type", "application/json")
+}
+
+// hook calls the webhook and decodes the answer: the status, the
+// Cache-Control header and the session variables.
+func (s *server) hook(t *testing.T, mode string, clientHeaders map[string]string) (int, string, map[string]string) {
+	t.Helper()
+	resp := s.sendHook(t, mode, clientHeaders)
 	defer resp.Body.Close()
 	var vars map[string]string
 	if resp.StatusCode == http.StatusOK {
@@ -67,20 +72,10 @@ func (s *server) hook(t *testing.T, mode string, clientHeaders map[string]string
 	return resp.StatusCode, resp.Header.Get("Cache-Control"), vars
 }
 
-// hookBody calls the webhook in GET or POST mode and returns the status and
-// the raw JSON body.
+// hookBody calls the webhook and returns the status and the JSON body.
 func (s *server) hookBody(t *testing.T, mode string, clientHeaders map[string]string) (int, map[string]any) {
 	t.Helper()
-	var resp *http.Response
-	if mode == http.MethodGet {
-		var h []string
-		for k, v := range clientHeaders {
-			h = append(h, k, v)
-		}
-		resp = s.send(t, http.MethodGet, "/hasura/auth", nil, h...)
-	} else {
-		resp = s.send(t, http.MethodPost, "/hasura/auth", hasuraWebhookPOST(t, clientHeaders), "Content-Type", "application/json")
-	}
+	resp := s.sendHook(t, mode, clientHeaders)
 	raw := readAll(t, resp)
 	var body map[string]any
 	if resp.StatusCode == http.StatusOK {

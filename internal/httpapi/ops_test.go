@@ -60,21 +60,10 @@ func TestForwardedForIsBelievedOnlyFromTrustedProxies(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := serve(t, env, httpapi.Config{TrustedProxies: tc.trusted}, nil, nil)
-			var header []string
-			for _, v := range tc.xff {
-				header = append(header, "X-Forwarded-For", v)
+			p := s.login(t, "uma@example.com", pw, forwardedFor(tc.xff...)...)
+			if got := s.recordedIP(t, p); got != tc.want {
+				t.Errorf("recorded ip = %s, want %s", got, tc.want)
 			}
-			p := s.login(t, "uma@example.com", pw, header...)
-			for _, sess := range s.sessions(t, p.AccessToken) {
-				if sess.ID != p.SessionID {
-					continue
-				}
-				if sess.IP == nil || *sess.IP != tc.want {
-					t.Errorf("recorded ip = %v, want %s", sess.IP, tc.want)
-				}
-				return
-			}
-			t.Fatalf("session %s not listed", p.SessionID)
 		})
 	}
 }
@@ -112,25 +101,15 @@ func TestClientAddressThroughHasura(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := serve(t, env, httpapi.Config{ActionSecret: actionSecret, TrustedProxies: tc.trusted, TrustedProxyHops: tc.hops}, nil, nil)
-			var header []string
-			for _, v := range tc.xff {
-				header = append(header, "X-Forwarded-For", v)
-			}
-			status, raw := s.action(t, "login", map[string]any{"identifier": "uma@example.com", "password": pw}, nil, header...)
+			status, raw := s.action(t, "login", map[string]any{"identifier": "uma@example.com", "password": pw}, nil, forwardedFor(tc.xff...)...)
 			var p payload
 			if status != http.StatusOK {
 				t.Fatalf("login action: %d %s", status, raw)
 			}
 			decodeJSON(t, raw, &p)
-			for _, sess := range s.sessions(t, p.AccessToken) {
-				if sess.ID == p.SessionID {
-					if sess.IP == nil || *sess.IP != tc.want {
-						t.Errorf("recorded ip = %s, want %s", deref(sess.IP), tc.want)
-					}
-					return
-				}
+			if got := s.recordedIP(t, p); got != tc.want {
+				t.Errorf("recorded ip = %s, want %s", got, tc.want)
 			}
-			t.Fatalf("session %s not listed", p.SessionID)
 		})
 	}
 }
@@ -155,20 +134,36 @@ func TestTrustedProxyHopsOnTheDirectDoors(t *testing.T) {
 		{"untrusted peer: the peer", nil, "127.0.0.1"},
 	} {
 		s := serve(t, env, httpapi.Config{TrustedProxies: tc.trusted, TrustedProxyHops: 2}, nil, nil)
-		p := s.login(t, "uma@example.com", pw, "X-Forwarded-For", "6.6.6.6, 198.51.100.9, 10.0.0.5")
-		for _, sess := range s.sessions(t, p.AccessToken) {
-			if sess.ID == p.SessionID && (sess.IP == nil || *sess.IP != tc.want) {
-				t.Errorf("%s: recorded ip = %s, want %s", tc.name, deref(sess.IP), tc.want)
-			}
+		p := s.login(t, "uma@example.com", pw, forwardedFor("6.6.6.6, 198.51.100.9, 10.0.0.5")...)
+		if got := s.recordedIP(t, p); got != tc.want {
+			t.Errorf("%s: recorded ip = %s, want %s", tc.name, got, tc.want)
 		}
 	}
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return "<nil>"
+// forwardedFor is one X-Forwarded-For header per value, as name, value pairs.
+func forwardedFor(values ...string) []string {
+	var header []string
+	for _, v := range values {
+		header = append(header, "X-Forwarded-For", v)
 	}
-	return *s
+	return header
+}
+
+// recordedIP is the address recorded on p's session, as mySessions lists it
+// ("<nil>" when none).
+func (s *server) recordedIP(t *testing.T, p payload) string {
+	t.Helper()
+	for _, sess := range s.sessions(t, p.AccessToken) {
+		if sess.ID == p.SessionID {
+			if sess.IP == nil {
+				return "<nil>"
+			}
+			return *sess.IP
+		}
+	}
+	t.Fatalf("session %s not listed", p.SessionID)
+	return ""
 }
 
 // failingPinger is a database that does not answer.
