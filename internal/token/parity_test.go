@@ -311,3 +311,23 @@ func list(v any) []any {
 	l, _ := v.([]any)
 	return l
 }
+
+// FuzzJSONPath: what parseJSONPath accepts, written back by String, reads
+// back as the same path, as Hasura's own test of its parser checks
+// (src-test/Data/Parser/JSONPathSpec.hs, "encode and parse JSONPath"); and
+// nothing panics.
+func FuzzJSONPath(f *testing.F) {
+	for _, seed := range []string{"$", "$.a", "a.b[0]", `$['7seven'][0]['@!^@*#(!(']`, `$["a\"b"].c`, "$.1claims", "$['", "é.x-1"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		path, err := parseJSONPath(text)
+		if err != nil {
+			return
+		}
+		again, err := parseJSONPath(path.String())
+		if err != nil || !reflect.DeepEqual(again, path) {
+			t.Fatalf("%q parses to %v, written %q, which reads back as %v (%v)", text, path, path.String(), again, err)
+		}
+	})
+}
