@@ -19,7 +19,7 @@ test-interop:
 
 ## fuzz: run each fuzz target for a short, bounded time (FUZZTIME each, default 15s); seeds and found corpus live in testdata/fuzz
 FUZZTIME ?= 15s
-FUZZ_TARGETS = internal/token:FuzzVerify internal/httpapi:FuzzActionRequest internal/config:FuzzLoad internal/auth:FuzzNormalizeEmail
+FUZZ_TARGETS = internal/token:FuzzVerify internal/token:FuzzJSONPath internal/httpapi:FuzzActionRequest internal/config:FuzzLoad internal/auth:FuzzNormalizeEmail
 .PHONY: fuzz
 fuzz:
 	@url="$${AUTHGATE_TEST_DATABASE_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && \

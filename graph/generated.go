@@ -40,8 +40,8 @@ type ComplexityRoot struct {
 	AuthPayload struct {
 		AccessToken           func(childComplexity int) int
 		AccessTokenExpiresAt  func(childComplexity int) int
-		RefreshToken          func(childComplexity int) int
 		RefreshTokenExpiresAt func(childComplexity int) int
+		RefreshTokenInBody    func(childComplexity int) int
 		SessionID             func(childComplexity int) int
 		User                  func(childComplexity int) int
 	}
@@ -132,18 +132,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuthPayload.AccessTokenExpiresAt(childComplexity), true
-	case "AuthPayload.refreshToken":
-		if e.ComplexityRoot.AuthPayload.RefreshToken == nil {
-			break
-		}
-
-		return e.ComplexityRoot.AuthPayload.RefreshToken(childComplexity), true
 	case "AuthPayload.refreshTokenExpiresAt":
 		if e.ComplexityRoot.AuthPayload.RefreshTokenExpiresAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.AuthPayload.RefreshTokenExpiresAt(childComplexity), true
+	case "AuthPayload.refreshToken":
+		if e.ComplexityRoot.AuthPayload.RefreshTokenInBody == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthPayload.RefreshTokenInBody(childComplexity), true
 	case "AuthPayload.sessionId":
 		if e.ComplexityRoot.AuthPayload.SessionID == nil {
 			break
@@ -452,7 +452,8 @@ type Query {
 type AuthPayload {
   accessToken: String!
   accessTokenExpiresAt: Time!
-  refreshToken: String!
+  "The next refresh token; null when AUTHGATE_REFRESH_COOKIE carries it in an HttpOnly cookie instead, so that no page script can read it."
+  refreshToken: String
   refreshTokenExpiresAt: Time!
   sessionId: ID!
   user: User!
@@ -914,18 +915,18 @@ func (ec *executionContext) _AuthPayload_refreshToken(ctx context.Context, field
 			return ec.fieldContext_AuthPayload_refreshToken(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.RefreshToken, nil
+			return obj.RefreshTokenInBody(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_AuthPayload_refreshToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuthPayload", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("AuthPayload", field, true, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _AuthPayload_refreshTokenExpiresAt(ctx context.Context, field graphql.CollectedField, obj *auth.AuthPayload) (ret graphql.Marshaler) {
@@ -2869,7 +2870,7 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 			}
 		case "refreshToken":
 			out.Values[i] = ec._AuthPayload_refreshToken(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "refreshTokenExpiresAt":

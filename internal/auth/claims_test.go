@@ -82,9 +82,9 @@ type fakeCarrier struct {
 	cleared   bool
 }
 
-func (f *fakeCarrier) Incoming() string                { return f.incoming }
-func (f *fakeCarrier) Deliver(tok string, _ time.Time) { f.delivered = tok }
-func (f *fakeCarrier) Clear()                          { f.cleared = true }
+func (f *fakeCarrier) Incoming() string                    { return f.incoming }
+func (f *fakeCarrier) Deliver(tok string, _ time.Duration) { f.delivered = tok }
+func (f *fakeCarrier) Clear()                              { f.cleared = true }
 
 func TestCarrierDeliversAndSuppliesTheRefreshToken(t *testing.T) {
 	env := authtest.New(t, auth.Config{})
@@ -94,26 +94,27 @@ func TestCarrierDeliversAndSuppliesTheRefreshToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.delivered != p.RefreshToken {
-		t.Fatal("signup did not deliver the refresh token to the carrier")
+	// The carrier, and only the carrier, gets it (issue 11.5).
+	if c.delivered == "" || p.RefreshToken != "" || p.RefreshTokenInBody() != nil {
+		t.Fatalf("signup delivered %q to the carrier and %q in the payload; want it in the carrier only", c.delivered, p.RefreshToken)
 	}
 	// An empty argument means the carrier's token.
-	c2 := &fakeCarrier{incoming: p.RefreshToken}
+	c2 := &fakeCarrier{incoming: c.delivered}
 	next, err := env.Service.Refresh(auth.WithRefreshTokenCarrier(bg, c2), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c2.delivered != next.RefreshToken {
-		t.Fatal("refresh did not deliver the successor")
+	if c2.delivered == "" || c2.delivered == c.delivered || next.RefreshToken != "" {
+		t.Fatal("refresh did not deliver the successor to the carrier alone")
 	}
 	// Without a carrier an empty token is just invalid.
 	_, err = env.Service.Refresh(bg, "")
 	wantCode(t, err, auth.CodeInvalidRefreshToken)
 
-	c3 := &fakeCarrier{incoming: next.RefreshToken}
+	c3 := &fakeCarrier{incoming: c2.delivered}
 	if ok, err := env.Service.Revoke(auth.WithRefreshTokenCarrier(bg, c3), ""); !ok || err != nil || !c3.cleared {
 		t.Fatalf("revoke via carrier: %v %v cleared=%v", ok, err, c3.cleared)
 	}
-	_, err = env.Service.Refresh(bg, next.RefreshToken)
+	_, err = env.Service.Refresh(bg, c2.delivered)
 	wantCode(t, err, auth.CodeInvalidRefreshToken)
 }

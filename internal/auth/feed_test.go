@@ -176,10 +176,10 @@ func TestFeedDownChecksTheDatabaseUntilItIsBackAndReloaded(t *testing.T) {
 	}
 	revokeWithoutNotice(t, env, p.SessionID)
 	wantRefused(t, env, p.AccessToken)
-	_, err = env.Service.PrincipalFromHasura(bg, p.User.ID, p.SessionID)
+	_, err = env.Service.PrincipalFromHasura(bg, auth.HasuraCaller{UserID: p.User.ID, SessionID: p.SessionID})
 	wantCode(t, err, auth.CodeUnauthenticated)
 	wantAuthenticated(t, env, q.AccessToken)
-	if _, err := env.Service.PrincipalFromHasura(bg, q.User.ID, q.SessionID); err != nil {
+	if _, err := env.Service.PrincipalFromHasura(bg, auth.HasuraCaller{UserID: q.User.ID, SessionID: q.SessionID}); err != nil {
 		t.Fatalf("a live session's action: %v", err)
 	}
 
@@ -218,9 +218,9 @@ func TestFeedAndDatabaseBothDownRefuseWithUnavailable(t *testing.T) {
 
 	_, err = svc.Authenticate(bg, p.AccessToken)
 	wantCode(t, err, auth.CodeUnavailable)
-	_, err = svc.PrincipalFromHasura(bg, p.User.ID, p.SessionID)
+	_, err = svc.PrincipalFromHasura(bg, auth.HasuraCaller{UserID: p.User.ID, SessionID: p.SessionID})
 	wantCode(t, err, auth.CodeUnavailable)
-	_, err = svc.HasuraWebhookSession(bg, p.AccessToken, "", time.Minute)
+	_, err = svc.HasuraWebhookSession(bg, auth.WebhookRequest{AccessToken: p.AccessToken, TokenPresented: true}, auth.WebhookPolicy{MaxCache: time.Minute})
 	wantCode(t, err, auth.CodeUnavailable)
 	// A token that is no good is still just that.
 	_, err = svc.Authenticate(bg, "garbage")

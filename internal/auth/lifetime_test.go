@@ -12,7 +12,7 @@ import (
 // session (Hasura verified the JWT itself) is refused.
 func wantSessionRefusedToHasura(t *testing.T, env *authtest.Env, p *auth.AuthPayload) {
 	t.Helper()
-	_, err := env.Service.PrincipalFromHasura(bg, p.User.ID, p.SessionID)
+	_, err := env.Service.PrincipalFromHasura(bg, auth.HasuraCaller{UserID: p.User.ID, SessionID: p.SessionID})
 	wantCode(t, err, auth.CodeUnauthenticated)
 }
 

@@ -48,6 +48,7 @@ func (s *Service) RevokeAccessToken(ctx context.Context) (bool, error) {
 	if err := s.denyAccessToken(ctx, p.TokenID, p.UserID, p.TokenExpiresAt); err != nil {
 		return false, err
 	}
+	clearAccessToken(ctx)
 	return true, nil
 }
 
@@ -216,24 +217,52 @@ func banned(u User, now time.Time) bool {
 	return u.BannedUntil != nil && u.BannedUntil.After(now)
 }
 
-// PrincipalFromHasura returns the caller Hasura vouches for in an action's
-// session variables, refusing a session that has been revoked.
-// Errors: UNAUTHENTICATED, UNAVAILABLE (the revocation feed and the
-// database are both down).
-func (s *Service) PrincipalFromHasura(ctx context.Context, userID, sessionID string) (Principal, error) {
-	if !isUUID(userID) {
+// HasuraCaller is who Hasura says calls an action: the caller's session
+// variables, and the access token the client sent along (Hasura forwards
+// the client's headers), if it sent one.
+type HasuraCaller struct {
+	UserID, SessionID string
+	AccessToken       string
+	// TokenPresented says the client sent a token at all; one that is
+	// empty or malformed then refuses the call.
+	TokenPresented bool
+}
+
+// PrincipalFromHasura returns the caller of an action that acts for its
+// caller. Hasura fills an anonymous caller's session variables from the
+// client's own headers, so x-hasura-user-id is believed only together with
+// x-hasura-session-id naming a live session of that user (one indexed
+// query). An access token sent along must be valid, not revoked and the
+// same user's (and session's): it identifies the caller's token
+// (revokeAccessToken needs its jti) and supplies the session when Hasura
+// sent none (a claims_map without x-hasura-session-id).
+// Errors: UNAUTHENTICATED, UNAVAILABLE.
+func (s *Service) PrincipalFromHasura(ctx context.Context, c HasuraCaller) (Principal, error) {
+	if !isUUID(c.UserID) {
 		return Principal{}, ErrUnauthenticated
 	}
-	if sessionID != "" {
-		revoked, err := s.revoked(ctx, RevocationCheck{SessionID: sessionID})
+	p := Principal{UserID: c.UserID, SessionID: c.SessionID}
+	if c.TokenPresented || c.AccessToken != "" {
+		v, err := s.Authenticate(ctx, c.AccessToken)
 		if err != nil {
 			return Principal{}, err
 		}
-		if revoked {
+		if v.UserID != c.UserID || (c.SessionID != "" && v.SessionID != c.SessionID) {
 			return Principal{}, ErrUnauthenticated
 		}
+		p = PrincipalOf(v)
 	}
-	return Principal{UserID: userID, SessionID: sessionID}, nil
+	if !isUUID(p.SessionID) || s.revocations.SessionRevoked(p.SessionID) {
+		return Principal{}, ErrUnauthenticated
+	}
+	live, err := s.store.SessionIsLive(ctx, p.UserID, p.SessionID, s.clock.Now())
+	if err != nil {
+		return Principal{}, err
+	}
+	if !live {
+		return Principal{}, ErrUnauthenticated
+	}
+	return p, nil
 }
 
 // RevocationCheck names what a revocation check is about; empty fields

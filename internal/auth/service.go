@@ -357,6 +357,7 @@ func (s *Service) Revoke(ctx context.Context, refresh string) (bool, error) {
 	if c := carrierFrom(ctx); c != nil {
 		c.Clear()
 	}
+	clearAccessToken(ctx)
 	presented, ok := s.presentedToken(refresh)
 	if !ok {
 		return true, nil
@@ -389,6 +390,9 @@ func (s *Service) RevokeSession(ctx context.Context, sessionID string) (bool, er
 		return false, ErrNotFound
 	}
 	s.revocations.SessionsEnded(now, sessionID)
+	if sessionID == p.SessionID {
+		clearAccessToken(ctx)
+	}
 	return true, nil
 }
 
@@ -400,7 +404,11 @@ func (s *Service) RevokeAllSessions(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return s.cutOff(ctx, p.UserID, CutOff{Now: s.clock.Now(), Reason: "all sessions revoked"})
+	n, err := s.cutOff(ctx, p.UserID, CutOff{Now: s.clock.Now(), Reason: "all sessions revoked"})
+	if err == nil {
+		clearAccessToken(ctx) // the caller's own session ended too
+	}
+	return n, err
 }
 
 // ChangePassword checks the caller's old password, sets the new one, ends
@@ -520,7 +528,8 @@ func PrincipalOf(v token.Verified) Principal {
 }
 
 // payload issues an access token for u's session, assembles the answer and
-// hands the refresh token to the request's carrier, if any.
+// hands the tokens to the request's carriers, if any; a refresh token a
+// carrier took is not in the answer.
 func (s *Service) payload(ctx context.Context, u User, sessionID string, authTime time.Time, refresh string, refreshExpiresAt time.Time) (*AuthPayload, error) {
 	if err := s.coverTokenLifetime(ctx, s.clock.Now()); err != nil {
 		return nil, err
@@ -536,9 +545,14 @@ func (s *Service) payload(ctx context.Context, u User, sessionID string, authTim
 	if err != nil {
 		return nil, fmt.Errorf("issuing access token: %w", err)
 	}
+	now := s.clock.Now()
 	if c := carrierFrom(ctx); c != nil {
-		c.Deliver(refresh, refreshExpiresAt)
+		// The cookie carries it, and only the cookie: a page script (XSS)
+		// must not read it from the body.
+		c.Deliver(refresh, refreshExpiresAt.Sub(now))
+		refresh = ""
 	}
+	deliverAccessToken(ctx, tok.Value, tok.ExpiresAt.Sub(now))
 	return &AuthPayload{
 		AccessToken:           tok.Value,
 		AccessTokenExpiresAt:  tok.ExpiresAt,

@@ -44,7 +44,7 @@ func wantDeadEverywhere(t *testing.T, env *authtest.Env, p *auth.AuthPayload) {
 	if _, err := env.Service.Refresh(bg, p.RefreshToken); err == nil {
 		t.Error("the racing sign-in's refresh token still refreshes")
 	}
-	if _, err := env.Service.HasuraWebhookSession(bg, p.AccessToken, "", time.Minute); err == nil {
+	if _, err := env.Service.HasuraWebhookSession(bg, auth.WebhookRequest{AccessToken: p.AccessToken, TokenPresented: true}, auth.WebhookPolicy{MaxCache: time.Minute}); err == nil {
 		t.Error("the Hasura webhook still accepts the racing sign-in's access token")
 	}
 	if listed, err := env.Service.MySessions(authtest.As(p)); err == nil && slices.ContainsFunc(listed, func(s *auth.Session) bool { return s.ID == p.SessionID }) {

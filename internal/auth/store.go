@@ -55,6 +55,9 @@ type Store interface {
 	// Purge deletes what can no longer matter, in bounded batches, when no
 	// other instance is purging; it reports what it deleted.
 	Purge(ctx context.Context, p PurgePolicy) (PurgeResult, error)
+	// SessionIsLive reports whether sessionID is a live session of userID
+	// (not revoked, expired or cut off; its user neither disabled nor banned).
+	SessionIsLive(ctx context.Context, userID, sessionID string, now time.Time) (bool, error)
 	// ListSessions returns userID's live sessions, newest first.
 	ListSessions(ctx context.Context, userID string, now time.Time) ([]*Session, error)
 	// ChangePassword replaces the hash (if it is still oldHash, else

@@ -37,12 +37,24 @@ type Session struct {
 
 // AuthPayload is what a sign-in, sign-up, refresh or password change returns.
 type AuthPayload struct {
-	AccessToken           string    `json:"accessToken"`
-	AccessTokenExpiresAt  time.Time `json:"accessTokenExpiresAt"`
+	AccessToken          string    `json:"accessToken"`
+	AccessTokenExpiresAt time.Time `json:"accessTokenExpiresAt"`
+	// RefreshToken is empty when a RefreshTokenCarrier (the HttpOnly
+	// cookie) took it: the body never carries it then, and clients see
+	// null (RefreshTokenInBody).
 	RefreshToken          string    `json:"refreshToken"`
 	RefreshTokenExpiresAt time.Time `json:"refreshTokenExpiresAt"`
 	SessionID             string    `json:"sessionId"`
 	User                  *User     `json:"user"`
+}
+
+// RefreshTokenInBody is the refresh token as clients see it in the answer:
+// nil (null) when a carrier took it.
+func (p *AuthPayload) RefreshTokenInBody() *string {
+	if p.RefreshToken == "" {
+		return nil
+	}
+	return &p.RefreshToken
 }
 
 // Client describes where a request came from; it is recorded on sessions.

@@ -25,9 +25,27 @@ import (
 // Env is the process environment a command runs in.
 type Env struct {
 	Getenv func(string) string
-	Stdin  io.Reader
-	Stdout io.Writer
-	Stderr io.Writer
+	// LookupEnv, when set (os.LookupEnv), tells a setting set to "" from an
+	// absent one; without it a setting is absent when Getenv returns "".
+	LookupEnv func(string) (string, bool)
+	Stdin     io.Reader
+	Stdout    io.Writer
+	Stderr    io.Writer
+}
+
+// settings is how a command reads its settings: through getenv (Getenv,
+// perhaps with development defaults filled in), and LookupEnv for the
+// settings getenv leaves empty, which may still be set to "".
+func (e Env) settings(getenv func(string) string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		if v := getenv(name); v != "" {
+			return v, true
+		}
+		if e.LookupEnv != nil {
+			return e.LookupEnv(name)
+		}
+		return "", false
+	}
 }
 
 // Exit codes.

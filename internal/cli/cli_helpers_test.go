@@ -175,10 +175,11 @@ func startServeArgs(t *testing.T, args []string, s settings, listeners ...string
 	go func() {
 		defer close(r.done)
 		r.code = cli.Run(ctx, args, cli.Env{
-			Getenv: func(name string) string { return s[name] },
-			Stdin:  strings.NewReader(""),
-			Stdout: io.Discard,
-			Stderr: r.logs,
+			Getenv:    func(name string) string { return s[name] },
+			LookupEnv: func(name string) (string, bool) { v, ok := s[name]; return v, ok },
+			Stdin:     strings.NewReader(""),
+			Stdout:    io.Discard,
+			Stderr:    r.logs,
 		})
 	}()
 	t.Cleanup(func() {

@@ -21,6 +21,7 @@ import (
 	"authgate/internal/httpapi"
 	"authgate/internal/metrics"
 	"authgate/internal/revocation"
+	"authgate/internal/token"
 )
 
 // Development keys kept under the data directory: the JWT secret and the
@@ -50,7 +51,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 	}
-	cfg, err := config.Load(getenv)
+	cfg, err := config.LoadFrom(env.settings(getenv))
 	if err != nil {
 		return err
 	}
@@ -60,6 +61,9 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	}
 	if cfg.RefreshTokenSecret == "" {
 		return errors.New("AUTHGATE_REFRESH_TOKEN_SECRET is not set: refresh tokens need their own key of at least 32 random bytes, e.g. `openssl rand -hex 32` (`make run` generates a development key)")
+	}
+	for _, w := range cfg.JWT.Warnings() {
+		logger.Warn(w)
 	}
 	if *dev {
 		cfg.Introspection = true
@@ -152,21 +156,25 @@ func runServe(ctx context.Context, args []string, env Env) error {
 
 	gql := graph.NewServer(p.auth, graph.Options{Introspection: cfg.Introspection, Metrics: m})
 	handler := httpapi.New(httpapi.Config{
-		ActionSecret:   cfg.ActionSecret,
-		TrustedProxies: cfg.TrustedProxies,
-		RequestTimeout: cfg.RequestTimeout,
-		JWKS:           cfg.JWT.JWKS(),
-		JWKSMaxAge:     cfg.JWKSMaxAge,
+		ActionSecret:     cfg.ActionSecret,
+		TrustedProxies:   cfg.TrustedProxies,
+		TrustedProxyHops: cfg.TrustedProxyHops,
+		RequestTimeout:   cfg.RequestTimeout,
+		JWKS:             cfg.JWT.JWKS(),
+		JWKSMaxAge:       cfg.JWKSMaxAge,
 		RefreshCookie: httpapi.CookieConfig{
 			Enabled: cfg.RefreshCookie, Name: cfg.RefreshCookieName, Path: cfg.RefreshCookiePath,
 		},
-		WebhookCache:        cfg.WebhookCache,
-		Metrics:             m,
-		MetricsOnOwnAddress: cfg.MetricsAddr != "",
+		AccessToken:          accessTokenConfig(cfg),
+		WebhookCache:         cfg.WebhookCache,
+		WebhookAnonymousRole: cfg.WebhookAnonymousRole,
+		Metrics:              m,
+		MetricsOnOwnAddress:  cfg.MetricsAddr != "",
 	}, p.auth, gql, p.store, logger)
 
 	handler = httpapi.WithBrowserPolicy(httpapi.BrowserPolicy{
-		CORSOrigins: cfg.CORSOrigins, CORSCredentials: cfg.RefreshCookie, HSTS: cfg.HSTS,
+		CORSOrigins: cfg.CORSOrigins, CORSCredentials: cfg.RefreshCookie || cfg.AccessCookie, HSTS: cfg.HSTS,
+		TokenHeader: accessTokenConfig(cfg).Header,
 	}, handler)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -200,6 +208,20 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	return nil
+}
+
+// accessTokenConfig is where the JWT config's "header" says clients carry
+// access tokens, and whether authgate sets the cookie.
+func accessTokenConfig(cfg *config.Config) httpapi.AccessTokenConfig {
+	loc := cfg.JWT.TokenLocation()
+	out := httpapi.AccessTokenConfig{SetCookie: cfg.AccessCookie}
+	switch loc.Kind {
+	case token.LocationCookie:
+		out.Cookie = loc.Name
+	case token.LocationCustomHeader:
+		out.Header = loc.Name
+	}
+	return out
 }
 
 // purgeEvery runs the purge every interval until ctx ends; instances take

@@ -130,3 +130,86 @@ func TestServeAnswersThenDrainsWhenItsContextEnds(t *testing.T) {
 		t.Error("the server still answers after serve returned")
 	}
 }
+
+// TestServeWebhookAnonymousRole: the webhook answers a request without a
+// token as AUTHGATE_WEBHOOK_ANONYMOUS_ROLE ("anonymous" when absent), and
+// the setting set to "" (not merely absent) answers it 401.
+func TestServeWebhookAnonymousRole(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{})
+	const listening = "authgate listening"
+	setEmpty := baseSettings(env)
+	setEmpty["AUTHGATE_WEBHOOK_ANONYMOUS_ROLE"] = "" // with() would unset it
+	for _, tc := range []struct {
+		name     string
+		settings settings
+		status   int
+		body     string
+	}{
+		{"absent", baseSettings(env), http.StatusOK, `{"X-Hasura-Role":"anonymous"}`},
+		{"set empty", setEmpty, http.StatusUnauthorized, ""},
+	} {
+		run := startServe(t, tc.settings.with("AUTHGATE_ADDR", "127.0.0.1:0"), listening)
+		resp, err := http.Get(run.addrs[listening] + "/hasura/auth")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || (tc.body != "" && strings.TrimSpace(string(raw)) != tc.body) {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, resp.StatusCode, raw, tc.status, tc.body)
+		}
+	}
+}
+
+// TestServeWarnsOfJWTConfigFieldsItIgnores: a HASURA_GRAPHQL_JWT_SECRET with
+// a field Hasura ignores starts, with a warning naming the field.
+func TestServeWarnsOfJWTConfigFieldsItIgnores(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{})
+	secret := strings.TrimSuffix(authtest.JWTSecret, "}") + `,"algorithm":"HS256"}`
+	run := startServe(t, baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0", "HASURA_GRAPHQL_JWT_SECRET", secret), "authgate listening")
+	if logs := run.logs.String(); !strings.Contains(logs, `unknown field \"algorithm\" is ignored`) || !strings.Contains(logs, `"level":"WARN"`) {
+		t.Fatalf("no warning about the unknown field in %s", logs)
+	}
+}
+
+// TestServeAccessTokenCookie: with the JWT config's header a cookie and
+// AUTHGATE_ACCESS_COOKIE=true, the server sets the access token in that
+// cookie and reads it back from there.
+func TestServeAccessTokenCookie(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{})
+	const listening = "authgate listening"
+	secret := strings.TrimSuffix(authtest.JWTSecret, "}") + `,"header":{"type":"Cookie","name":"at"}}`
+	run := startServe(t, baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0", "HASURA_GRAPHQL_JWT_SECRET", secret,
+		"AUTHGATE_ACCESS_COOKIE", "true"), listening)
+	base := run.addrs[listening]
+	resp, err := http.Post(base+"/graphql", "application/json", strings.NewReader(gqlBody(
+		`mutation($e: String!, $p: String!) { signup(email: $e, password: $p) { sessionId } }`, map[string]any{"e": "eve@example.com", "p": pw})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var at *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "at" {
+			at = c
+		}
+	}
+	if at == nil || at.Value == "" || !at.HttpOnly || !at.Secure {
+		t.Fatalf("Set-Cookie %v, want the access token in an HttpOnly Secure cookie at", resp.Header.Values("Set-Cookie"))
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", strings.NewReader(gqlBody(`{ me { email } }`, nil)))
+	req.Header.Set("Content-Type", "application/json")
+	req.AddCookie(at)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(raw), "eve@example.com") {
+		t.Fatalf("me with the cookie: %s", raw)
+	}
+}

@@ -27,6 +27,13 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 // taken addresses) at scale.
 const DefaultSignupIPLimit = 10
 
+// minActionSecretBytes is the shortest AUTHGATE_ACTION_SECRET accepted.
+const minActionSecretBytes = 32
+
+// maxTrustedProxyHops bounds AUTHGATE_TRUSTED_PROXY_HOPS; real chains are
+// one to three proxies long.
+const maxTrustedProxyHops = 10
+
 // Config is every authgate setting, parsed and validated.
 type Config struct {
 	DatabaseURL string
@@ -52,7 +59,10 @@ type Config struct {
 	ShutdownTimeout    time.Duration
 	JWKSMaxAge         time.Duration
 	WebhookCache       time.Duration
-	PurgeInterval      time.Duration
+	// WebhookAnonymousRole is the role the webhook gives a request without a
+	// token; empty answers such a request 401.
+	WebhookAnonymousRole string
+	PurgeInterval        time.Duration
 	// PprofAddr, when set, serves net/http/pprof on its own listener.
 	PprofAddr string
 	// MetricsAddr, when set, serves /metrics on its own listener instead of
@@ -69,11 +79,17 @@ type Config struct {
 	// hour (AUTHGATE_SIGNUP_IP_LIMIT); 0: no limit.
 	SignupIPLimit  int
 	TrustedProxies []netip.Prefix
-	Introspection  bool
+	// TrustedProxyHops is how many proxies in front (of Hasura, or of
+	// authgate) append the client's address to X-Forwarded-For; 0: none.
+	TrustedProxyHops int
+	Introspection    bool
 
 	RefreshCookie     bool
 	RefreshCookieName string
 	RefreshCookiePath string
+	// AccessCookie sets the access token in the cookie the JWT config's
+	// header names (AUTHGATE_ACCESS_COOKIE).
+	AccessCookie bool
 
 	// CORSOrigins are the exact origins whose pages may call /graphql from a
 	// browser (AUTHGATE_CORS_ORIGINS); empty: none.
@@ -96,10 +112,25 @@ type Config struct {
 	AuditRefreshes bool
 }
 
-// Load reads every setting through getenv (os.Getenv in production). It
-// returns the first problem as an error naming the setting.
+// Load reads every setting through getenv (os.Getenv in production); a
+// setting is absent when getenv returns "". It returns the first problem as
+// an error naming the setting.
 func Load(getenv func(string) string) (*Config, error) {
-	r := reader{getenv: getenv}
+	return LoadFrom(func(name string) (string, bool) {
+		v := getenv(name)
+		return v, v != ""
+	})
+}
+
+// LoadFrom is Load over a lookup that, like os.LookupEnv, tells a setting set
+// to "" from an absent one: the settings whose empty value means something
+// (AUTHGATE_WEBHOOK_ANONYMOUS_ROLE) need it.
+func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
+	getenv := func(name string) string {
+		v, _ := lookup(name)
+		return v
+	}
+	r := reader{getenv: getenv, lookup: lookup}
 	c := &Config{
 		DatabaseURL:        r.str("DATABASE_URL", DefaultDatabaseURL),
 		RefreshTokenSecret: getenv("AUTHGATE_REFRESH_TOKEN_SECRET"),
@@ -142,6 +173,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.RefreshTokenPreviousSecrets = r.secrets("AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS")
 	c.ListenDatabaseURL = r.str("AUTHGATE_LISTEN_DATABASE_URL", c.DatabaseURL)
+	c.WebhookAnonymousRole = r.strOrEmpty("AUTHGATE_WEBHOOK_ANONYMOUS_ROLE", "anonymous")
+	c.TrustedProxyHops = r.integer("AUTHGATE_TRUSTED_PROXY_HOPS", 0, 0, maxTrustedProxyHops)
+	c.AccessCookie = r.boolean("AUTHGATE_ACCESS_COOKIE", false)
 	c.PprofAddr = r.str("AUTHGATE_PPROF_ADDR", "")
 	c.MetricsAddr = r.str("AUTHGATE_METRICS_ADDR", "")
 	c.Addr = r.str("AUTHGATE_ADDR", "")
@@ -180,6 +214,11 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.RefreshTokenSecret != "" && len(c.RefreshTokenSecret) < refreshtoken.MinKeySize {
 		return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: must be at least %d bytes", refreshtoken.MinKeySize)
 	}
+	// The action secret is all that makes /actions believe Hasura's session
+	// variables: it must not be guessable.
+	if c.ActionSecret != "" && len(c.ActionSecret) < minActionSecretBytes {
+		return nil, fmt.Errorf("AUTHGATE_ACTION_SECRET: must be at least %d bytes (e.g. openssl rand -hex 32)", minActionSecretBytes)
+	}
 	secret, keys := getenv("HASURA_GRAPHQL_JWT_SECRET"), getenv("AUTHGATE_JWT_PRIVATE_KEYS")
 	if secret != "" || keys != "" {
 		jwt, err := token.ParseConfig(secret, keys)
@@ -189,6 +228,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		c.JWT = jwt
 		if !jwt.Symmetric() && c.RefreshTokenSecret == "" {
 			return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: must be set when the JWT key is asymmetric")
+		}
+		if c.AccessCookie && jwt.TokenLocation().Kind != token.LocationCookie {
+			return nil, fmt.Errorf(`AUTHGATE_ACCESS_COOKIE: needs HASURA_GRAPHQL_JWT_SECRET's "header" to be {"type":"Cookie","name":…}, the cookie Hasura reads the token from`)
 		}
 	}
 	if _, err := c.RefreshTokenKeys(); err != nil {
@@ -239,6 +281,7 @@ func (r *reader) loginThrottle() auth.ThrottleConfig {
 // reader parses settings and keeps the first error.
 type reader struct {
 	getenv func(string) string
+	lookup func(string) (string, bool)
 	err    error
 }
 
@@ -253,6 +296,16 @@ func (r *reader) str(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// strOrEmpty is str for a setting whose explicit empty value means "none":
+// def applies only when the setting is absent.
+func (r *reader) strOrEmpty(name, def string) string {
+	v, ok := r.lookup(name)
+	if !ok {
+		return def
+	}
+	return strings.TrimSpace(v)
 }
 
 func (r *reader) duration(name string, def time.Duration) time.Duration {

@@ -40,6 +40,7 @@ func TestDefaults(t *testing.T) {
 		{"AUTHGATE_SIGNUP_ROLE", c.SignupRole, "user"},
 		{"AUTHGATE_SIGNUP_IP_LIMIT", c.SignupIPLimit, 10},
 		{"AUTHGATE_TRUSTED_PROXIES", len(c.TrustedProxies), 0},
+		{"AUTHGATE_TRUSTED_PROXY_HOPS", c.TrustedProxyHops, 0},
 		{"AUTHGATE_INTROSPECTION", c.Introspection, false},
 		{"AUTHGATE_REQUEST_TIMEOUT", c.RequestTimeout, 10 * time.Second},
 		{"AUTHGATE_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 20 * time.Second},
@@ -51,9 +52,11 @@ func TestDefaults(t *testing.T) {
 		{"AUTHGATE_LOG_LEVEL", c.LogLevel, "info"},
 		{"AUTHGATE_JWKS_MAX_AGE", c.JWKSMaxAge, 5 * time.Minute},
 		{"AUTHGATE_WEBHOOK_CACHE", c.WebhookCache, 5 * time.Second},
+		{"AUTHGATE_WEBHOOK_ANONYMOUS_ROLE", c.WebhookAnonymousRole, "anonymous"},
 		{"AUTHGATE_PURGE_INTERVAL", c.PurgeInterval, 10 * time.Minute},
 		{"AUTHGATE_LISTEN_DATABASE_URL", c.ListenDatabaseURL, c.DatabaseURL},
 		{"AUTHGATE_REFRESH_COOKIE", c.RefreshCookie, false},
+		{"AUTHGATE_ACCESS_COOKIE", c.AccessCookie, false},
 		{"AUTHGATE_REFRESH_COOKIE_NAME", c.RefreshCookieName, "authgate_refresh"},
 		{"AUTHGATE_REFRESH_COOKIE_PATH", c.RefreshCookiePath, "/graphql"},
 		{"AUTHGATE_REFRESH_TOKEN_SECRET (unset: serve refuses, --dev generates one)", c.RefreshTokenSecret, ""},
@@ -85,10 +88,15 @@ func TestSettingsAreRead(t *testing.T) {
 		{"AUTHGATE_SIGNUP_ENABLED", map[string]string{"AUTHGATE_SIGNUP_ENABLED": "false"}, func(c *config.Config) any { return c.SignupEnabled }, false},
 		{"AUTHGATE_SIGNUP_IP_LIMIT", map[string]string{"AUTHGATE_SIGNUP_IP_LIMIT": "50"}, func(c *config.Config) any { return c.SignupIPLimit }, 50},
 		{"AUTHGATE_SIGNUP_IP_LIMIT 0 is off", map[string]string{"AUTHGATE_SIGNUP_IP_LIMIT": "0"}, func(c *config.Config) any { return c.SignupIPLimit }, 0},
-		{"AUTHGATE_ACTION_SECRET", map[string]string{"AUTHGATE_ACTION_SECRET": "s3cret"}, func(c *config.Config) any { return c.ActionSecret }, "s3cret"},
+		{"AUTHGATE_ACTION_SECRET of 32 bytes", map[string]string{"AUTHGATE_ACTION_SECRET": "action-secret-0123456789abcdefgh"}, func(c *config.Config) any { return c.ActionSecret }, "action-secret-0123456789abcdefgh"},
 		{"AUTHGATE_TRUSTED_PROXIES: addresses and ranges", map[string]string{"AUTHGATE_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7 ,::1"},
 			func(c *config.Config) any { return c.TrustedProxies },
 			[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("::1/128")}},
+		{"AUTHGATE_WEBHOOK_ANONYMOUS_ROLE", map[string]string{"AUTHGATE_WEBHOOK_ANONYMOUS_ROLE": "guest"}, func(c *config.Config) any { return c.WebhookAnonymousRole }, "guest"},
+		{"AUTHGATE_TRUSTED_PROXY_HOPS", map[string]string{"AUTHGATE_TRUSTED_PROXY_HOPS": "2"}, func(c *config.Config) any { return c.TrustedProxyHops }, 2},
+		{"AUTHGATE_ACCESS_COOKIE with the JWT config's cookie", map[string]string{"AUTHGATE_ACCESS_COOKIE": "true",
+			"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"0123456789abcdef0123456789abcdef","header":{"type":"Cookie","name":"at"}}`},
+			func(c *config.Config) any { return c.AccessCookie }, true},
 		{"DATABASE_URL also feeds the LISTEN connection", map[string]string{"DATABASE_URL": "postgres://u@db:5432/app"},
 			func(c *config.Config) any { return c.ListenDatabaseURL }, "postgres://u@db:5432/app"},
 		{"HASURA_GRAPHQL_JWT_SECRET", map[string]string{"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"0123456789abcdef0123456789abcdef"}`},
@@ -108,6 +116,25 @@ func TestSettingsAreRead(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestWebhookAnonymousRoleSetEmptyIsOff: a setting set to "" (as
+// os.LookupEnv tells) switches the anonymous role off; absent, it is
+// "anonymous".
+func TestWebhookAnonymousRoleSetEmptyIsOff(t *testing.T) {
+	for name, tc := range map[string]struct {
+		vars map[string]string
+		want string
+	}{
+		"absent":    {map[string]string{}, "anonymous"},
+		"set empty": {map[string]string{"AUTHGATE_WEBHOOK_ANONYMOUS_ROLE": ""}, ""},
+		"set":       {map[string]string{"AUTHGATE_WEBHOOK_ANONYMOUS_ROLE": " public "}, "public"},
+	} {
+		c, err := config.LoadFrom(func(k string) (string, bool) { v, ok := tc.vars[k]; return v, ok })
+		if err != nil || c.WebhookAnonymousRole != tc.want {
+			t.Errorf("%s: role %q (%v), want %q", name, c.WebhookAnonymousRole, err, tc.want)
+		}
 	}
 }
 
@@ -138,9 +165,16 @@ func TestBadSettingIsOneLineNamingIt(t *testing.T) {
 		{"AUTHGATE_SIGNUP_IP_LIMIT", "lots", nil},
 		{"AUTHGATE_INTROSPECTION", "maybe", nil},
 		{"AUTHGATE_REFRESH_COOKIE", "maybe", nil},
+		{"AUTHGATE_ACCESS_COOKIE", "maybe", nil},
+		// The cookie must be the one the JWT config tells Hasura to read.
+		{"AUTHGATE_ACCESS_COOKIE", "true", map[string]string{"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"0123456789abcdef0123456789abcdef"}`}},
+		{"AUTHGATE_ACCESS_COOKIE", "true", map[string]string{"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"0123456789abcdef0123456789abcdef","header":{"type":"CustomHeader","name":"X-Token"}}`}},
 		{"AUTHGATE_TRUSTED_PROXIES", "10.0.0.0/33", nil},
 		{"AUTHGATE_TRUSTED_PROXIES", "10.0.0.1, proxy.internal", nil},
 		{"AUTHGATE_DB_MAX_CONNS", "0", nil},
+		{"AUTHGATE_TRUSTED_PROXY_HOPS", "-1", nil},
+		{"AUTHGATE_TRUSTED_PROXY_HOPS", "11", nil},
+		{"AUTHGATE_TRUSTED_PROXY_HOPS", "one", nil},
 		{"AUTHGATE_DB_MAX_CONNS", "many", nil},
 		{"AUTHGATE_ARGON2_MEMORY_KIB", "64", nil},
 		{"AUTHGATE_ARGON2_ITERATIONS", "0", nil},
@@ -155,6 +189,10 @@ func TestBadSettingIsOneLineNamingIt(t *testing.T) {
 		{"AUTHGATE_REFRESH_REPLAY_LIMIT", "-1", nil},
 		{"AUTHGATE_REFRESH_REPLAY_LIMIT", "many", nil},
 		{"AUTHGATE_AUDIT_REFRESHES", "sometimes", nil},
+		// Issue 11.14: the action secret is all that proves a request to
+		// /actions comes from Hasura.
+		{"AUTHGATE_ACTION_SECRET", "x", nil},
+		{"AUTHGATE_ACTION_SECRET", "action-secret-0123456789abcdefg", nil}, // 31 bytes
 		{"HASURA_GRAPHQL_JWT_SECRET", `{"type":"HS256","key":"too short"}`, nil},
 		{"HASURA_GRAPHQL_JWT_SECRET", `{"type":"HS256",`, nil},
 		{"HASURA_GRAPHQL_JWT_SECRET", "{\n\"type\": \"HS256\",\n\"key\": 7\n}", nil},
@@ -189,6 +227,7 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 		"HASURA_GRAPHQL_JWT_SECRET":               {"HASURA_GRAPHQL_JWT_SECRET": `{"type":"HS256","key":"` + key + `"}`},
 		"AUTHGATE_REFRESH_TOKEN_SECRET":           {"AUTHGATE_REFRESH_TOKEN_SECRET": key},
 		"AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS": {"AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS": key},
+		"AUTHGATE_ACTION_SECRET":                  {"AUTHGATE_ACTION_SECRET": key},
 	} {
 		_, err := config.Load(env(vars))
 		if err == nil || strings.Contains(err.Error(), key) {

@@ -7,6 +7,7 @@ package hasurameta
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -29,6 +30,12 @@ const (
 // bearer token when it refreshes early or logs out, and Hasura then runs the
 // request as user. Every other action is for role user only.
 var publicActions = []string{"signup", "login", "refreshToken", "revoke"}
+
+// IsPublic reports whether an action needs no signed-in caller (signup,
+// login, refreshToken, revoke). Every other action acts for its caller, and
+// /actions runs it only for a live session: a new action is caller-bound
+// unless it is added to the public ones here.
+func IsPublic(action string) bool { return slices.Contains(publicActions, action) }
 
 // Generate derives Hasura's actions.graphql and actions.yaml from authgate's
 // GraphQL schema (the text of schema.graphql). Every field of the Mutation

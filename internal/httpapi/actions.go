@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"authgate/internal/auth"
+	"authgate/internal/hasurameta"
 )
 
 // actionRequest is the body Hasura sends to an action handler.
@@ -37,7 +38,7 @@ var actions = map[string]action{
 		if err := decodeInput(in, &a, arg{"email", &a.Email}, arg{"password", &a.Password}); err != nil {
 			return nil, err
 		}
-		return svc.Signup(ctx, *a.Email, *a.Password, a.Description)
+		return answer(svc.Signup(ctx, *a.Email, *a.Password, a.Description))
 	},
 	"login": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
 		var a struct {
@@ -48,7 +49,7 @@ var actions = map[string]action{
 		if err := decodeInput(in, &a, arg{"identifier", &a.Identifier}, arg{"password", &a.Password}); err != nil {
 			return nil, err
 		}
-		return svc.Login(ctx, *a.Identifier, *a.Password, a.Description)
+		return answer(svc.Login(ctx, *a.Identifier, *a.Password, a.Description))
 	},
 	"refreshToken": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
 		var a struct {
@@ -57,7 +58,7 @@ var actions = map[string]action{
 		if err := decodeInput(in, &a, arg{"refreshToken", &a.RefreshToken}); err != nil {
 			return nil, err
 		}
-		return svc.Refresh(ctx, *a.RefreshToken)
+		return answer(svc.Refresh(ctx, *a.RefreshToken))
 	},
 	"revoke": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
 		var a struct {
@@ -88,7 +89,7 @@ var actions = map[string]action{
 		if err := decodeInput(in, &a, arg{"oldPassword", &a.OldPassword}, arg{"newPassword", &a.NewPassword}); err != nil {
 			return nil, err
 		}
-		return svc.ChangePassword(ctx, *a.OldPassword, *a.NewPassword)
+		return answer(svc.ChangePassword(ctx, *a.OldPassword, *a.NewPassword))
 	},
 	"revokeAccessToken": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
 		return svc.RevokeAccessToken(ctx)
@@ -99,6 +100,21 @@ var actions = map[string]action{
 	"mySessions": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
 		return svc.MySessions(ctx)
 	},
+}
+
+// payloadAnswer is an AuthPayload as an action answers it, the shape of the
+// GraphQL type: refreshToken null when the cookie took it.
+type payloadAnswer struct {
+	*auth.AuthPayload
+	RefreshToken *string `json:"refreshToken"` // shadows the embedded field
+}
+
+// answer presents a service's AuthPayload as an action's answer.
+func answer(p *auth.AuthPayload, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return payloadAnswer{p, p.RefreshTokenInBody()}, nil
 }
 
 // arg is a required string argument: its name, and the field it decodes into.
@@ -150,18 +166,16 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if userID, sessionID := sessionVariables(req.SessionVariables); userID != "" {
-		p, err := a.auth.PrincipalFromHasura(ctx, userID, sessionID)
+	if !hasurameta.IsPublic(req.Action.Name) {
+		// Hasura forwards the client's headers: its own access token, if
+		// it sent one, comes along.
+		var caller auth.HasuraCaller
+		caller.AccessToken, caller.TokenPresented = a.cfg.AccessToken.find(r.Header.Values)
+		caller.UserID, caller.SessionID = sessionVariables(req.SessionVariables)
+		p, err := a.auth.PrincipalFromHasura(ctx, caller)
 		if err != nil {
 			writeActionError(w, r, err)
 			return
-		}
-		// Hasura forwards the client's headers: the caller's own access
-		// token identifies itself (revokeAccessToken needs its jti).
-		if raw, ok := bearerToken(r); ok {
-			if v, err := a.auth.Authenticate(ctx, raw); err == nil && v.UserID == p.UserID {
-				p = auth.PrincipalOf(v)
-			}
 		}
 		ctx = auth.WithPrincipal(ctx, p)
 	}

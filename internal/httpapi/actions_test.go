@@ -167,7 +167,8 @@ func TestActionsAnswerLikeTheGraphQLContract(t *testing.T) {
 	}
 
 	// Variables Hasura sends in another case still name the caller.
-	status, raw = s.action(t, "me", nil, map[string]string{"X-Hasura-Role": "user", "X-Hasura-User-Id": userVars(signedUp)["x-hasura-user-id"]})
+	status, raw = s.action(t, "me", nil, map[string]string{"X-Hasura-Role": "user", "X-Hasura-User-Id": userVars(signedUp)["x-hasura-user-id"],
+		"X-Hasura-Session-Id": userVars(signedUp)["x-hasura-session-id"]})
 	var me map[string]any
 	decodeJSON(t, raw, &me)
 	if status != http.StatusOK || !reflect.DeepEqual(me, signedUp["user"]) {
@@ -328,4 +329,140 @@ func TestActionWithSessionVariablesThatAreNotIDs(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestActionServerErrorsReachTheClientAs4xx: Hasura passes an action's error
+// to its client only from a 4xx answer; any other non-2xx status becomes its
+// own "internal error" with code "unexpected", and the action's message and
+// extensions are lost (GraphQL/Execute/Action.hs, callWebhook: the
+// statusIsClientError branch decodes {message, extensions}, the otherwise
+// branch throws500 "internal error"). So /actions answers UNAVAILABLE (with
+// extensions.retryAfter and Retry-After) and INTERNAL as 4xx, while /graphql
+// keeps its codes.
+func TestActionServerErrorsReachTheClientAs4xx(t *testing.T) {
+	t.Parallel()
+	// A request deadline that has passed before the database is asked: the
+	// refresh's statement fails as it does when the database cannot be
+	// reached in time.
+	late := newServer(t, httpapi.Config{RequestTimeout: time.Nanosecond})
+	status, raw := late.action(t, "refreshToken", map[string]any{"refreshToken": strings.Repeat("A", 43)}, nil)
+	if status < 400 || status > 499 {
+		t.Errorf("UNAVAILABLE: status %d, want a 4xx Hasura passes on: %s", status, raw)
+	}
+	var body struct {
+		Message    string `json:"message"`
+		Extensions struct {
+			Code       string `json:"code"`
+			RetryAfter int    `json:"retryAfter"`
+		} `json:"extensions"`
+	}
+	decodeJSON(t, raw, &body)
+	if body.Extensions.Code != string(auth.CodeUnavailable) || body.Extensions.RetryAfter < 1 || body.Message == "" {
+		t.Errorf("UNAVAILABLE body %s, want code UNAVAILABLE with retryAfter", raw)
+	}
+	assertSafe(t, status, raw)
+
+	// A broken store (its pool closed) is not an auth.Error: INTERNAL.
+	broken := newServer(t, httpapi.Config{})
+	broken.env.Store.Close()
+	status, raw = broken.action(t, "refreshToken", map[string]any{"refreshToken": strings.Repeat("A", 43)}, nil)
+	if status < 400 || status > 499 {
+		t.Errorf("INTERNAL: status %d, want a 4xx Hasura passes on: %s", status, raw)
+	}
+	decodeJSON(t, raw, &body)
+	if body.Extensions.Code != string(auth.CodeInternal) || body.Message != "internal error" {
+		t.Errorf("INTERNAL body %s", raw)
+	}
+
+	// /graphql keeps its codes and statuses.
+	r := broken.graphql(t, refreshMutation, map[string]any{"t": strings.Repeat("A", 43)})
+	r.wantCode(t, auth.CodeInternal)
+	if r.Status != http.StatusOK {
+		t.Errorf("/graphql INTERNAL status %d, want 200 as before", r.Status)
+	}
+}
+
+// TestCallerBoundActionsNeedALiveSession: Hasura fills an anonymous
+// caller's session variables from the client's own headers
+// (Server/Auth/JWT.hs, processJwt_'s withoutAuthZ: mkSessionVariablesHeaders
+// headers), so x-hasura-user-id proves nothing by itself. Whatever the
+// metadata grants, an action that acts for its caller runs only when
+// x-hasura-session-id names a live session of that user; else
+// UNAUTHENTICATED, and nothing changes.
+func TestCallerBoundActionsNeedALiveSession(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, httpapi.Config{})
+	const pw = "correct horse battery"
+	ann := s.env.Signup(t, "ann@example.com", pw)
+	annLater := s.env.Signup(t, "ann2@example.com", pw) // a second user whose session outlives Ann's
+	bob := s.env.Signup(t, "bob@example.com", pw)
+	loggedOut, err := s.env.Service.Login(t.Context(), "ann@example.com", pw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.env.Service.Revoke(t.Context(), loggedOut.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	deniedToken, err := s.env.Service.Login(t.Context(), "ann@example.com", pw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.graphql(t, `mutation { revokeAccessToken }`, nil, bearer(deniedToken.AccessToken)...); r.code(t) != "" {
+		t.Fatalf("revokeAccessToken: %s", r.Body)
+	}
+	vars := func(userID, sessionID string) map[string]string {
+		v := map[string]string{"x-hasura-role": "anonymous", "x-hasura-user-id": userID}
+		if sessionID != "" {
+			v["x-hasura-session-id"] = sessionID
+		}
+		return v
+	}
+	inputs := map[string]any{
+		"me": nil, "mySessions": nil, "revokeAllSessions": nil, "revokeAccessToken": nil,
+		"revokeSession":  map[string]any{"id": ann.SessionID},
+		"changePassword": map[string]any{"oldPassword": pw, "newPassword": "a new password"},
+	}
+	refused := map[string]struct {
+		vars   map[string]string
+		header []string
+	}{
+		"no session id":              {vars(ann.User.ID, ""), nil},
+		"another user's session":     {vars(ann.User.ID, bob.SessionID), nil},
+		"an unknown session":         {vars(ann.User.ID, "00000000-0000-4000-8000-000000000000"), nil},
+		"a logged-out session":       {vars(ann.User.ID, loggedOut.SessionID), nil},
+		"a denylisted token":         {vars(ann.User.ID, deniedToken.SessionID), bearer(deniedToken.AccessToken)},
+		"a token of another user":    {vars(ann.User.ID, ann.SessionID), bearer(bob.AccessToken)},
+		"a token of another session": {vars(ann.User.ID, ann.SessionID), bearer(deniedToken.AccessToken)},
+	}
+	for action, input := range inputs {
+		for name, tc := range refused {
+			t.Run(action+"/"+name, func(t *testing.T) {
+				status, raw := s.action(t, action, input, tc.vars, tc.header...)
+				wantActionError(t, status, raw, http.StatusUnauthorized, auth.CodeUnauthenticated)
+			})
+		}
+	}
+	// Nothing refused changed anything: Ann's first session and password hold.
+	if got, err := s.env.Service.MySessions(authtest.As(ann)); err != nil || len(got) != 2 {
+		t.Fatalf("ann has %d sessions (%v), want her first and the denylisted token's", len(got), err)
+	}
+	if _, err := s.env.Service.Login(t.Context(), "ann@example.com", pw, nil); err != nil {
+		t.Fatalf("ann's password changed: %v", err)
+	}
+
+	// A live session of the user is enough, with or without its token.
+	status, raw := s.action(t, "me", nil, vars(ann.User.ID, ann.SessionID))
+	if status != http.StatusOK || !strings.Contains(string(raw), "ann@example.com") {
+		t.Fatalf("me with a live session: %d %s", status, raw)
+	}
+	status, raw = s.action(t, "me", nil, vars(bob.User.ID, ""), bearer(bob.AccessToken)...)
+	if status != http.StatusOK || !strings.Contains(string(raw), "bob@example.com") {
+		t.Fatalf("me with no session id but the user's own token: %d %s", status, raw)
+	}
+
+	// A session that expired is not live, though no revocation announced it:
+	// the check asks the database.
+	s.env.Clock.Advance(31 * 24 * time.Hour)
+	status, raw = s.action(t, "me", nil, vars(annLater.User.ID, annLater.SessionID))
+	wantActionError(t, status, raw, http.StatusUnauthorized, auth.CodeUnauthenticated)
 }

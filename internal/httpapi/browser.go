@@ -23,6 +23,9 @@ type BrowserPolicy struct {
 	// cookie). Set it only when the cookie is on; bearer tokens need no
 	// credentials.
 	CORSCredentials bool
+	// TokenHeader, when set, is the header clients carry the access token
+	// in (the JWT config's CustomHeader): preflights allow it too.
+	TokenHeader string
 	// HSTS makes every answer carry Strict-Transport-Security. Set it only
 	// when authgate is reached over HTTPS alone (directly or behind a
 	// TLS-terminating proxy): browsers then refuse plain HTTP to its host.
@@ -48,6 +51,10 @@ const (
 // path but /graphql, gets 403 FORBIDDEN without CORS headers.
 func WithBrowserPolicy(p BrowserPolicy, next http.Handler) http.Handler {
 	origins := slices.Clone(p.CORSOrigins)
+	allowHeaders := corsHeaders
+	if p.TokenHeader != "" {
+		allowHeaders += ", " + p.TokenHeader
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		if p.HSTS {
@@ -84,7 +91,7 @@ func WithBrowserPolicy(p BrowserPolicy, next http.Handler) http.Handler {
 		h.Add("Vary", "Access-Control-Request-Method")
 		h.Add("Vary", "Access-Control-Request-Headers")
 		h.Set("Access-Control-Allow-Methods", corsMethods)
-		h.Set("Access-Control-Allow-Headers", corsHeaders)
+		h.Set("Access-Control-Allow-Headers", allowHeaders)
 		h.Set("Access-Control-Max-Age", strconv.Itoa(int(corsMaxAge.Seconds())))
 		w.WriteHeader(http.StatusNoContent)
 	})

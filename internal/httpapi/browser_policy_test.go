@@ -28,7 +28,7 @@ func policyServer(t *testing.T, p httpapi.BrowserPolicy) (*authtest.Env, string)
 	return env, ts.URL
 }
 
-const policyActionSecret = "policy-action-secret"
+const policyActionSecret = "policy-action-secret-0123456789abcdef"
 
 // rawCall sends one request; header holds name, value pairs.
 func rawCall(t *testing.T, method, target, body string, header ...string) (*http.Response, []byte) {
@@ -261,4 +261,85 @@ func TestMutationsOverGETAreRefusedWithACode(t *testing.T) {
 	if sessions, err := env.Service.MySessions(authtest.As(p)); err != nil || len(sessions) != 1 {
 		t.Errorf("%d sessions (%v): a mutation sent over GET ran", len(sessions), err)
 	}
+}
+
+// TestPreflightAllowsTheTokenHeader: when the JWT config says clients carry
+// the access token in a header of their own, a browser may send it.
+func TestPreflightAllowsTheTokenHeader(t *testing.T) {
+	h := httpapi.WithBrowserPolicy(httpapi.BrowserPolicy{CORSOrigins: []string{"https://app.example.com"}, TokenHeader: "X-Token"},
+		http.NotFoundHandler())
+	req := httptest.NewRequest(http.MethodOptions, "/graphql", nil)
+	req.Header.Set("Origin", "https://app.example.com")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "content-type, x-token")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if got := rec.Header().Get("Access-Control-Allow-Headers"); rec.Code != http.StatusNoContent || !strings.Contains(got, "X-Token") {
+		t.Fatalf("preflight %d, Access-Control-Allow-Headers %q, want X-Token allowed", rec.Code, got)
+	}
+}
+
+// TestRefreshCookieModeKeepsTheTokenOutOfTheBody (issue 11.5): in cookie
+// mode a page script on an allowed origin (XSS there included) must not be
+// able to read the refresh token: a credentialed cross-origin sign-in and
+// refresh set the cookie, and the body's refreshToken is null, on /graphql
+// and on /actions.
+func TestRefreshCookieModeKeepsTheTokenOutOfTheBody(t *testing.T) {
+	const app = "https://app.example.com"
+	env := authtest.New(t, auth.Config{})
+	h := httpapi.New(httpapi.Config{ActionSecret: policyActionSecret,
+		RefreshCookie: httpapi.CookieConfig{Enabled: true, Name: "authgate_refresh", Path: "/graphql"}},
+		env.Service, graph.NewServer(env.Service, graph.Options{}), env.Store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ts := httptest.NewServer(httpapi.WithBrowserPolicy(httpapi.BrowserPolicy{CORSOrigins: []string{app}, CORSCredentials: true}, h))
+	t.Cleanup(ts.Close)
+
+	// checkBody: refreshToken is present and null, and the cookie's value
+	// appears nowhere in the body.
+	checkBody := func(what string, raw []byte, field string, cookie *http.Cookie) {
+		t.Helper()
+		if cookie == nil || cookie.Value == "" {
+			t.Fatalf("%s: no refresh cookie set", what)
+		}
+		if strings.Contains(string(raw), cookie.Value) {
+			t.Errorf("%s: the body carries the refresh token: %s", what, raw)
+		}
+		var body map[string]any
+		if err := json.Unmarshal(raw, &body); err != nil {
+			t.Fatalf("%s: %v: %s", what, err, raw)
+		}
+		obj := body
+		if field != "" {
+			data, _ := body["data"].(map[string]any)
+			obj, _ = data[field].(map[string]any)
+		}
+		if v, ok := obj["refreshToken"]; !ok || v != nil {
+			t.Errorf("%s: refreshToken = %v (present %v), want null: %s", what, v, ok, raw)
+		}
+		if at, _ := obj["accessToken"].(string); at == "" {
+			t.Errorf("%s: no access token: %s", what, raw)
+		}
+	}
+
+	login := `{"query":"mutation { signup(email: \"a@example.com\", password: \"correct horse\") { accessToken refreshToken } }"}`
+	resp, raw := rawCall(t, http.MethodPost, ts.URL+"/graphql", login, "Content-Type", "application/json", "Origin", app)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != app ||
+		resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("cross-origin signup: %d %v", resp.StatusCode, resp.Header)
+	}
+	first := cookieNamed(resp, "authgate_refresh")
+	checkBody("signup over /graphql", raw, "signup", first)
+
+	refresh := `{"query":"mutation { refreshToken(refreshToken: \"\") { accessToken refreshToken } }"}`
+	resp, raw = rawCall(t, http.MethodPost, ts.URL+"/graphql", refresh, "Content-Type", "application/json", "Origin", app,
+		"Cookie", "authgate_refresh="+first.Value)
+	checkBody("refresh over /graphql", raw, "refreshToken", cookieNamed(resp, "authgate_refresh"))
+
+	// Through Hasura: the action's body is what Hasura hands the page.
+	resp, raw = rawCall(t, http.MethodPost, ts.URL+"/actions",
+		`{"action":{"name":"login"},"input":{"identifier":"a@example.com","password":"correct horse"},"session_variables":{"x-hasura-role":"anonymous"}}`,
+		"Content-Type", "application/json", "X-Action-Secret", policyActionSecret)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login action: %d %s", resp.StatusCode, raw)
+	}
+	checkBody("login over /actions", raw, "", cookieNamed(resp, "authgate_refresh"))
 }

@@ -11,7 +11,11 @@ import (
 )
 
 // actionStatus is the HTTP status of each error code on /actions. Hasura
-// passes a 4xx answer's message and extensions through to its client.
+// passes a 4xx answer's message and extensions through to its client, and
+// turns any other failure into its own "internal error" (Hasura's
+// GraphQL/Execute/Action.hs, callWebhook): so the codes that are 5xx on
+// their own (UNAVAILABLE, INTERNAL) are answered 424 Failed Dependency, and
+// extensions.code says which.
 var actionStatus = map[auth.Code]int{
 	auth.CodeBadUserInput:        http.StatusBadRequest,
 	auth.CodeWeakPassword:        http.StatusBadRequest,
@@ -24,9 +28,13 @@ var actionStatus = map[auth.Code]int{
 	auth.CodeNotFound:            http.StatusNotFound,
 	auth.CodeEmailTaken:          http.StatusConflict,
 	auth.CodeRateLimited:         http.StatusTooManyRequests,
-	auth.CodeUnavailable:         http.StatusServiceUnavailable,
-	auth.CodeInternal:            http.StatusInternalServerError,
+	auth.CodeUnavailable:         http.StatusFailedDependency,
+	auth.CodeInternal:            http.StatusFailedDependency,
 }
+
+// unavailableRetryAfter is what an UNAVAILABLE action answer tells the
+// client to wait before it tries again (the database may be back by then).
+const unavailableRetryAfter = 1
 
 // actionError is the body of a failed action, in the shape Hasura expects.
 type actionError struct {
@@ -49,6 +57,11 @@ func writeActionError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if ae := (*auth.Error)(nil); errors.As(err, &ae) && ae.RetryAfterSeconds() > 0 {
 		body.Extensions.RetryAfter = ae.RetryAfterSeconds()
+	}
+	if code == auth.CodeUnavailable {
+		body.Extensions.RetryAfter = max(body.Extensions.RetryAfter, unavailableRetryAfter)
+	}
+	if body.Extensions.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(body.Extensions.RetryAfter))
 	}
 	if code == auth.CodeInternal || code == auth.CodeUnavailable {
@@ -70,6 +83,9 @@ func writeEarlyError(w http.ResponseWriter, r *http.Request, status int, code au
 	if r.URL.Path == "/actions" {
 		body := actionError{Message: message}
 		body.Extensions.Code = code
+		if s, ok := actionStatus[code]; ok && status >= 500 { // Hasura would hide a 5xx: see actionStatus
+			status = s
+		}
 		writeJSON(w, status, body)
 		return
 	}

@@ -13,7 +13,7 @@ import (
 	"authgate/internal/httpapi"
 )
 
-// Behind a trusted proxy (Hasura, a load balancer), the client address is
+// Behind a trusted proxy (a load balancer, or one in front of Hasura), the client address is
 // whatever X-Forwarded-For says, so an attacker can claim a new one with
 // every request. The per-account limits do not depend on it: through both
 // doors, with a fresh claimed address (IPv4 and IPv6) for every guess, the
@@ -23,7 +23,10 @@ func TestPerAccountLimitsHoldWhateverAddressIsClaimed(t *testing.T) {
 	t.Parallel()
 	env := authtest.New(t, auth.Config{})
 	env.Signup(t, "vic@example.com", "correct horse battery")
-	s := serve(t, env, httpapi.Config{ActionSecret: actionSecret, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, nil, nil)
+	// One proxy appends the client's address: in front of authgate on
+	// /graphql, in front of Hasura on /actions.
+	s := serve(t, env, httpapi.Config{ActionSecret: actionSecret, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		TrustedProxyHops: 1}, nil, nil)
 	claimed := func(i int) []string {
 		if i%2 == 0 {
 			return []string{"X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i)}

@@ -21,7 +21,7 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // actionSecret is the X-Action-Secret every test server expects.
-const actionSecret = "test-action-secret"
+const actionSecret = "test-action-secret-0123456789abcdef"
 
 // payloadFields selects every field of an AuthPayload.
 const payloadFields = `accessToken accessTokenExpiresAt refreshToken refreshTokenExpiresAt sessionId

@@ -50,7 +50,7 @@ func (a *api) middleware(next http.Handler) http.Handler {
 			ctx, cancel = context.WithTimeout(ctx, a.cfg.RequestTimeout)
 			defer cancel()
 		}
-		ctx = auth.WithClient(ctx, auth.Client{IP: clientIP(r, a.cfg.TrustedProxies), UserAgent: userAgent(r)})
+		ctx = auth.WithClient(ctx, auth.Client{IP: clientIP(r, a.cfg.TrustedProxies, a.cfg.TrustedProxyHops), UserAgent: userAgent(r)})
 		r = r.WithContext(ctx)
 
 		if r.Body != nil && r.Method != http.MethodGet {
@@ -142,11 +142,20 @@ func userAgent(r *http.Request) string {
 	return r.UserAgent()
 }
 
-// clientIP is the connection's peer, unless the peer is a trusted proxy: then
-// X-Forwarded-For is walked from the right, past trusted proxies, to the
-// first address a trusted proxy saw. A client can prepend anything to the
-// header, so nothing left of that address is believed.
-func clientIP(r *http.Request, trusted []netip.Prefix) string {
+// clientIP is where a request came from: the connection's peer, unless
+// X-Forwarded-For can be believed.
+//
+// Through Hasura (/actions, whose secret proves the peer is Hasura) the
+// header is the client's own: Hasura forwards it and appends nothing. So
+// the peer (Hasura) is recorded, unless hops proxies in front of Hasura
+// append the real address: then the hops-th entry from the right.
+//
+// On the other doors the header is read only from a trusted peer: the
+// hops-th entry from the right when hops is set, else the header is walked
+// from the right, past trusted proxies, to the first address a trusted
+// proxy saw. A client can prepend anything, so nothing further left is
+// believed. An entry that is not an address gives the peer.
+func clientIP(r *http.Request, trusted []netip.Prefix, hops int) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -156,12 +165,23 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 		return ""
 	}
 	peer = peer.Unmap()
-	if !isTrusted(peer, trusted) {
+	viaHasura := r.URL.Path == "/actions"
+	if (!viaHasura && !isTrusted(peer, trusted)) || (viaHasura && hops == 0) {
 		return peer.String()
 	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+	entries := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	if hops > 0 {
+		if hops > len(entries) {
+			return peer.String()
+		}
+		addr, err := netip.ParseAddr(strings.TrimSpace(entries[len(entries)-hops]))
+		if err != nil {
+			return peer.String()
+		}
+		return addr.Unmap().String()
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		addr, err := netip.ParseAddr(strings.TrimSpace(entries[i]))
 		if err != nil {
 			break
 		}

@@ -60,23 +60,110 @@ func TestForwardedForIsBelievedOnlyFromTrustedProxies(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := serve(t, env, httpapi.Config{TrustedProxies: tc.trusted}, nil, nil)
-			var header []string
-			for _, v := range tc.xff {
-				header = append(header, "X-Forwarded-For", v)
+			p := s.login(t, "uma@example.com", pw, forwardedFor(tc.xff...)...)
+			if got := s.recordedIP(t, p); got != tc.want {
+				t.Errorf("recorded ip = %s, want %s", got, tc.want)
 			}
-			p := s.login(t, "uma@example.com", pw, header...)
-			for _, sess := range s.sessions(t, p.AccessToken) {
-				if sess.ID != p.SessionID {
-					continue
-				}
-				if sess.IP == nil || *sess.IP != tc.want {
-					t.Errorf("recorded ip = %v, want %s", sess.IP, tc.want)
-				}
-				return
-			}
-			t.Fatalf("session %s not listed", p.SessionID)
 		})
 	}
+}
+
+// TestClientAddressThroughHasura: Hasura forwards the client's headers to an
+// action and appends nothing to X-Forwarded-For: it adds only
+// X-Forwarded-Host, -User-Agent and -Origin (Hasura's Server/Utils.hs,
+// mkClientHeadersForward). So through Hasura the header is whatever the
+// client wrote, unless a proxy in front of Hasura appended the real address.
+// authgate records Hasura's own address by default, even when Hasura is
+// among AUTHGATE_TRUSTED_PROXIES (as the README once advised), and takes
+// the N-th entry from the right with AUTHGATE_TRUSTED_PROXY_HOPS=N.
+func TestClientAddressThroughHasura(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{})
+	const pw = "correct horse battery"
+	env.Signup(t, "uma@example.com", pw)
+	loopback := netip.MustParsePrefix("127.0.0.1/32") // the test's "Hasura"
+
+	cases := []struct {
+		name    string
+		trusted []netip.Prefix
+		hops    int
+		xff     []string
+		want    string
+	}{
+		{"default: Hasura's address, whatever the client wrote", nil, 0, []string{"6.6.6.6"}, "127.0.0.1"},
+		{"Hasura trusted as a proxy: still Hasura's address", []netip.Prefix{loopback}, 0, []string{"6.6.6.6"}, "127.0.0.1"},
+		{"one proxy in front of Hasura: its appended entry", nil, 1, []string{"6.6.6.6, 203.0.113.7"}, "203.0.113.7"},
+		{"one proxy, entries across headers", []netip.Prefix{loopback}, 1, []string{"6.6.6.6", "203.0.113.7"}, "203.0.113.7"},
+		{"two proxies: the second from the right", nil, 2, []string{"6.6.6.6, 203.0.113.7, 10.0.0.5"}, "203.0.113.7"},
+		{"fewer entries than proxies: Hasura's address", nil, 2, []string{"203.0.113.7"}, "127.0.0.1"},
+		{"a garbage entry where the proxy's should be: Hasura's address", nil, 1, []string{"203.0.113.7, nonsense"}, "127.0.0.1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := serve(t, env, httpapi.Config{ActionSecret: actionSecret, TrustedProxies: tc.trusted, TrustedProxyHops: tc.hops}, nil, nil)
+			status, raw := s.action(t, "login", map[string]any{"identifier": "uma@example.com", "password": pw}, nil, forwardedFor(tc.xff...)...)
+			var p payload
+			if status != http.StatusOK {
+				t.Fatalf("login action: %d %s", status, raw)
+			}
+			decodeJSON(t, raw, &p)
+			if got := s.recordedIP(t, p); got != tc.want {
+				t.Errorf("recorded ip = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestTrustedProxyHopsOnTheDirectDoors: without Hasura in between, hops count
+// the same proxies (here two: the nearest one's address need not be listed
+// in AUTHGATE_TRUSTED_PROXIES, as a cloud load balancer's often cannot be),
+// and X-Forwarded-For is still read only from a peer among
+// AUTHGATE_TRUSTED_PROXIES.
+func TestTrustedProxyHopsOnTheDirectDoors(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{})
+	const pw = "correct horse battery"
+	env.Signup(t, "uma@example.com", pw)
+	loopback := netip.MustParsePrefix("127.0.0.1/32")
+	for _, tc := range []struct {
+		name    string
+		trusted []netip.Prefix
+		want    string
+	}{
+		{"trusted peer: the entry two hops from the right", []netip.Prefix{loopback}, "198.51.100.9"},
+		{"untrusted peer: the peer", nil, "127.0.0.1"},
+	} {
+		s := serve(t, env, httpapi.Config{TrustedProxies: tc.trusted, TrustedProxyHops: 2}, nil, nil)
+		p := s.login(t, "uma@example.com", pw, forwardedFor("6.6.6.6, 198.51.100.9, 10.0.0.5")...)
+		if got := s.recordedIP(t, p); got != tc.want {
+			t.Errorf("%s: recorded ip = %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// forwardedFor is one X-Forwarded-For header per value, as name, value pairs.
+func forwardedFor(values ...string) []string {
+	var header []string
+	for _, v := range values {
+		header = append(header, "X-Forwarded-For", v)
+	}
+	return header
+}
+
+// recordedIP is the address recorded on p's session, as mySessions lists it
+// ("<nil>" when none).
+func (s *server) recordedIP(t *testing.T, p payload) string {
+	t.Helper()
+	for _, sess := range s.sessions(t, p.AccessToken) {
+		if sess.ID == p.SessionID {
+			if sess.IP == nil {
+				return "<nil>"
+			}
+			return *sess.IP
+		}
+	}
+	t.Fatalf("session %s not listed", p.SessionID)
+	return ""
 }
 
 // failingPinger is a database that does not answer.

@@ -130,7 +130,7 @@ func (s *dbfailServer) call(door, op string, input map[string]any) answer {
 			if json.Unmarshal(raw, &payload) != nil || payload.RefreshToken == "" {
 				return fail()
 			}
-		case http.StatusServiceUnavailable:
+		case http.StatusFailedDependency: // UNAVAILABLE on /actions (see actionStatus)
 			var e struct {
 				Extensions struct{ Code string } `json:"extensions"`
 			}
@@ -215,7 +215,7 @@ type loadClient struct {
 // TestDatabaseRestartUnderLoadLosesNothing stops PostgreSQL (fast mode,
 // as an orchestrator does) while clients log in and refresh through both
 // doors, then starts it again. It counts: no answer but successes and
-// UNAVAILABLE (503 on /actions), each within the request timeout; /readyz
+// UNAVAILABLE (424 on /actions), each within the request timeout; /readyz
 // red while the database is away and green after; no session lost (every
 // client's last refresh token still refreshes afterwards, to its expected
 // successor: the grace window covers a rotation whose answer was lost) and

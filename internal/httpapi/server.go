@@ -26,6 +26,10 @@ type Config struct {
 	ActionSecret string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// TrustedProxyHops, when above 0, is how many proxies in front append
+	// to X-Forwarded-For: the client's address is that many entries from
+	// the right (see clientIP).
+	TrustedProxyHops int
 	// RequestTimeout bounds every request, database waits included.
 	RequestTimeout time.Duration
 	// JWKS is the published key set; JWKSMaxAge how long clients may cache
@@ -34,9 +38,15 @@ type Config struct {
 	JWKSMaxAge time.Duration
 	// RefreshCookie optionally carries refresh tokens in a cookie.
 	RefreshCookie CookieConfig
+	// AccessToken says where clients carry access tokens, and whether
+	// authgate sets the access-token cookie.
+	AccessToken AccessTokenConfig
 	// WebhookCache bounds how long Hasura may cache a webhook answer, and so
 	// how late a revocation reaches it.
 	WebhookCache time.Duration
+	// WebhookAnonymousRole is the role the webhook grants a request that
+	// carries no token at all; empty answers it 401.
+	WebhookAnonymousRole string
 	// Metrics, when set, records /actions and webhook outcomes and is
 	// served on /metrics, unless MetricsOnOwnAddress says another listener
 	// serves it.
@@ -61,13 +71,13 @@ type api struct {
 func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger *slog.Logger) http.Handler {
 	a := &api{cfg: cfg, auth: svc, db: db, logger: logger}
 	mux := http.NewServeMux()
-	mux.Handle("POST /graphql", a.withRefreshCookie(a.withBearer(graphQL)))
+	mux.Handle("POST /graphql", a.withCookies(a.withBearer(graphQL)))
 	mux.Handle("GET /graphql", a.withBearer(graphQL))
 	pg := playground.New("authgate", "/graphql")
 	mux.HandleFunc("GET /{$}", pg.ServePage)
 	mux.HandleFunc("GET "+playground.AssetPath, pg.ServeAsset)
 	mux.HandleFunc("GET /favicon.ico", playground.ServeFavicon)
-	mux.Handle("POST /actions", a.withRefreshCookie(http.HandlerFunc(a.handleAction)))
+	mux.Handle("POST /actions", a.withCookies(http.HandlerFunc(a.handleAction)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -107,14 +117,14 @@ func (a *api) handleJWKS(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(a.cfg.JWKS)
 }
 
-// withBearer puts the caller of a valid bearer access token in the request
-// context. A missing or invalid token is not refused here: operations that
-// need a caller answer UNAUTHENTICATED (UNAVAILABLE when the token could not
-// be checked), and the rest (login, refresh) work even when a client sends a
-// stale token along.
+// withBearer puts the caller of a valid access token (where the JWT config
+// says clients carry it) in the request context. A missing or invalid token
+// is not refused here: operations that need a caller answer UNAUTHENTICATED
+// (UNAVAILABLE when the token could not be checked), and the rest (login,
+// refresh) work even when a client sends a stale token along.
 func (a *api) withBearer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if raw, ok := bearerToken(r); ok {
+		if raw, _ := a.cfg.AccessToken.find(r.Header.Values); raw != "" {
 			v, err := a.auth.Authenticate(r.Context(), raw)
 			switch {
 			case err == nil:
@@ -125,10 +135,6 @@ func (a *api) withBearer(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func bearerToken(r *http.Request) (string, bool) {
-	return bearerFrom(r.Header.Get("Authorization"))
 }
 
 func bearerFrom(h string) (string, bool) {

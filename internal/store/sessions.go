@@ -422,6 +422,23 @@ func cutOff(ctx context.Context, q sqlx.QueryerContext, userID string, c auth.Cu
 	return []string(sessions), nil
 }
 
+// sessionIsLive is whether $2 is a live session of user $1 at $3: not
+// revoked, not expired, not older than the user's cut-off, its user neither
+// disabled nor banned. One primary-key lookup.
+const sessionIsLive = `
+SELECT EXISTS (
+    SELECT 1 FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
+    WHERE s.id = $2 AND s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $3 AND s.max_expires_at > $3
+      AND s.created_at >= COALESCE(u.valid_after, '-infinity') AND NOT u.disabled AND (u.banned_until IS NULL OR u.banned_until <= $3)
+)`
+
+// SessionIsLive implements auth.Store.
+func (s *Store) SessionIsLive(ctx context.Context, userID, sessionID string, now time.Time) (bool, error) {
+	var live bool
+	err := s.db.QueryRowContext(ctx, sessionIsLive, userID, sessionID, now).Scan(&live)
+	return live, mapError(err)
+}
+
 const listSessions = `
 SELECT id, description, user_agent, ip, created_at, last_activity_at, expires_at
 FROM auth.sessions

@@ -10,9 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -41,12 +42,16 @@ type Config struct {
 	keys      []*key // keys[0] signs; every key verifies
 	byKID     map[string]*key
 	methods   []string // the distinct algorithms of keys, for jwt.WithValidMethods
-	layout    namespaceLayout
+	layout    claimsLayout
 	issuer    string
 	audience  []string
 	skew      time.Duration
+	location  TokenLocation
 	hasura    hasuraSettings
 	jwks      []byte
+	// warnings are what Hasura accepts and authgate reads past (unknown
+	// fields, claims_map names Hasura ignores): the caller logs them.
+	warnings []string
 }
 
 // hasuraSettings remembers what HASURA_GRAPHQL_JWT_SECRET set explicitly, so
@@ -54,14 +59,20 @@ type Config struct {
 type hasuraSettings struct {
 	hmacType            string
 	hmacKey             string
-	claimsNamespace     string
+	claimsNamespace     *string // "" is a namespace too
 	claimsNamespacePath string
 	claimsFormat        string
+	claimsMap           json.RawMessage
 	issuer              string
 	audience            json.RawMessage
-	allowedSkew         *int64
+	allowedSkew         json.RawMessage // the number as written: 60, 2.5, 6e1
 	header              json.RawMessage
 }
+
+// hasuraSecretFields are the fields of HASURA_GRAPHQL_JWT_SECRET Hasura
+// reads (Server/Auth/JWT.hs, JWTConfig's FromJSON); it ignores any other.
+var hasuraSecretFields = []string{"type", "key", "jwk_url", "claims_namespace", "claims_namespace_path",
+	"claims_format", "issuer", "audience", "allowed_skew", "header", "claims_map"}
 
 // hasuraSecretJSON is HASURA_GRAPHQL_JWT_SECRET as Hasura documents it.
 type hasuraSecretJSON struct {
@@ -93,15 +104,18 @@ func ParseConfig(hasuraJWTSecret, privateKeys string) (*Config, error) {
 		return nil, errors.New(envHasuraSecret + " is not set")
 	}
 
-	var in hasuraSecretJSON
+	var (
+		in       hasuraSecretJSON
+		warnings []string
+	)
 	if secretText != "" {
 		var err error
-		if in, err = decodeHasuraSecret(secretText); err != nil {
+		if in, warnings, err = decodeHasuraSecret(secretText); err != nil {
 			return nil, err
 		}
 	}
 
-	cfg := &Config{}
+	cfg := &Config{warnings: warnings}
 	if err := cfg.readClaimSettings(in); err != nil {
 		return nil, err
 	}
@@ -116,6 +130,9 @@ func ParseConfig(hasuraJWTSecret, privateKeys string) (*Config, error) {
 		return nil, err
 	}
 
+	if err := cfg.checkLayout(); err != nil {
+		return nil, err
+	}
 	cfg.byKID = make(map[string]*key, len(cfg.keys))
 	for n, k := range cfg.keys {
 		if _, dup := cfg.byKID[k.id]; dup {
@@ -130,17 +147,62 @@ func ParseConfig(hasuraJWTSecret, privateKeys string) (*Config, error) {
 	return cfg, nil
 }
 
-func decodeHasuraSecret(text string) (hasuraSecretJSON, error) {
+// checkLayout issues and reads back a sample token's claims, so that a
+// claims_map whose paths collide (with each other or with a claim authgate
+// writes itself) stops start-up instead of every sign-in.
+func (c *Config) checkLayout() error {
+	sample := Claims{UserID: "sample-user", SessionID: "sample-session", DefaultRole: "sample-role",
+		AllowedRoles: []string{"sample-role"}, Custom: map[string]string{}, AuthTime: time.Unix(1, 0)}
+	for _, mc := range c.layout.claimsMap {
+		if !reservedSessionVariable(mc.name) {
+			sample.Custom[mc.name] = "sample"
+		}
+	}
+	payload, err := c.payload(sample, "sample-id", time.Unix(1, 0), time.Unix(2, 0))
+	if err != nil {
+		return secretError(err.Error())
+	}
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return secretError(err.Error())
+	}
+	claims := wireClaims{layout: &c.layout}
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		return secretError("a token made under it does not read back: " + oneLine(err.Error()))
+	}
+	if claims.hasura.defaultRole == "" || !slices.Contains(claims.hasura.allowedRoles, claims.hasura.defaultRole) {
+		return secretError("under its claims_map a token's x-hasura-default-role is not among its x-hasura-allowed-roles, so Hasura would refuse every token")
+	}
+	return nil
+}
+
+// Warnings returns what HASURA_GRAPHQL_JWT_SECRET holds that Hasura accepts
+// and authgate reads past (fields Hasura ignores, names claims_map ignores),
+// one line each, for the caller to log. It never fails.
+func (c *Config) Warnings() []string { return slices.Clone(c.warnings) }
+
+// decodeHasuraSecret reads the JSON as Hasura does: one object, fields it
+// does not know ignored (each named in a warning), nothing after it.
+func decodeHasuraSecret(text string) (hasuraSecretJSON, []string, error) {
 	var in hasuraSecretJSON
 	dec := json.NewDecoder(strings.NewReader(text))
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return in, secretError(describeJSONError(err))
+		return in, nil, secretError(describeJSONError(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return in, secretError("unexpected text after the JSON object")
+		return in, nil, secretError("unexpected text after the JSON object")
 	}
-	return in, nil
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(text), &fields); err != nil {
+		return in, nil, secretError(describeJSONError(err))
+	}
+	var warnings []string
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		if !slices.Contains(hasuraSecretFields, name) {
+			warnings = append(warnings, secretError(fmt.Sprintf("unknown field %q is ignored, as Hasura ignores it", name)).Error())
+		}
+	}
+	return in, warnings, nil
 }
 
 // describeJSONError names what is wrong without quoting the input, which may
@@ -162,39 +224,37 @@ func describeJSONError(err error) string {
 }
 
 func (c *Config) readClaimSettings(in hasuraSecretJSON) error {
-	if present(in.ClaimsMap) {
-		return secretError("claims_map is not supported; authgate writes the standard claims")
-	}
 	if in.ClaimsNamespace != nil && in.ClaimsNamespacePath != nil {
 		return secretError("set claims_namespace or claims_namespace_path, not both")
 	}
 
 	switch {
 	case in.ClaimsNamespacePath != nil:
-		path, err := parseNamespacePath(*in.ClaimsNamespacePath)
+		path, err := parseJSONPath(*in.ClaimsNamespacePath)
 		if err != nil {
-			return err
+			return secretError(fmt.Sprintf("claims_namespace_path %q is not a JSON path like $.hasura.claims or $: %s", *in.ClaimsNamespacePath, err))
 		}
-		c.layout.path = path
+		if len(path) > 0 && path[0].isIndex {
+			return secretError(fmt.Sprintf("claims_namespace_path %q must start with a name: a token's payload is an object", *in.ClaimsNamespacePath))
+		}
+		c.layout.namespace = path
 		c.hasura.claimsNamespacePath = *in.ClaimsNamespacePath
 	case in.ClaimsNamespace != nil:
-		if *in.ClaimsNamespace == "" {
-			return secretError("claims_namespace is empty")
-		}
-		c.layout.path = []string{*in.ClaimsNamespace}
-		c.hasura.claimsNamespace = *in.ClaimsNamespace
+		// A name, not a path: Hasura looks the whole string up ("" too).
+		c.layout.namespace = jsonPath{{key: *in.ClaimsNamespace}}
+		c.hasura.claimsNamespace = in.ClaimsNamespace
 	default:
-		c.layout.path = []string{defaultNamespace}
+		c.layout.namespace = jsonPath{{key: defaultNamespace}}
 	}
-	if len(c.layout.path) > 0 && isRegisteredClaim(c.layout.path[0]) {
-		return secretError(fmt.Sprintf("the claims namespace cannot be %q: authgate writes that claim itself", c.layout.path[0]))
+	if ns := c.layout.namespace; len(ns) > 0 && isRegisteredClaim(ns[0].key) {
+		return secretError(fmt.Sprintf("the claims namespace cannot be %q: authgate writes that claim itself", ns[0].key))
 	}
 
 	if in.ClaimsFormat != nil {
 		switch *in.ClaimsFormat {
 		case formatJSON:
 		case formatStringified:
-			if len(c.layout.path) == 0 {
+			if len(c.layout.namespace) == 0 && !present(in.ClaimsMap) {
 				return secretError("claims_format stringified_json needs a claims namespace; claims_namespace_path $ puts the claims at the top level")
 			}
 			c.layout.stringified = true
@@ -202,6 +262,24 @@ func (c *Config) readClaimSettings(in hasuraSecretJSON) error {
 			return secretError(fmt.Sprintf("claims_format %q is not json or stringified_json", *in.ClaimsFormat))
 		}
 		c.hasura.claimsFormat = *in.ClaimsFormat
+	}
+
+	if present(in.ClaimsMap) {
+		mapped, warnings, err := parseClaimsMap(in.ClaimsMap)
+		if err != nil {
+			return err
+		}
+		if in.ClaimsNamespace != nil || in.ClaimsNamespacePath != nil || in.ClaimsFormat != nil {
+			warnings = append(warnings, secretError("claims_map is set, so claims_namespace, claims_namespace_path and claims_format are ignored, as Hasura ignores them").Error())
+		}
+		for _, mc := range mapped {
+			if mc.path == nil && (mc.name == claimDefaultRole || mc.name == claimAllowedRoles) {
+				warnings = append(warnings, secretError(fmt.Sprintf("claims_map gives %s a fixed value: every token carries it, whatever the user's roles", mc.name)).Error())
+			}
+		}
+		c.layout = claimsLayout{claimsMap: mapped}
+		c.hasura.claimsMap = compactJSON(in.ClaimsMap)
+		c.warnings = append(c.warnings, warnings...)
 	}
 
 	if in.Issuer != nil {
@@ -222,18 +300,47 @@ func (c *Config) readClaimSettings(in hasuraSecretJSON) error {
 	}
 
 	if present(in.AllowedSkew) {
-		seconds, err := strconv.ParseInt(string(in.AllowedSkew), 10, 64)
-		if err != nil || seconds < 0 || seconds > int64(maxAllowedSkew/time.Second) {
-			return secretError(fmt.Sprintf("allowed_skew must be a whole number of seconds from 0 to %d", int64(maxAllowedSkew/time.Second)))
+		skew, err := parseAllowedSkew(in.AllowedSkew)
+		if err != nil {
+			return err
 		}
-		c.skew = time.Duration(seconds) * time.Second
-		c.hasura.allowedSkew = &seconds
+		c.skew = skew
+		c.hasura.allowedSkew = compactJSON(in.AllowedSkew)
 	}
 
 	if present(in.Header) {
+		loc, err := parseTokenLocation(in.Header)
+		if err != nil {
+			return err
+		}
+		c.location = loc
 		c.hasura.header = compactJSON(in.Header)
 	}
 	return nil
+}
+
+// parseAllowedSkew reads allowed_skew as Hasura does, any JSON number of
+// seconds (60, 60.0, 2.5, 6e1), within authgate's bounds: not negative, and
+// at most an hour, since a larger leeway would quietly stretch every
+// token's life far past its TTL.
+func parseAllowedSkew(raw json.RawMessage) (time.Duration, error) {
+	bad := secretError(fmt.Sprintf("allowed_skew must be a number of seconds from 0 to %d", int64(maxAllowedSkew/time.Second)))
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil || !isJSONNumber(raw) {
+		return 0, bad
+	}
+	seconds, err := n.Float64()
+	if err != nil || seconds < 0 || seconds > maxAllowedSkew.Seconds() {
+		return 0, bad
+	}
+	return time.Duration(math.Round(seconds * float64(time.Second))), nil
+}
+
+// isJSONNumber tells a JSON number from a string holding one (json.Number
+// takes both).
+func isJSONNumber(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) > 0 && t[0] != '"'
 }
 
 func parseAudience(raw json.RawMessage) ([]string, error) {

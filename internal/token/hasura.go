@@ -5,23 +5,31 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // JWKSPath is where authgate serves Config.JWKS, below its public base URL.
 const JWKSPath = "/.well-known/jwks.json"
+
+// RecommendedAllowedSkew is the allowed_skew HasuraJWTSecret gives Hasura
+// when the config sets none: room for clocks a few seconds apart, little
+// beyond a token's expiry.
+const RecommendedAllowedSkew = 5 * time.Second
 
 // hasuraSecretOut is HASURA_GRAPHQL_JWT_SECRET as authgate prints it.
 type hasuraSecretOut struct {
 	Type                string          `json:"type,omitempty"`
 	Key                 string          `json:"key,omitempty"`
 	JWKURL              string          `json:"jwk_url,omitempty"`
-	ClaimsNamespace     string          `json:"claims_namespace,omitempty"`
+	ClaimsNamespace     *string         `json:"claims_namespace,omitempty"`
 	ClaimsNamespacePath string          `json:"claims_namespace_path,omitempty"`
 	ClaimsFormat        string          `json:"claims_format,omitempty"`
+	ClaimsMap           json.RawMessage `json:"claims_map,omitempty"`
 	Issuer              string          `json:"issuer,omitempty"`
 	Audience            json.RawMessage `json:"audience,omitempty"`
-	AllowedSkew         *int64          `json:"allowed_skew,omitempty"`
+	AllowedSkew         json.RawMessage `json:"allowed_skew,omitempty"`
 	Header              json.RawMessage `json:"header,omitempty"`
 }
 
@@ -30,8 +38,15 @@ type hasuraSecretOut struct {
 // <publicBaseURL>/.well-known/jwks.json, so that rotated keys reach Hasura
 // without a restart; with an HMAC secret it holds the type and the secret (and
 // ignores publicBaseURL). Settings given in HASURA_GRAPHQL_JWT_SECRET (issuer,
-// audience, claims namespace or path, claims format, allowed_skew, header) are
-// carried over.
+// audience, claims namespace or path, claims format, claims_map, allowed_skew,
+// header) are carried over.
+//
+// When the config sets no allowed_skew, the output sets
+// RecommendedAllowedSkew: Hasura allows no clock skew by default and refuses
+// an iat in its future, so a Hasura whose clock is a second behind would
+// refuse a token authgate just made. (authgate does not backdate iat
+// instead: the revocation cut-offs compare it with the instant of a password
+// change or sign-out, and a token made in that same second would die.)
 //
 // It returns an error when the Config uses private keys and publicBaseURL is
 // not an absolute http or https URL.
@@ -40,10 +55,14 @@ func (c *Config) HasuraJWTSecret(publicBaseURL string) (string, error) {
 		ClaimsNamespace:     c.hasura.claimsNamespace,
 		ClaimsNamespacePath: c.hasura.claimsNamespacePath,
 		ClaimsFormat:        c.hasura.claimsFormat,
+		ClaimsMap:           c.hasura.claimsMap,
 		Issuer:              c.hasura.issuer,
 		Audience:            c.hasura.audience,
 		AllowedSkew:         c.hasura.allowedSkew,
 		Header:              c.hasura.header,
+	}
+	if out.AllowedSkew == nil {
+		out.AllowedSkew = json.RawMessage(strconv.Itoa(int(RecommendedAllowedSkew / time.Second)))
 	}
 	if c.symmetric {
 		out.Type = c.hasura.hmacType

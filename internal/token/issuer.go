@@ -118,8 +118,9 @@ func (i *Issuer) TTL() time.Duration { return i.ttl }
 //
 // It returns an error when c lacks UserID, SessionID or DefaultRole, when a
 // Custom name is not a lower-case x-hasura-* name or is one authgate writes
-// itself (or x-hasura-role), when the token would be longer than MaxTokenBytes, or when reading
-// randomness or signing fails.
+// itself (or x-hasura-role), when the JWT config's claims_map reads a
+// session variable c lacks and gives it no default, when the token would be
+// longer than MaxTokenBytes, or when reading randomness or signing fails.
 func (i *Issuer) Issue(c Claims) (Token, error) {
 	if err := checkClaims(c); err != nil {
 		return Token{}, err
@@ -132,36 +133,8 @@ func (i *Issuer) Issue(c Claims) (Token, error) {
 	issuedAt := i.clk.Now().UTC().Truncate(time.Second)
 	expiresAt := issuedAt.Add(i.ttl)
 
-	roles := slices.Clone(c.AllowedRoles)
-	if !slices.Contains(roles, c.DefaultRole) {
-		roles = append(roles, c.DefaultRole)
-	}
-	namespace := make(map[string]any, 4+len(c.Custom))
-	for name, value := range c.Custom {
-		namespace[name] = value
-	}
-	namespace[claimUserID] = c.UserID
-	namespace[claimSessionID] = c.SessionID
-	namespace[claimDefaultRole] = c.DefaultRole
-	namespace[claimAllowedRoles] = roles
-
-	payload := jwt.MapClaims{
-		"sub": c.UserID,
-		"sid": c.SessionID,
-		"jti": id,
-		"iat": issuedAt.Unix(),
-		"exp": expiresAt.Unix(),
-	}
-	if !c.AuthTime.IsZero() {
-		payload["auth_time"] = c.AuthTime.Unix()
-	}
-	if i.cfg.issuer != "" {
-		payload["iss"] = i.cfg.issuer
-	}
-	if len(i.cfg.audience) > 0 {
-		payload["aud"] = json.RawMessage(i.cfg.hasura.audience)
-	}
-	if err := i.cfg.layout.place(payload, namespace); err != nil {
+	payload, err := i.cfg.payload(c, id, issuedAt, expiresAt)
+	if err != nil {
 		return Token{}, fmt.Errorf("token: encoding the Hasura claims: %w", err)
 	}
 
@@ -176,6 +149,48 @@ func (i *Issuer) Issue(c Claims) (Token, error) {
 		return Token{}, fmt.Errorf("token: the access token would be %d bytes, over the %d Verify accepts; carry fewer Custom values", len(value), MaxTokenBytes)
 	}
 	return Token{Value: value, ID: id, IssuedAt: issuedAt, ExpiresAt: expiresAt}, nil
+}
+
+// payload is the claim set of a token carrying c: the registered claims, and
+// the session variables where the config's layout puts them.
+func (cfg *Config) payload(c Claims, id string, issuedAt, expiresAt time.Time) (jwt.MapClaims, error) {
+	payload := jwt.MapClaims{
+		"sub": c.UserID,
+		"sid": c.SessionID,
+		"jti": id,
+		"iat": issuedAt.Unix(),
+		"exp": expiresAt.Unix(),
+	}
+	if !c.AuthTime.IsZero() {
+		payload["auth_time"] = c.AuthTime.Unix()
+	}
+	if cfg.issuer != "" {
+		payload["iss"] = cfg.issuer
+	}
+	if len(cfg.audience) > 0 {
+		payload["aud"] = json.RawMessage(cfg.hasura.audience)
+	}
+	return payload, cfg.layout.place(payload, c.sessionVariables())
+}
+
+// sessionVariables are the Hasura session variables a token carries for c,
+// by name: what Hasura's permissions see. A new one (say
+// x-hasura-auth-level) is a Claims field, a line here and a case in
+// hasuraClaims.decode; the layout puts it wherever the JWT config says.
+func (c Claims) sessionVariables() map[string]any {
+	roles := slices.Clone(c.AllowedRoles)
+	if !slices.Contains(roles, c.DefaultRole) {
+		roles = append(roles, c.DefaultRole)
+	}
+	vars := make(map[string]any, 4+len(c.Custom))
+	for name, value := range c.Custom {
+		vars[name] = value
+	}
+	vars[claimUserID] = c.UserID
+	vars[claimSessionID] = c.SessionID
+	vars[claimDefaultRole] = c.DefaultRole
+	vars[claimAllowedRoles] = roles
+	return vars
 }
 
 func checkClaims(c Claims) error {
@@ -275,7 +290,7 @@ func (i *Issuer) lookupKey(t *jwt.Token) (any, error) {
 // wireClaims is the payload as Verify decodes it. jwt validates exp, nbf, iat,
 // iss and aud through the embedded RegisteredClaims, then calls Validate.
 type wireClaims struct {
-	layout *namespaceLayout
+	layout *claimsLayout
 	jwt.RegisteredClaims
 	sessionID string
 	authTime  *jwt.NumericDate

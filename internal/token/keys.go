@@ -177,14 +177,13 @@ func parsePrivateKeysPEM(text []byte) ([]crypto.Signer, error) {
 }
 
 // parsePublicKeyPEM reads the public key Hasura's key setting holds: a PKIX
-// "PUBLIC KEY", a PKCS#1 "RSA PUBLIC KEY" or an X.509 "CERTIFICATE".
+// "PUBLIC KEY", a PKCS#1 "RSA PUBLIC KEY" or an X.509 "CERTIFICATE". Like
+// Hasura (Server/Auth/JWT/Internal.hs, fromRawPem: getAtleastOne) it reads
+// the first PEM block and ignores the rest, so a certificate chain works.
 func parsePublicKeyPEM(text string) (crypto.PublicKey, error) {
-	block, rest := pem.Decode([]byte(text))
+	block, _ := pem.Decode([]byte(text))
 	if block == nil {
 		return nil, errors.New("holds no PEM block")
-	}
-	if len(bytes.TrimSpace(rest)) > 0 {
-		return nil, errors.New("holds more than one PEM block")
 	}
 	switch block.Type {
 	case "PUBLIC KEY":
