@@ -87,8 +87,9 @@ func observeRootFields(m *metrics.Metrics) graphql.FieldMiddleware {
 	}
 }
 
-// presentError puts an auth.Error's code in extensions.code, and the seconds
-// a RATE_LIMITED client should wait in extensions.retryAfter. gqlgen's own
+// presentError puts an auth.Error's code in extensions.code, the seconds
+// a RATE_LIMITED client should wait in extensions.retryAfter, and why a
+// bearer token was refused in extensions.reason. gqlgen's own
 // errors (parse, validation, complexity) keep their codes; anything else is
 // logged and shown as INTERNAL, with no detail.
 func presentError(ctx context.Context, err error) *gqlerror.Error {
@@ -100,6 +101,9 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 		ext := map[string]any{"code": string(ae.Code)}
 		if s := ae.RetryAfterSeconds(); s > 0 {
 			ext["retryAfter"] = s
+		}
+		if ae.Reason != "" {
+			ext["reason"] = ae.Reason
 		}
 		return &gqlerror.Error{Message: ae.Message, Path: graphql.GetPath(ctx), Extensions: ext}
 	}

@@ -37,7 +37,19 @@ type Error struct {
 	// wait before it tries again; clients see it as whole seconds
 	// (extensions.retryAfter, and Retry-After on /actions).
 	RetryAfter time.Duration
+	// Reason, on UNAUTHENTICATED when a bearer token was sent but failed,
+	// says why (ReasonExpired, ReasonInvalid, ReasonRevoked; clients see
+	// extensions.reason), so that a client refreshes an expired token
+	// instead of signing its user out.
+	Reason string
 }
+
+// The reasons a bearer access token is refused.
+const (
+	ReasonExpired = "expired"
+	ReasonInvalid = "invalid"
+	ReasonRevoked = "revoked"
+)
 
 func (e *Error) Error() string {
 	if e.Err != nil {

@@ -393,14 +393,18 @@ func (s *Service) MySessions(ctx context.Context) ([]*Session, error) {
 // Authenticate verifies a bearer access token (signature, expiry) and checks
 // it against the in-memory revocation state (denylist, the user's cut-off and
 // ban, the session's end), with no database round trip.
-// Errors: UNAUTHENTICATED.
+// Errors: UNAUTHENTICATED, with Reason ReasonExpired, ReasonInvalid or
+// ReasonRevoked.
 func (s *Service) Authenticate(accessToken string) (token.Verified, error) {
 	v, err := s.tokens.Verify(accessToken)
+	if errors.Is(err, token.ErrExpired) {
+		return token.Verified{}, &Error{Code: CodeUnauthenticated, Message: "the access token has expired; refresh it", Err: err, Reason: ReasonExpired}
+	}
 	if err != nil {
-		return token.Verified{}, &Error{Code: CodeUnauthenticated, Message: ErrUnauthenticated.Message, Err: err}
+		return token.Verified{}, &Error{Code: CodeUnauthenticated, Message: "the access token is invalid", Err: err, Reason: ReasonInvalid}
 	}
 	if s.revocations.Revoked(v.UserID, v.SessionID, v.ID, v.IssuedAt) {
-		return token.Verified{}, &Error{Code: CodeUnauthenticated, Message: "the access token has been revoked"}
+		return token.Verified{}, &Error{Code: CodeUnauthenticated, Message: "the access token has been revoked", Reason: ReasonRevoked}
 	}
 	return v, nil
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -68,11 +69,25 @@ func WithPrincipal(ctx context.Context, p Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
-// PrincipalFrom returns the caller stored by WithPrincipal, or
-// ErrUnauthenticated when the request carried no valid credentials.
+type bearerFailureKey struct{}
+
+// WithBearerFailure returns ctx remembering why the request's bearer token
+// was refused (Authenticate's error), so that an operation that needs a
+// caller answers with that reason rather than a bare UNAUTHENTICATED.
+func WithBearerFailure(ctx context.Context, err error) context.Context {
+	return context.WithValue(ctx, bearerFailureKey{}, err)
+}
+
+// PrincipalFrom returns the caller stored by WithPrincipal. Without one it
+// returns UNAUTHENTICATED: the error WithBearerFailure stored when a bearer
+// token was sent and refused, else ErrUnauthenticated.
 func PrincipalFrom(ctx context.Context) (Principal, error) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	if !ok || p.UserID == "" {
+		var failure *Error
+		if err, _ := ctx.Value(bearerFailureKey{}).(error); errors.As(err, &failure) && failure.Code == CodeUnauthenticated {
+			return Principal{}, failure
+		}
 		return Principal{}, ErrUnauthenticated
 	}
 	return p, nil

@@ -35,6 +35,8 @@ type actionError struct {
 		Code auth.Code `json:"code"`
 		// RetryAfter is the seconds a RATE_LIMITED client should wait.
 		RetryAfter int `json:"retryAfter,omitempty"`
+		// Reason says why a bearer token was refused (UNAUTHENTICATED).
+		Reason string `json:"reason,omitempty"`
 	} `json:"extensions"`
 }
 
@@ -50,6 +52,9 @@ func writeActionError(w http.ResponseWriter, r *http.Request, err error) {
 	if ae := (*auth.Error)(nil); errors.As(err, &ae) && ae.RetryAfterSeconds() > 0 {
 		body.Extensions.RetryAfter = ae.RetryAfterSeconds()
 		w.Header().Set("Retry-After", strconv.Itoa(body.Extensions.RetryAfter))
+	}
+	if ae := (*auth.Error)(nil); errors.As(err, &ae) {
+		body.Extensions.Reason = ae.Reason
 	}
 	if code == auth.CodeInternal || code == auth.CodeUnavailable {
 		logctx.From(r.Context()).Error("action failed", "code", code, "error", err)

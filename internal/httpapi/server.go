@@ -102,13 +102,16 @@ func (a *api) handleJWKS(w http.ResponseWriter, _ *http.Request) {
 
 // withBearer puts the caller of a valid bearer access token in the request
 // context. A missing or invalid token is not refused here: operations that
-// need a caller answer UNAUTHENTICATED, and the rest (login, refresh) work
-// even when a client sends a stale token along.
+// need a caller answer UNAUTHENTICATED (with the refused token's reason),
+// and the rest (login, refresh) work even when a client sends a stale token
+// along.
 func (a *api) withBearer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if raw, ok := bearerToken(r); ok {
 			if v, err := a.auth.Authenticate(raw); err == nil {
 				r = r.WithContext(auth.WithPrincipal(r.Context(), auth.PrincipalOf(v)))
+			} else {
+				r = r.WithContext(auth.WithBearerFailure(r.Context(), err))
 			}
 		}
 		next.ServeHTTP(w, r)
