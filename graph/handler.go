@@ -54,8 +54,9 @@ func NewServer(svc *auth.Service, opts Options) *handler.Server {
 	// before it runs (real queries here are under 100 tokens; the
 	// playground's introspection query is a few hundred).
 	srv.SetParserTokenLimit(parserTokenLimit)
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(checkedPOST{})
 	srv.AddTransport(transport.GET{})
+	srv.AddTransport(unsupportedRequest{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheCapacity))
 	srv.Use(extension.FixedComplexityLimit(complexityLimit))
 	if opts.Introspection {

@@ -78,7 +78,57 @@ func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger 
 	mux.HandleFunc("GET /.well-known/jwks.json", a.handleJWKS)
 	mux.HandleFunc("GET /hasura/auth", a.handleAuthHook)
 	mux.HandleFunc("POST /hasura/auth", a.handleAuthHook)
-	return a.middleware(mux)
+	return a.middleware(withJSONFallbacks(mux))
+}
+
+// withJSONFallbacks answers what the mux itself would answer in plain text
+// (no such route: 404; a route that takes other methods: 405 with Allow) as
+// JSON with extensions.code, like every other error.
+func withJSONFallbacks(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(&fallbackWriter{ResponseWriter: w, r: r}, r)
+	})
+}
+
+// fallbackWriter replaces the mux's plain-text 404 and 405 answers.
+type fallbackWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	replaced bool
+}
+
+func (f *fallbackWriter) WriteHeader(status int) {
+	switch status {
+	case http.StatusNotFound:
+		f.replaced = true
+		writeEarlyError(f.ResponseWriter, f.r, status, auth.CodeNotFound,
+			"no such endpoint: "+f.r.Method+" "+truncate(f.r.URL.Path, 100)+" (authgate serves /graphql, /actions, /healthz, /readyz, /.well-known/jwks.json, /hasura/auth)")
+	case http.StatusMethodNotAllowed:
+		f.replaced = true
+		writeEarlyError(f.ResponseWriter, f.r, status, auth.CodeBadUserInput,
+			truncate(f.r.URL.Path, 100)+" does not answer "+truncate(f.r.Method, 20)+"; it answers "+f.Header().Get("Allow"))
+	default:
+		f.ResponseWriter.WriteHeader(status)
+	}
+}
+
+func (f *fallbackWriter) Write(b []byte) (int, error) {
+	if f.replaced {
+		return len(b), nil
+	}
+	return f.ResponseWriter.Write(b)
+}
+
+// truncate cuts s to at most n bytes, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // handleReady answers 200 when the database answers within a short time.
