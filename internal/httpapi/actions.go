@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"authgate/internal/auth"
+	"authgate/internal/logctx"
 )
 
 // actionRequest is the body Hasura sends to an action handler.
@@ -146,9 +147,10 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 	}
 	run, ok := actions[req.Action.Name]
 	if !ok {
-		writeActionError(w, r, &auth.Error{Code: auth.CodeBadUserInput, Message: fmt.Sprintf("unknown action %q", req.Action.Name)})
+		writeActionError(w, r, &auth.Error{Code: auth.CodeBadUserInput, Message: fmt.Sprintf("unknown action %q", truncate(req.Action.Name, 64))})
 		return
 	}
+	logctx.SetOutcome(r.Context(), logctx.Outcome{Operation: req.Action.Name})
 	ctx := r.Context()
 	if userID, sessionID := sessionVariables(req.SessionVariables); userID != "" {
 		p, err := a.auth.PrincipalFromHasura(userID, sessionID)
@@ -172,6 +174,7 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 		writeActionError(w, r, err)
 		return
 	}
+	logctx.SetOutcome(ctx, logctx.Outcome{Code: auth.OutcomeOf(nil)})
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -59,6 +59,7 @@ func writeActionError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == auth.CodeInternal || code == auth.CodeUnavailable {
 		logctx.From(r.Context()).Error("action failed", "code", code, "error", err)
 	}
+	logctx.SetOutcome(r.Context(), logctx.Outcome{Code: string(code)})
 	writeJSON(w, actionStatus[code], body)
 }
 
@@ -72,6 +73,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // (oversized body, panic) in that door's shape: Hasura's {message,
 // extensions} on /actions, a GraphQL errors list elsewhere.
 func writeEarlyError(w http.ResponseWriter, r *http.Request, status int, code auth.Code, message string) {
+	logctx.SetOutcome(r.Context(), logctx.Outcome{Code: string(code)})
 	if r.URL.Path == "/actions" {
 		body := actionError{Message: message}
 		body.Extensions.Code = code
