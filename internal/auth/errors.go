@@ -24,6 +24,10 @@ const (
 	CodeRateLimited         Code = "RATE_LIMITED"
 	CodeInternal            Code = "INTERNAL"
 	CodeUnavailable         Code = "UNAVAILABLE"
+	// CodeActionSecretMismatch refuses an /actions call whose X-Action-Secret
+	// is not AUTHGATE_ACTION_SECRET: Hasura is misconfigured, which is not
+	// the same as a client's bad token.
+	CodeActionSecretMismatch Code = "ACTION_SECRET_MISMATCH"
 )
 
 // Error is the one error type that reaches clients: a code and a message

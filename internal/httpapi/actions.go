@@ -131,12 +131,18 @@ func decodeInput(in json.RawMessage, dst any, required ...arg) error {
 // action secret.
 func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.ActionSecret == "" {
-		http.NotFound(w, r)
+		writeEarlyError(w, r, http.StatusNotFound, auth.CodeNotFound,
+			"Hasura Actions are switched off: set AUTHGATE_ACTION_SECRET (and the same value in Hasura's environment) to turn /actions on")
 		return
 	}
 	got := r.Header.Get("X-Action-Secret")
 	if subtle.ConstantTimeCompare([]byte(got), []byte(a.cfg.ActionSecret)) != 1 {
-		writeActionError(w, r, &auth.Error{Code: auth.CodeUnauthenticated, Message: "missing or wrong X-Action-Secret"})
+		// Hasura's configuration is wrong, not the client's token: say so
+		// where the operator looks.
+		logctx.From(r.Context()).Warn("refused an /actions call: X-Action-Secret does not match AUTHGATE_ACTION_SECRET; give Hasura the same AUTHGATE_ACTION_SECRET",
+			"header_sent", got != "")
+		writeActionError(w, r, &auth.Error{Code: auth.CodeActionSecretMismatch,
+			Message: "X-Action-Secret is missing or does not match AUTHGATE_ACTION_SECRET: Hasura and authgate need the same value"})
 		return
 	}
 	var req actionRequest

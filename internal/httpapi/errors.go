@@ -13,19 +13,20 @@ import (
 // actionStatus is the HTTP status of each error code on /actions. Hasura
 // passes a 4xx answer's message and extensions through to its client.
 var actionStatus = map[auth.Code]int{
-	auth.CodeBadUserInput:        http.StatusBadRequest,
-	auth.CodeWeakPassword:        http.StatusBadRequest,
-	auth.CodeInvalidCredentials:  http.StatusUnauthorized,
-	auth.CodeInvalidRefreshToken: http.StatusUnauthorized,
-	auth.CodeRefreshTokenReused:  http.StatusUnauthorized,
-	auth.CodeUnauthenticated:     http.StatusUnauthorized,
-	auth.CodeUserDisabled:        http.StatusForbidden,
-	auth.CodeForbidden:           http.StatusForbidden,
-	auth.CodeNotFound:            http.StatusNotFound,
-	auth.CodeEmailTaken:          http.StatusConflict,
-	auth.CodeRateLimited:         http.StatusTooManyRequests,
-	auth.CodeUnavailable:         http.StatusServiceUnavailable,
-	auth.CodeInternal:            http.StatusInternalServerError,
+	auth.CodeBadUserInput:         http.StatusBadRequest,
+	auth.CodeWeakPassword:         http.StatusBadRequest,
+	auth.CodeInvalidCredentials:   http.StatusUnauthorized,
+	auth.CodeInvalidRefreshToken:  http.StatusUnauthorized,
+	auth.CodeRefreshTokenReused:   http.StatusUnauthorized,
+	auth.CodeUnauthenticated:      http.StatusUnauthorized,
+	auth.CodeActionSecretMismatch: http.StatusUnauthorized,
+	auth.CodeUserDisabled:         http.StatusForbidden,
+	auth.CodeForbidden:            http.StatusForbidden,
+	auth.CodeNotFound:             http.StatusNotFound,
+	auth.CodeEmailTaken:           http.StatusConflict,
+	auth.CodeRateLimited:          http.StatusTooManyRequests,
+	auth.CodeUnavailable:          http.StatusServiceUnavailable,
+	auth.CodeInternal:             http.StatusInternalServerError,
 }
 
 // actionError is the body of a failed action, in the shape Hasura expects.
