@@ -82,7 +82,9 @@ type Config struct {
 // Load reads every setting through getenv (os.Getenv in production). It
 // returns the first problem as an error naming the setting.
 func Load(getenv func(string) string) (*Config, error) {
-	r := reader{getenv: getenv}
+	r := &reader{}
+	r.getenv = r.checkedGetenv(getenv)
+	getenv = r.getenv
 	c := &Config{
 		DatabaseURL:        r.str("DATABASE_URL", DefaultDatabaseURL),
 		RefreshTokenSecret: getenv("AUTHGATE_REFRESH_TOKEN_SECRET"),
