@@ -123,6 +123,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		WebhookCache:        cfg.WebhookCache,
 		Metrics:             m,
 		MetricsOnOwnAddress: cfg.MetricsAddr != "",
+		Introspection:       cfg.Introspection,
 	}, p.auth, gql, p.store, logger)
 
 	handler = httpapi.WithBrowserPolicy(httpapi.BrowserPolicy{

@@ -42,6 +42,9 @@ type Config struct {
 	// serves it.
 	Metrics             *metrics.Metrics
 	MetricsOnOwnAddress bool
+	// Introspection says whether GraphQL introspection is on: without it
+	// the playground asks for no schema and says how to turn it on.
+	Introspection bool
 }
 
 // Pinger reports whether the database answers.
@@ -63,7 +66,7 @@ func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger 
 	mux := http.NewServeMux()
 	mux.Handle("POST /graphql", a.withRefreshCookie(a.withBearer(graphQL)))
 	mux.Handle("GET /graphql", a.withBearer(graphQL))
-	pg := playground.New("authgate", "/graphql")
+	pg := playground.New("authgate", "/graphql", cfg.Introspection)
 	mux.HandleFunc("GET /{$}", pg.ServePage)
 	mux.HandleFunc("GET "+playground.AssetPath, pg.ServeAsset)
 	mux.HandleFunc("GET /favicon.ico", playground.ServeFavicon)
