@@ -108,6 +108,7 @@ var (
 	ErrUnauthenticated     = newError(CodeUnauthenticated, "a valid access token is required")
 	ErrSignupDisabled      = newError(CodeForbidden, "sign-up is switched off")
 	ErrNotFound            = newError(CodeNotFound, "not found")
+	errNoSuchSession       = newError(CodeNotFound, "no live session of yours has this id")
 	ErrEmailTaken          = newError(CodeEmailTaken, "an account with this email already exists")
 	ErrBusy                = &Error{Code: CodeRateLimited, Message: "too many sign-ins at once; try again in a moment", RetryAfter: time.Second}
 )

@@ -274,7 +274,7 @@ func (s *Service) RevokeSession(ctx context.Context, sessionID string) (bool, er
 		return false, err
 	}
 	if !isUUID(sessionID) {
-		return false, ErrNotFound
+		return false, errNoSuchSession
 	}
 	now := s.clock.Now()
 	ok, err := s.store.RevokeSession(ctx, p.UserID, sessionID, now)
@@ -282,7 +282,7 @@ func (s *Service) RevokeSession(ctx context.Context, sessionID string) (bool, er
 		return false, err
 	}
 	if !ok {
-		return false, ErrNotFound
+		return false, errNoSuchSession
 	}
 	s.revocations.SessionsEnded(now, sessionID)
 	return true, nil

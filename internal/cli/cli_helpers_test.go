@@ -211,3 +211,6 @@ func wantLines(t *testing.T, output string, patterns []string) {
 		}
 	}
 }
+
+// getenv reads s as the environment.
+func (s settings) getenv(name string) string { return s[name] }

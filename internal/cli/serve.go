@@ -3,15 +3,11 @@ package cli
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -22,38 +18,48 @@ import (
 	"authgate/internal/httpapi"
 	"authgate/internal/metrics"
 	"authgate/internal/revocation"
+	"authgate/internal/store"
 )
-
-// devSecretFile holds the development JWT secret under the data directory.
-const devSecretFile = "dev-jwt-secret.json"
 
 // runServe runs the HTTP server until ctx ends (SIGTERM), then drains
 // in-flight requests.
 func runServe(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("serve", env)
-	dev := fs.Bool("dev", false, "development mode: generate a JWT key under --data-dir if none is set, turn introspection on")
-	dataDir := fs.String("data-dir", ".data", "where --dev keeps its generated key")
+	dev := fs.Bool("dev", false, "development mode: generated secrets under --data-dir for what is not set, listen on "+DevAddr+", introspection on, text logs")
+	dataDir := fs.String("data-dir", ".data", "where --dev keeps its generated secrets")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	getenv := env.Getenv
-	logger := newLogger(env.Stderr, "info")
+	var devSettings devEnv
 	if *dev {
 		var err error
-		if getenv, err = withDevSecret(getenv, *dataDir, logger); err != nil {
+		if devSettings, err = loadDevSecrets(getenv, *dataDir, rand.Reader, true); err != nil {
 			return err
 		}
+		getenv = withDevDefaults(devSettings.getenv)
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
-	logger = newLogger(env.Stderr, cfg.LogLevel)
+	logger := newLogger(env.Stderr, cfg.LogLevel, *dev)
 	if cfg.JWT == nil {
 		return errors.New("HASURA_GRAPHQL_JWT_SECRET is not set: authgate will not sign tokens without a real key (`make run` generates a development key)")
 	}
+	if env.Environ != nil {
+		warnUnknownSettings(logger, env.Environ())
+	}
 	if *dev {
+		warnDevSecrets(logger, devSettings)
 		cfg.Introspection = true
+		created, err := store.CreateDatabaseIfMissing(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		if created {
+			logger.Info("created the development database named in DATABASE_URL")
+		}
 	}
 	leeway := cfg.JWT.AllowedSkew()
 	revoked := revocation.NewState(cfg.AccessTokenTTL+leeway, leeway)
@@ -126,9 +132,11 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		Introspection:       cfg.Introspection,
 	}, p.auth, gql, p.store, logger)
 
-	handler = httpapi.WithBrowserPolicy(httpapi.BrowserPolicy{
-		CORSOrigins: cfg.CORSOrigins, CORSCredentials: cfg.RefreshCookie, HSTS: cfg.HSTS,
-	}, handler)
+	policy := httpapi.BrowserPolicy{CORSOrigins: cfg.CORSOrigins, CORSCredentials: cfg.RefreshCookie, HSTS: cfg.HSTS}
+	if *dev {
+		policy.WarnRefused = logger
+	}
+	handler = httpapi.WithBrowserPolicy(policy, handler)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -146,6 +154,9 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	logger.Info("authgate listening", "addr", ln.Addr().String(), "jwt_alg", cfg.JWT.Algorithm(),
 		"actions", cfg.ActionSecret != "", "signup", cfg.SignupEnabled, "introspection", cfg.Introspection)
 
+	if *dev {
+		devBanner(env.Stdout, cfg, ln.Addr().String(), devSettings)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -183,39 +194,4 @@ func purgeEvery(ctx context.Context, svc *auth.Service, interval time.Duration, 
 			}
 		}
 	}
-}
-
-// withDevSecret returns getenv with HASURA_GRAPHQL_JWT_SECRET filled from a
-// development key kept under dataDir (made on first use), when neither it
-// nor AUTHGATE_JWT_PRIVATE_KEYS is set.
-func withDevSecret(getenv func(string) string, dataDir string, logger *slog.Logger) (func(string) string, error) {
-	if getenv("HASURA_GRAPHQL_JWT_SECRET") != "" || getenv("AUTHGATE_JWT_PRIVATE_KEYS") != "" {
-		return getenv, nil
-	}
-	path := filepath.Join(dataDir, devSecretFile)
-	raw, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		raw, _ = json.Marshal(map[string]string{"type": "HS256", "key": hex.EncodeToString(key)})
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("creating %s: %w", dataDir, err)
-		}
-		if err := os.WriteFile(path, raw, 0o600); err != nil {
-			return nil, fmt.Errorf("writing %s: %w", path, err)
-		}
-	} else if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	logger.Warn("!!! DEVELOPMENT MODE: HASURA_GRAPHQL_JWT_SECRET is not set; signing with the generated development key in " +
-		path + " — never use this key in production; set HASURA_GRAPHQL_JWT_SECRET (the same value Hasura reads) instead !!!")
-	secret := string(raw)
-	return func(name string) string {
-		if name == "HASURA_GRAPHQL_JWT_SECRET" {
-			return secret
-		}
-		return getenv(name)
-	}, nil
 }

@@ -61,6 +61,8 @@ type hasuraSettings struct {
 	audience            json.RawMessage
 	allowedSkew         *int64
 	header              json.RawMessage
+	// jwkURL is the jwk_url set, where Hasura fetches the keys from.
+	jwkURL string
 }
 
 // hasuraSecretJSON is HASURA_GRAPHQL_JWT_SECRET as Hasura documents it.
@@ -114,6 +116,9 @@ func ParseConfig(hasuraJWTSecret, privateKeys string) (*Config, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if in.JWKURL != nil {
+		cfg.hasura.jwkURL = *in.JWKURL
 	}
 
 	cfg.byKID = make(map[string]*key, len(cfg.keys))
