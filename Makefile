@@ -1,11 +1,22 @@
 # authgate: `make run` starts the service, `make test` runs every test.
 GO ?= go
 
-.PHONY: run test test-interop check generate build
+.PHONY: run reset up test test-interop check generate build
 
-## run: start authgate against PostgreSQL (DATABASE_URL, else 127.0.0.1:5432, else a local cluster under .data/)
+## run: start authgate in development mode on :8090 against its own database `authgate` (DATABASE_URL, else on 127.0.0.1:5432, else in a local cluster under .data/), created if missing
 run:
-	@url="$$(scripts/dev-db.sh)" && DATABASE_URL="$$url" $(GO) run . serve --dev
+	@url="$$(scripts/dev-db.sh run-url)" && DATABASE_URL="$$url" $(GO) run . serve --dev
+
+## reset: drop make run's database `authgate` and remove .data/ (the local cluster, the development secrets)
+reset:
+	@scripts/dev-db.sh reset
+
+## up: the whole stack in containers (PostgreSQL, Hasura with the metadata applied, authgate), with secrets generated once in .data/compose.env
+up:
+	@envfile="$$(scripts/compose-env.sh)" && \
+		if docker compose version >/dev/null 2>&1; then docker compose --env-file "$$envfile" up --build; \
+		elif command -v docker-compose >/dev/null 2>&1; then docker-compose --env-file "$$envfile" up --build; \
+		else echo "make up: needs Docker with Compose (docker compose, or docker-compose)" >&2; exit 1; fi
 
 ## test: every test, with the race detector, against a real PostgreSQL
 test:
@@ -39,6 +50,13 @@ check:
 ## generate: regenerate the gqlgen code from schema.graphql
 generate:
 	$(GO) generate ./...
+
+## check-compose: validate docker-compose.yml with docker-compose config (needs no Docker daemon), with throw-away secrets
+.PHONY: check-compose
+check-compose:
+	@dir="$$(mktemp -d)" && envfile="$$(AUTHGATE_DATA_DIR="$$dir/.data" scripts/compose-env.sh 2>/dev/null)" && \
+		docker-compose --env-file "$$envfile" config -q; rc=$$?; rm -rf "$$dir"; \
+		if [ $$rc -eq 0 ]; then echo "docker-compose.yml is valid"; fi; exit $$rc
 
 ## build: the authgate binary
 build:

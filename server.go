@@ -19,6 +19,7 @@ func main() {
 	code := cli.Run(ctx, os.Args[1:], cli.Env{
 		Getenv:    os.Getenv,
 		LookupEnv: os.LookupEnv,
+		Environ:   os.Environ,
 		Stdin:     os.Stdin,
 		Stdout:    os.Stdout,
 		Stderr:    os.Stderr,

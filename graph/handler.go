@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -54,8 +56,9 @@ func NewServer(svc *auth.Service, opts Options) *handler.Server {
 	// before it runs (real queries here are under 100 tokens; the
 	// playground's introspection query is a few hundred).
 	srv.SetParserTokenLimit(parserTokenLimit)
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(checkedPOST{})
 	srv.AddTransport(transport.GET{})
+	srv.AddTransport(unsupportedRequest{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCacheCapacity))
 	srv.Use(extension.FixedComplexityLimit(complexityLimit))
 	if opts.Introspection {
@@ -64,6 +67,7 @@ func NewServer(svc *auth.Service, opts Options) *handler.Server {
 	if opts.Metrics != nil {
 		srv.AroundFields(observeRootFields(opts.Metrics))
 	}
+	srv.AroundResponses(recordOutcome)
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		logctx.From(ctx).Error("panic in resolver", "panic", fmt.Sprint(p))
@@ -87,8 +91,71 @@ func observeRootFields(m *metrics.Metrics) graphql.FieldMiddleware {
 	}
 }
 
-// presentError puts an auth.Error's code in extensions.code, and the seconds
-// a RATE_LIMITED client should wait in extensions.retryAfter. gqlgen's own
+// recordOutcome notes each answer's operation (its root fields, and the
+// client's operation name) and outcome code for the request's log line.
+// Parse, validation and transport errors pass here too.
+func recordOutcome(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	outcome := logctx.Outcome{Code: auth.OutcomeOf(nil)}
+	if resp != nil && len(resp.Errors) > 0 {
+		outcome.Code = string(auth.CodeInternal)
+		if code, ok := resp.Errors[0].Extensions["code"].(string); ok {
+			outcome.Code = code
+		}
+	}
+	if graphql.HasOperationContext(ctx) {
+		oc := graphql.GetOperationContext(ctx)
+		outcome.OperationName = truncate(oc.OperationName, maxLoggedName)
+		if oc.Operation != nil {
+			outcome.Operation = strings.Join(rootFields(oc.Operation.SelectionSet, nil), ",")
+			outcome.OperationName = truncate(oc.Operation.Name, maxLoggedName)
+		}
+	}
+	logctx.SetOutcome(ctx, outcome)
+	return resp
+}
+
+// maxLoggedName bounds a client-chosen operation name in the log; and at
+// most maxLoggedFields root fields are named.
+const (
+	maxLoggedName   = 64
+	maxLoggedFields = 5
+)
+
+// rootFields names an operation's root fields (not their aliases), through
+// fragments, once each, in order.
+func rootFields(set ast.SelectionSet, names []string) []string {
+	for _, sel := range set {
+		if len(names) == maxLoggedFields {
+			return append(names[:maxLoggedFields-1], "…")
+		}
+		switch s := sel.(type) {
+		case *ast.Field:
+			if !slices.Contains(names, s.Name) {
+				names = append(names, s.Name)
+			}
+		case *ast.InlineFragment:
+			names = rootFields(s.SelectionSet, names)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				names = rootFields(s.Definition.SelectionSet, names)
+			}
+		}
+	}
+	return names
+}
+
+// truncate cuts s to at most n bytes, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// presentError puts an auth.Error's code in extensions.code, the seconds
+// a RATE_LIMITED client should wait in extensions.retryAfter, and why a
+// bearer token was refused in extensions.reason. gqlgen's own
 // errors (parse, validation, complexity) keep their codes; anything else is
 // logged and shown as INTERNAL, with no detail.
 func presentError(ctx context.Context, err error) *gqlerror.Error {
@@ -100,6 +167,9 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 		ext := map[string]any{"code": string(ae.Code)}
 		if s := ae.RetryAfterSeconds(); s > 0 {
 			ext["retryAfter"] = s
+		}
+		if ae.Reason != "" {
+			ext["reason"] = ae.Reason
 		}
 		return &gqlerror.Error{Message: ae.Message, Path: graphql.GetPath(ctx), Extensions: ext}
 	}

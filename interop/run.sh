@@ -73,7 +73,7 @@ done
 echo "interop: $((10 - failures)) passed, $failures failed"
 
 start_server "{\"type\":\"HS256\",\"key\":\"$hs_key\"}"
-if ! CHROMIUM="$chromium" node playground.mjs "$base"; then
+if ! CHROMIUM="$chromium" node playground.mjs "$base" introspection-off; then
   echo "server log:"; cat "$work/server.log"; failures=$((failures + 1))
 fi
 [ "$failures" -eq 0 ]

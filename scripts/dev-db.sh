@@ -4,7 +4,16 @@
 # Usage:
 #   scripts/dev-db.sh         print exactly one line on stdout: a URL for a
 #                             database that answers (progress goes to stderr)
+#   scripts/dev-db.sh run-url print the URL `make run` uses: as above, but on
+#                             the server answering on the probed port the
+#                             database is "authgate" (serve --dev creates it),
+#                             never the "postgres" maintenance database
 #   scripts/dev-db.sh stop    stop the project-local cluster if it is running
+#   scripts/dev-db.sh reset   what `make reset` does: drop the "authgate"
+#                             database on the server answering on the probed
+#                             port, stop the project-local cluster and remove
+#                             the data directory (the cluster, the generated
+#                             development secrets)
 #
 # Where the URL comes from, first match wins:
 #   1. $DATABASE_URL, if set and non-empty, printed unchanged.
@@ -35,7 +44,9 @@ die() { printf '%s\n' "$*" >&2; exit 1; }
 usage() {
     cat <<EOF
 usage: $PROG          print a PostgreSQL URL for development on stdout
+       $PROG run-url  print the URL make run uses (database $DB_NAME)
        $PROG stop     stop the project-local cluster, if it is running
+       $PROG reset    drop database $DB_NAME and remove the data directory
 EOF
 }
 
@@ -301,7 +312,7 @@ cmd_url() {
 
     if probe "$probe_port"; then
         note "using the PostgreSQL server answering on 127.0.0.1:$probe_port"
-        URL="postgres://postgres@127.0.0.1:$probe_port/postgres?sslmode=disable"
+        URL="postgres://postgres@127.0.0.1:$probe_port/${1:-postgres}?sslmode=disable"
         return 0
     fi
 
@@ -401,17 +412,44 @@ cmd_stop() {
     (( stopped )) || note "the project-local cluster is not running"
 }
 
+# cmd_reset: drop the database make run uses and forget everything under
+# the data directory. A database DATABASE_URL names is its owner's: left alone.
+cmd_reset() {
+    local probe_port=${AUTHGATE_DEV_PG_PORT:-5432} psql
+    valid_port "$probe_port" || die "AUTHGATE_DEV_PG_PORT=$probe_port is not a valid port"
+    if [[ -n ${DATABASE_URL:-} ]]; then
+        note "DATABASE_URL is set: leaving that database alone (drop it yourself if you mean to)"
+    elif probe "$probe_port"; then
+        psql=$(command -v psql) ||
+            die "psql not found: cannot drop database $DB_NAME on 127.0.0.1:$probe_port; install the PostgreSQL client programs"
+        note "dropping database $DB_NAME on 127.0.0.1:$probe_port"
+        "$psql" -X -q -v ON_ERROR_STOP=1 \
+            -d "host=127.0.0.1 port=$probe_port user=postgres dbname=postgres sslmode=disable connect_timeout=5" \
+            -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" ||
+            die "could not drop database $DB_NAME on 127.0.0.1:$probe_port"
+    fi
+    # The project-local cluster (and its copy of the database) goes with
+    # the data directory.
+    cmd_stop
+    [[ -e $DATA_DIR ]] || { note "nothing to remove: $DATA_DIR does not exist"; return 0; }
+    [[ ${DATA_DIR##*/} == .data ]] ||
+        die "refusing to remove $DATA_DIR: make reset only removes a directory named .data"
+    rm -rf -- "$FALLBACK_DIR" "$DATA_DIR"
+    note "removed $DATA_DIR (the local cluster, the development secrets)"
+}
+
 case ${1:-} in
-"")
+"" | run-url)
     if [[ -n ${DATABASE_URL:-} ]]; then
         printf '%s\n' "$DATABASE_URL"
         exit 0
     fi
     # Everything but the final URL goes to stderr.
-    cmd_url >&2
+    if [[ ${1:-} == run-url ]]; then cmd_url "$DB_NAME" >&2; else cmd_url >&2; fi
     printf '%s\n' "$URL"
     ;;
 stop) cmd_stop >&2 ;;
+reset) cmd_reset >&2 ;;
 -h | --help) usage ;;
 *)
     usage >&2

@@ -184,6 +184,39 @@ check_cluster() {
         fail "$name: probe with /dev/tcp: rc=$rc out=$(<"$OUT")"
     fi
 
+    # make run's URL: database authgate, never postgres.
+    rc=$(run "$OUT" "$ERR" AUTHGATE_DEV_PG_PORT="$port" AUTHGATE_DATA_DIR="$TMP/unused/.data" -- run-url)
+    if [[ $rc == 0 && $(<"$OUT") == "postgres://postgres@127.0.0.1:$port/authgate?sslmode=disable" ]]; then
+        pass "$name: run-url names database authgate on the probed server"
+    else
+        fail "$name: run-url: rc=$rc out=$(<"$OUT")"
+    fi
+
+    # make reset drops database authgate on the probed server, and removes
+    # only a data directory named .data.
+    mkdir -p "$TMP/other/.data" && : >"$TMP/other/.data/dev-action-secret"
+    rc=$(run "$OUT" "$ERR" AUTHGATE_DEV_PG_PORT="$port" AUTHGATE_DATA_DIR="$TMP/other/.data" -- reset)
+    local left
+    left=$(timeout 10 "$PSQL" -X -A -t -d "${url%/authgate*}/postgres?sslmode=disable" -c "select count(*) from pg_database where datname = 'authgate'" 2>&1)
+    if [[ $rc == 0 && $left == 0 && ! -e $TMP/other/.data ]]; then
+        pass "$name: reset drops database authgate and removes the data directory"
+    else
+        fail "$name: reset: rc=$rc, authgate databases left: $left, $(ls -d "$TMP/other/.data" 2>&1); $(<"$ERR")"
+    fi
+    mkdir -p "$TMP/notdata"
+    rc=$(run "$OUT" "$ERR" AUTHGATE_DEV_PG_PORT="$PROBE_PORT" AUTHGATE_DATA_DIR="$TMP/notdata" -- reset)
+    if [[ $rc == 1 && -d $TMP/notdata ]] && grep -q 'only removes a directory named .data' "$ERR"; then
+        pass "$name: reset refuses a data directory not named .data"
+    else
+        fail "$name: reset of $TMP/notdata: rc=$rc $(<"$ERR")"
+    fi
+    rc=$(run "$OUT" "$ERR" "${envs[@]}")
+    if [[ $rc == 0 && $(<"$OUT") == "$url" ]] && grep -q "creating database authgate" "$ERR"; then
+        pass "$name: the next run creates database authgate again"
+    else
+        fail "$name: run after reset: rc=$rc out=$(<"$OUT") $(<"$ERR")"
+    fi
+
     rc=$(run "$OUT" "$ERR" AUTHGATE_DATA_DIR="$data" -- stop)
     if [[ $rc == 0 && ! -s $OUT ]] && ! port_open "$port"; then
         pass "$name: stop stops it"

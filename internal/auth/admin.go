@@ -70,7 +70,63 @@ func (s *Service) updateUser(ctx context.Context, email string, change UserChang
 		return UserRecord{}, err
 	}
 	change.Now = s.clock.Now()
-	return s.store.UpdateUser(ctx, email, change)
+	u, err := s.store.UpdateUser(ctx, email, change)
+	return u, noUserWith(email, err)
+}
+
+// noUserWith names the missing user in a NOT_FOUND from a lookup by email,
+// so that an administrator sees what was not found; other errors pass.
+func noUserWith(email string, err error) error {
+	if CodeOf(err) == CodeNotFound {
+		return &Error{Code: CodeNotFound, Message: "no user with the email " + email, Err: err}
+	}
+	return err
+}
+
+// MaxListedUsers bounds one ListUsers answer.
+const MaxListedUsers = 1000
+
+// ListUsers returns the users whose email contains search (all when it is
+// empty), by email, at most MaxListedUsers, and whether more matched.
+// Errors: UNAVAILABLE.
+func (s *Service) ListUsers(ctx context.Context, search string) ([]User, bool, error) {
+	recs, err := s.store.ListUsers(ctx, strings.ToLower(strings.TrimSpace(search)), MaxListedUsers+1)
+	if err != nil {
+		return nil, false, err
+	}
+	more := len(recs) > MaxListedUsers
+	users := make([]User, 0, min(len(recs), MaxListedUsers))
+	for _, r := range recs[:min(len(recs), MaxListedUsers)] {
+		users = append(users, r.User)
+	}
+	return users, more, nil
+}
+
+// SetUserPassword replaces a user's password, as an administrator does for
+// a user who cannot sign in: like changePassword, it moves the user's
+// cut-off and ends every session, and returns how many it ended.
+// Errors: BAD_USER_INPUT, WEAK_PASSWORD, NOT_FOUND, RATE_LIMITED (hashing
+// busy), UNAVAILABLE.
+func (s *Service) SetUserPassword(ctx context.Context, email, pw string) (int, error) {
+	if err := checkNewPassword(pw); err != nil {
+		return 0, err
+	}
+	u, err := s.userByEmail(ctx, email)
+	if err != nil {
+		return 0, err
+	}
+	hash, err := s.hashPassword(ctx, pw)
+	if err != nil {
+		return 0, err
+	}
+	now := s.clock.Now()
+	ended, err := s.store.SetPassword(ctx, u.ID, hash, now)
+	if err != nil {
+		return 0, noUserWith(u.Email, err)
+	}
+	s.revocations.CutOff(u.ID, now)
+	s.revocations.SessionsEnded(now, ended...)
+	return len(ended), nil
 }
 
 // normalizeRoles trims and de-duplicates roles and makes sure the default

@@ -24,6 +24,10 @@ const (
 	CodeRateLimited         Code = "RATE_LIMITED"
 	CodeInternal            Code = "INTERNAL"
 	CodeUnavailable         Code = "UNAVAILABLE"
+	// CodeActionSecretMismatch refuses an /actions call whose X-Action-Secret
+	// is not AUTHGATE_ACTION_SECRET: Hasura is misconfigured, which is not
+	// the same as a client's bad token.
+	CodeActionSecretMismatch Code = "ACTION_SECRET_MISMATCH"
 )
 
 // Error is the one error type that reaches clients: a code and a message
@@ -37,7 +41,19 @@ type Error struct {
 	// wait before it tries again; clients see it as whole seconds
 	// (extensions.retryAfter, and Retry-After on /actions).
 	RetryAfter time.Duration
+	// Reason, on UNAUTHENTICATED when a bearer token was sent but failed,
+	// says why (ReasonExpired, ReasonInvalid, ReasonRevoked; clients see
+	// extensions.reason), so that a client refreshes an expired token
+	// instead of signing its user out.
+	Reason string
 }
+
+// The reasons a bearer access token is refused.
+const (
+	ReasonExpired = "expired"
+	ReasonInvalid = "invalid"
+	ReasonRevoked = "revoked"
+)
 
 func (e *Error) Error() string {
 	if e.Err != nil {
@@ -92,6 +108,7 @@ var (
 	ErrUnauthenticated     = newError(CodeUnauthenticated, "a valid access token is required")
 	ErrSignupDisabled      = newError(CodeForbidden, "sign-up is switched off")
 	ErrNotFound            = newError(CodeNotFound, "not found")
+	errNoSuchSession       = newError(CodeNotFound, "no live session of yours has this id")
 	ErrEmailTaken          = newError(CodeEmailTaken, "an account with this email already exists")
 	ErrBusy                = &Error{Code: CodeRateLimited, Message: "too many sign-ins at once; try again in a moment", RetryAfter: time.Second}
 )

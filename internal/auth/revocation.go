@@ -128,7 +128,8 @@ func (s *Service) userByEmail(ctx context.Context, email string) (UserRecord, er
 	if err != nil {
 		return UserRecord{}, err
 	}
-	return s.store.UserByEmail(ctx, email)
+	u, err := s.store.UserByEmail(ctx, email)
+	return u, noUserWith(email, err)
 }
 
 // Purge deletes expired and revoked sessions, retired format-1 refresh

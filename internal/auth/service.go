@@ -379,7 +379,7 @@ func (s *Service) RevokeSession(ctx context.Context, sessionID string) (bool, er
 		return false, err
 	}
 	if !isUUID(sessionID) {
-		return false, ErrNotFound
+		return false, errNoSuchSession
 	}
 	now := s.clock.Now()
 	ok, err := s.store.RevokeSession(ctx, p.UserID, sessionID, now)
@@ -387,7 +387,7 @@ func (s *Service) RevokeSession(ctx context.Context, sessionID string) (bool, er
 		return false, err
 	}
 	if !ok {
-		return false, ErrNotFound
+		return false, errNoSuchSession
 	}
 	s.revocations.SessionsEnded(now, sessionID)
 	if sessionID == p.SessionID {
@@ -505,19 +505,23 @@ func (s *Service) MySessions(ctx context.Context) ([]*Session, error) {
 // and checks it against the in-memory revocation state (denylist, the
 // user's cut-off and ban, the session's end), with no database round trip;
 // while that state's feed is down, against the database instead (one
-// indexed query). Errors: UNAUTHENTICATED, UNAVAILABLE (the feed and the
-// database are both down).
+// indexed query). Errors: UNAUTHENTICATED, with Reason ReasonExpired,
+// ReasonInvalid or ReasonRevoked; UNAVAILABLE (the feed and the database are
+// both down).
 func (s *Service) Authenticate(ctx context.Context, accessToken string) (token.Verified, error) {
 	v, err := s.tokens.Verify(accessToken)
+	if errors.Is(err, token.ErrExpired) {
+		return token.Verified{}, &Error{Code: CodeUnauthenticated, Message: "the access token has expired; refresh it", Err: err, Reason: ReasonExpired}
+	}
 	if err != nil {
-		return token.Verified{}, &Error{Code: CodeUnauthenticated, Message: ErrUnauthenticated.Message, Err: err}
+		return token.Verified{}, &Error{Code: CodeUnauthenticated, Message: "the access token is invalid", Err: err, Reason: ReasonInvalid}
 	}
 	revoked, err := s.revoked(ctx, RevocationCheck{UserID: v.UserID, IssuedAt: v.IssuedAt, SessionID: v.SessionID, TokenID: v.ID})
 	if err != nil {
 		return token.Verified{}, err
 	}
 	if revoked {
-		return token.Verified{}, &Error{Code: CodeUnauthenticated, Message: "the access token has been revoked"}
+		return token.Verified{}, &Error{Code: CodeUnauthenticated, Message: "the access token has been revoked", Reason: ReasonRevoked}
 	}
 	return v, nil
 }

@@ -67,6 +67,14 @@ type Store interface {
 	ChangePassword(ctx context.Context, userID, oldHash, newHash string, s NewSession, a LoginAttempt) (SessionRecord, []string, error)
 	// UpdateUser applies change to the user with this email; ErrNotFound when none.
 	UpdateUser(ctx context.Context, email string, change UserChange) (UserRecord, error)
+	// ListUsers returns at most limit users whose email contains search, by
+	// email.
+	ListUsers(ctx context.Context, search string, limit int) ([]UserRecord, error)
+	// SetPassword replaces userID's password hash, whatever it was, clears
+	// the account's login throttle and cuts the user off (ending every
+	// session, whose ids it returns), in one transaction; ErrNotFound when
+	// there is no such user.
+	SetPassword(ctx context.Context, userID, newHash string, now time.Time) ([]string, error)
 }
 
 // CutOff is a per-user revocation with optional account changes.

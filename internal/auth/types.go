@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"authgate/internal/password"
@@ -82,24 +83,28 @@ func WithPrincipal(ctx context.Context, p Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
-type uncheckedKey struct{}
+type bearerFailureKey struct{}
 
-// WithUncheckedCredentials returns ctx recording that the request's
-// credentials could not be checked (err, UNAVAILABLE: revocations could not
-// be consulted), so that PrincipalFrom answers err, not UNAUTHENTICATED,
-// which would tell a client to sign in again.
-func WithUncheckedCredentials(ctx context.Context, err error) context.Context {
-	return context.WithValue(ctx, uncheckedKey{}, err)
+// WithBearerFailure returns ctx remembering why the request's bearer token
+// was refused (Authenticate's error), so that an operation that needs a
+// caller answers with that reason rather than a bare UNAUTHENTICATED, or
+// with UNAVAILABLE when the token could not be checked (revocations could
+// not be consulted): UNAUTHENTICATED would tell the client to sign in again.
+func WithBearerFailure(ctx context.Context, err error) context.Context {
+	return context.WithValue(ctx, bearerFailureKey{}, err)
 }
 
-// PrincipalFrom returns the caller stored by WithPrincipal; else the error
-// stored by WithUncheckedCredentials, or ErrUnauthenticated when the request
-// carried no valid credentials.
+// PrincipalFrom returns the caller stored by WithPrincipal. Without one it
+// returns the error WithBearerFailure stored when a bearer token was sent
+// and refused (UNAUTHENTICATED with its reason, or UNAVAILABLE), else
+// ErrUnauthenticated.
 func PrincipalFrom(ctx context.Context) (Principal, error) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	if !ok || p.UserID == "" {
-		if err, _ := ctx.Value(uncheckedKey{}).(error); err != nil {
-			return Principal{}, err
+		var failure *Error
+		if err, _ := ctx.Value(bearerFailureKey{}).(error); errors.As(err, &failure) &&
+			(failure.Code == CodeUnauthenticated || failure.Code == CodeUnavailable) {
+			return Principal{}, failure
 		}
 		return Principal{}, ErrUnauthenticated
 	}

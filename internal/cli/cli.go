@@ -28,9 +28,12 @@ type Env struct {
 	// LookupEnv, when set (os.LookupEnv), tells a setting set to "" from an
 	// absent one; without it a setting is absent when Getenv returns "".
 	LookupEnv func(string) (string, bool)
-	Stdin     io.Reader
-	Stdout    io.Writer
-	Stderr    io.Writer
+	// Environ lists the environment as NAME=value (os.Environ), to warn
+	// about unknown AUTHGATE_* variables; nil skips the warning.
+	Environ func() []string
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
 }
 
 // settings is how a command reads its settings: through getenv (Getenv,
@@ -55,38 +58,73 @@ const (
 	exitUsage = 2
 )
 
-const usage = `usage: authgate [command] [flags]
+// command is one line of the help: a command's synopsis (its words, then
+// its flags) and what it does. A usage error shows the synopsis of the
+// command it is about.
+type command struct{ synopsis, about string }
 
-commands:
-  serve [--dev]                 run the HTTP server (the default command)
-  migrate                       apply pending database migrations and exit
-  user add --email E --password-stdin [--default-role R] [--allowed-roles a,b]
-                                create a user; prints its id
-  user disable --email E        disable a user and end its sessions
-  user enable --email E         enable a user again
-  user set-roles --email E --default-role R --allowed-roles a,b
-                                replace a user's roles (seen at its next refresh)
-  user set-claims --email E [x-hasura-name=value ...]
-                                replace a user's custom claims (none: clear them)
-  user ban --email E --until T [--reason R]
-                                ban a user until T (RFC 3339); every token it holds dies
-  user unban --email E          lift a ban (old tokens stay dead)
-  user revoke-sessions --email E
-                                end every session of a user; prints how many
-  user import                   create users from JSON lines on stdin, with password
-                                hashes made elsewhere (bcrypt, argon2id); reports each line
-  audit --email E [--since D]   print a user's security events, oldest first (D: a
-                                duration such as 24h, or an RFC 3339 instant)
+// commands is the command line, in the order the help lists it.
+var commands = []command{
+	{"serve [--dev] [--data-dir D]", "run the HTTP server (the default command); --dev: development mode (make run)"},
+	{"migrate", "apply pending database migrations and exit (needs only DATABASE_URL)"},
+	{"healthcheck [--url U]", "exit 0 when the server's /healthz answers (for a container HEALTHCHECK)"},
+	{"user add --email E --password-stdin [--default-role R] [--allowed-roles a,b]", "create a user; prints its id"},
+	{"user list [--search S]", "list the users whose email contains S (all without it)"},
+	{"user set-password --email E --password-stdin", "replace a user's password; ends every session"},
+	{"user disable --email E", "disable a user and end its sessions"},
+	{"user enable --email E", "enable a user again"},
+	{"user set-roles --email E --default-role R --allowed-roles a,b", "replace a user's roles (seen at its next refresh)"},
+	{"user set-claims --email E [x-hasura-name=value ...]", "replace a user's custom claims (none: clear them)"},
+	{"user ban --email E --until T [--reason R]", "ban a user until T: a duration (24h), a date (2030-01-01) or an RFC 3339 instant; every token it holds dies"},
+	{"user unban --email E", "lift a ban (old tokens stay dead)"},
+	{"user revoke-sessions --email E", "end every session of a user; prints how many"},
+	{"user import", "create users from JSON lines on stdin, with password hashes made elsewhere (bcrypt, argon2id); reports each line"},
+	{"audit --email E [--since D]", "print a user's security events, oldest first (D: a duration such as 24h, or an RFC 3339 instant)"},
+	{"keys generate --type HS256|Ed25519|RS256|ES256", "print a new key: an HS* secret as Hasura's JSON, or a PKCS#8 PEM private key"},
+	{"hasura-config [--data-dir D]", "print the HASURA_GRAPHQL_JWT_SECRET value Hasura needs (the development key too)"},
+	{"token revoke --jti J --expires-at T", "denylist one access token until it expires"},
+	{"purge", "delete expired and revoked rows once"},
+}
 
-  keys generate --type Ed25519|RS256|ES256
-                                print a new PKCS#8 PEM private key
-  hasura-config                 print the HASURA_GRAPHQL_JWT_SECRET value Hasura needs
-  token revoke --jti J --expires-at T
-                                denylist one access token until it expires
-  purge                         delete expired and revoked rows once
+// usage is the help text.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: authgate [command] [flags]\n\ncommands:\n")
+	for _, c := range commands {
+		if len(c.synopsis) <= 28 {
+			fmt.Fprintf(&b, "  %-30s%s\n", c.synopsis, c.about)
+		} else {
+			fmt.Fprintf(&b, "  %s\n  %30s%s\n", c.synopsis, "", c.about)
+		}
+	}
+	b.WriteString("\nSettings come from the environment; see README.md.\n")
+	return b.String()
+}
 
-Settings come from the environment; see README.md.
-`
+// synopsisFor is the synopsis of the command a usage error names by its
+// words ("user ban: …"), or "" when it names none.
+func synopsisFor(msg string) string {
+	best, bestWords := "", ""
+	for _, c := range commands {
+		words := commandWords(c.synopsis)
+		if strings.HasPrefix(msg, words+":") && len(words) > len(bestWords) {
+			best, bestWords = c.synopsis, words
+		}
+	}
+	return best
+}
+
+// commandWords is the synopsis up to its first flag or argument.
+func commandWords(synopsis string) string {
+	var words []string
+	for _, w := range strings.Fields(synopsis) {
+		if strings.HasPrefix(w, "-") || strings.HasPrefix(w, "[") {
+			break
+		}
+		words = append(words, w)
+	}
+	return strings.Join(words, " ")
+}
 
 // Run runs the command in args and returns the process exit code.
 func Run(ctx context.Context, args []string, env Env) int {
@@ -111,8 +149,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 		err = runPurge(ctx, args[1:], env)
 	case "audit":
 		err = runAudit(ctx, args[1:], env)
+	case "healthcheck":
+		err = runHealthcheck(ctx, args[1:], env)
 	case "help", "-h", "--help":
-		fmt.Fprint(env.Stdout, usage)
+		fmt.Fprint(env.Stdout, usage())
 		return exitOK
 	default:
 		err = usageError(fmt.Sprintf("unknown command %q", args[0]))
@@ -121,8 +161,18 @@ func Run(ctx context.Context, args []string, env Env) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(env.Stdout, usage())
+		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(env.Stderr, "authgate: %s\n\n%s", ue, usage)
+		// The one line that is wrong, and where to look: never the whole
+		// help, which would push the line off the screen.
+		fmt.Fprintf(env.Stderr, "authgate: %s\n", ue)
+		if synopsis := synopsisFor(string(ue)); synopsis != "" {
+			fmt.Fprintf(env.Stderr, "usage: authgate %s (authgate --help for every command)\n", synopsis)
+		} else {
+			fmt.Fprintln(env.Stderr, "run authgate --help for every command")
+		}
 		return exitUsage
 	default:
 		fmt.Fprintf(env.Stderr, "authgate: %s\n", oneLine(err))
@@ -153,6 +203,9 @@ func newFlagSet(name string, env Env) *flag.FlagSet {
 
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
 		return usageError(fmt.Sprintf("%s: %v", fs.Name(), err))
 	}
 	if fs.NArg() > 0 {
@@ -234,22 +287,14 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 	return &parts{cfg: cfg, store: st, auth: svc, issuer: issuer, clock: clk}, nil
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
-}
-
 func runMigrate(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("migrate", env)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(env.Getenv)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.PoolConfig{MaxConns: 2})
+	// Only the database matters here: a deployment can migrate before the
+	// rest of its settings exist.
+	st, err := store.Open(ctx, config.DatabaseURL(env.Getenv), store.PoolConfig{MaxConns: 2})
 	if err != nil {
 		return err
 	}

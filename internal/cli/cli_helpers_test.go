@@ -197,11 +197,11 @@ func startServeArgs(t *testing.T, args []string, s settings, listeners ...string
 	for _, l := range listeners {
 		select {
 		case line := <-r.logs.watches[l]:
-			var rec struct{ Addr string }
-			if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Addr == "" {
+			addr := logAttr(line, "addr")
+			if addr == "" {
 				t.Fatalf("%q line without addr: %q", l, line)
 			}
-			r.addrs[l] = "http://" + rec.Addr
+			r.addrs[l] = "http://" + addr
 		case <-r.done:
 			t.Fatalf("serve exited %d before %q: %s", r.code, l, r.logs)
 		case <-time.After(60 * time.Second):
@@ -224,4 +224,23 @@ func wantLines(t *testing.T, output string, patterns []string) {
 			t.Errorf("line %d of the output is %q, want %s", i+1, got[i], p)
 		}
 	}
+}
+
+// getenv reads s as the environment.
+func (s settings) getenv(name string) string { return s[name] }
+
+// logAttr reads attribute name from one log line, JSON (production) or
+// slog's text form (development mode); "" when it is not there.
+func logAttr(line, name string) string {
+	var rec map[string]any
+	if json.Unmarshal([]byte(line), &rec) == nil {
+		v, _ := rec[name].(string)
+		return v
+	}
+	for _, field := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(field, name+"="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
 }

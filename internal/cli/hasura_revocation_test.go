@@ -144,18 +144,30 @@ func TestKeysGenerateAndHasuraConfig(t *testing.T) {
 		}
 	}
 	pem := mustRun(t, s, "", "keys", "generate", "--type", "Ed25519")
-	asym := s.with("HASURA_GRAPHQL_JWT_SECRET", `{"jwk_url":"x","issuer":"https://auth.example.com","audience":["app"]}`,
+	keysOnly := s.with("HASURA_GRAPHQL_JWT_SECRET", "",
 		"AUTHGATE_JWT_PRIVATE_KEYS", pem, "AUTHGATE_REFRESH_TOKEN_SECRET", strings.Repeat("r", 32))
-	if r := run(t, asym, "", "hasura-config"); r.code != 1 || !strings.Contains(r.stderr, "AUTHGATE_PUBLIC_URL") {
-		t.Fatalf("without a public URL: exit %d, stderr %q", r.code, r.stderr)
+	if r := run(t, keysOnly, "", "hasura-config"); r.code != 1 || !strings.Contains(r.stderr, "AUTHGATE_PUBLIC_URL") {
+		t.Fatalf("without a public URL or jwk_url: exit %d, stderr %q", r.code, r.stderr)
 	}
 	var got map[string]any
-	out := mustRun(t, asym.with("AUTHGATE_PUBLIC_URL", "https://auth.example.com/"), "", "hasura-config")
+	out := mustRun(t, keysOnly.with("AUTHGATE_PUBLIC_URL", "https://auth.example.com/"), "", "hasura-config")
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("hasura-config printed %q: %v", out, err)
 	}
-	if got["jwk_url"] != "https://auth.example.com/.well-known/jwks.json" || got["issuer"] != "https://auth.example.com" {
+	if got["jwk_url"] != "https://auth.example.com/.well-known/jwks.json" {
 		t.Fatalf("hasura-config = %v", got)
+	}
+	// A jwk_url in the config is what Hasura is told already: printed back,
+	// with no AUTHGATE_PUBLIC_URL needed.
+	withJWKURL := keysOnly.with("HASURA_GRAPHQL_JWT_SECRET",
+		`{"jwk_url":"https://keys.example.com/jwks.json","issuer":"https://auth.example.com","audience":["app"]}`)
+	out = mustRun(t, withJWKURL, "", "hasura-config")
+	got = nil
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("hasura-config printed %q: %v", out, err)
+	}
+	if got["jwk_url"] != "https://keys.example.com/jwks.json" || got["issuer"] != "https://auth.example.com" {
+		t.Fatalf("hasura-config with a jwk_url = %v", got)
 	}
 	out = mustRun(t, s, "", "hasura-config")
 	if err := json.Unmarshal([]byte(out), &got); err != nil || got["type"] != "HS256" || got["key"] == nil {

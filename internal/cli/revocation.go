@@ -69,5 +69,5 @@ func buildFromEnv(ctx context.Context, env Env) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	return build(ctx, cfg, nil, newLogger(env.Stderr, "warn"))
+	return build(ctx, cfg, nil, newLogger(env.Stderr, "warn", false))
 }

@@ -3,15 +3,11 @@ package cli
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -21,41 +17,33 @@ import (
 	"authgate/internal/httpapi"
 	"authgate/internal/metrics"
 	"authgate/internal/revocation"
+	"authgate/internal/store"
 	"authgate/internal/token"
-)
-
-// Development keys kept under the data directory: the JWT secret and the
-// refresh-token secret.
-const (
-	devSecretFile        = "dev-jwt-secret.json"
-	devRefreshSecretFile = "dev-refresh-token-secret"
 )
 
 // runServe runs the HTTP server until ctx ends (SIGTERM), then drains
 // in-flight requests.
 func runServe(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("serve", env)
-	dev := fs.Bool("dev", false, "development mode: generate a JWT key and a refresh-token key under --data-dir if none is set, turn introspection on")
-	dataDir := fs.String("data-dir", ".data", "where --dev keeps its generated keys")
+	dev := fs.Bool("dev", false, "development mode: generated secrets under --data-dir for what is not set, listen on "+DevAddr+", introspection on, text logs")
+	dataDir := fs.String("data-dir", ".data", "where --dev keeps its generated secrets")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	getenv := env.Getenv
-	logger := newLogger(env.Stderr, "info")
+	var devSettings devEnv
 	if *dev {
 		var err error
-		if getenv, err = withDevSecret(getenv, *dataDir, logger); err != nil {
+		if devSettings, err = loadDevSecrets(getenv, *dataDir, rand.Reader, true); err != nil {
 			return err
 		}
-		if getenv, err = withDevRefreshSecret(getenv, *dataDir, logger); err != nil {
-			return err
-		}
+		getenv = withDevDefaults(devSettings.getenv)
 	}
 	cfg, err := config.LoadFrom(env.settings(getenv))
 	if err != nil {
 		return err
 	}
-	logger = newLogger(env.Stderr, cfg.LogLevel)
+	logger := newLogger(env.Stderr, cfg.LogLevel, *dev)
 	if cfg.JWT == nil {
 		return errors.New("HASURA_GRAPHQL_JWT_SECRET is not set: authgate will not sign tokens without a real key (`make run` generates a development key)")
 	}
@@ -65,8 +53,19 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	for _, w := range cfg.JWT.Warnings() {
 		logger.Warn(w)
 	}
+	if env.Environ != nil {
+		warnUnknownSettings(logger, env.Environ())
+	}
 	if *dev {
+		warnDevSecrets(logger, devSettings)
 		cfg.Introspection = true
+		created, err := store.CreateDatabaseIfMissing(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		if created {
+			logger.Info("created the development database named in DATABASE_URL")
+		}
 	}
 	leeway := cfg.JWT.AllowedSkew()
 	revoked := revocation.NewState(cfg.AccessTokenTTL+leeway, leeway)
@@ -170,12 +169,17 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		WebhookAnonymousRole: cfg.WebhookAnonymousRole,
 		Metrics:              m,
 		MetricsOnOwnAddress:  cfg.MetricsAddr != "",
+		Introspection:        cfg.Introspection,
 	}, p.auth, gql, p.store, logger)
 
-	handler = httpapi.WithBrowserPolicy(httpapi.BrowserPolicy{
+	policy := httpapi.BrowserPolicy{
 		CORSOrigins: cfg.CORSOrigins, CORSCredentials: cfg.RefreshCookie || cfg.AccessCookie, HSTS: cfg.HSTS,
 		TokenHeader: accessTokenConfig(cfg).Header,
-	}, handler)
+	}
+	if *dev {
+		policy.WarnRefused = logger
+	}
+	handler = httpapi.WithBrowserPolicy(policy, handler)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -193,6 +197,9 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	logger.Info("authgate listening", "addr", ln.Addr().String(), "jwt_alg", cfg.JWT.Algorithm(),
 		"actions", cfg.ActionSecret != "", "signup", cfg.SignupEnabled, "introspection", cfg.Introspection)
 
+	if *dev {
+		devBanner(env.Stdout, cfg, ln.Addr().String(), devSettings)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -283,76 +290,5 @@ func every(ctx context.Context, interval time.Duration, job func()) {
 		case <-t.C:
 			job()
 		}
-	}
-}
-
-// withDevSecret returns getenv with HASURA_GRAPHQL_JWT_SECRET filled from a
-// development key kept under dataDir (made on first use), when neither it
-// nor AUTHGATE_JWT_PRIVATE_KEYS is set.
-func withDevSecret(getenv func(string) string, dataDir string, logger *slog.Logger) (func(string) string, error) {
-	if getenv("HASURA_GRAPHQL_JWT_SECRET") != "" || getenv("AUTHGATE_JWT_PRIVATE_KEYS") != "" {
-		return getenv, nil
-	}
-	path := filepath.Join(dataDir, devSecretFile)
-	raw, err := devKey(path, func(key []byte) []byte {
-		raw, _ := json.Marshal(map[string]string{"type": "HS256", "key": hex.EncodeToString(key)})
-		return raw
-	})
-	if err != nil {
-		return nil, err
-	}
-	logger.Warn("!!! DEVELOPMENT MODE: HASURA_GRAPHQL_JWT_SECRET is not set; signing with the generated development key in " +
-		path + " — never use this key in production; set HASURA_GRAPHQL_JWT_SECRET (the same value Hasura reads) instead !!!")
-	return overriding(getenv, "HASURA_GRAPHQL_JWT_SECRET", string(raw)), nil
-}
-
-// withDevRefreshSecret returns getenv with AUTHGATE_REFRESH_TOKEN_SECRET
-// filled from a development key kept under dataDir (made on first use), when
-// it is not set.
-func withDevRefreshSecret(getenv func(string) string, dataDir string, logger *slog.Logger) (func(string) string, error) {
-	if getenv("AUTHGATE_REFRESH_TOKEN_SECRET") != "" {
-		return getenv, nil
-	}
-	path := filepath.Join(dataDir, devRefreshSecretFile)
-	raw, err := devKey(path, func(key []byte) []byte { return []byte(hex.EncodeToString(key)) })
-	if err != nil {
-		return nil, err
-	}
-	logger.Warn("!!! DEVELOPMENT MODE: AUTHGATE_REFRESH_TOKEN_SECRET is not set; using the generated development key in " +
-		path + " — never use it in production; set AUTHGATE_REFRESH_TOKEN_SECRET instead !!!")
-	return overriding(getenv, "AUTHGATE_REFRESH_TOKEN_SECRET", string(raw)), nil
-}
-
-// devKey returns the content of the development key file at path, first
-// writing encode(32 random bytes) there (mode 0600) when there is none.
-func devKey(path string, encode func(key []byte) []byte) ([]byte, error) {
-	raw, err := os.ReadFile(path)
-	if err == nil {
-		return raw, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
-	raw = encode(key)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
-	}
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		return nil, fmt.Errorf("writing %s: %w", path, err)
-	}
-	return raw, nil
-}
-
-// overriding returns getenv with name set to value.
-func overriding(getenv func(string) string, name, value string) func(string) string {
-	return func(n string) string {
-		if n == name {
-			return value
-		}
-		return getenv(n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"authgate/internal/auth"
@@ -14,11 +15,14 @@ import (
 // runUser runs `authgate user <subcommand>`.
 func runUser(ctx context.Context, args []string, env Env) error {
 	if len(args) == 0 {
-		return usageError("user: missing subcommand (add, import, disable, enable, ban, unban, set-roles, set-claims, revoke-sessions)")
+		return usageError("user: missing subcommand (add, list, set-password, import, disable, enable, ban, unban, set-roles, set-claims, revoke-sessions)")
 	}
 	sub, args := args[0], args[1:]
-	if sub == "import" {
+	switch sub {
+	case "import":
 		return runUserImport(ctx, args, env)
+	case "list":
+		return runUserList(ctx, args, env)
 	}
 	fs := newFlagSet("user "+sub, env)
 	email := fs.String("email", "", "the user's email")
@@ -29,6 +33,8 @@ func runUser(ctx context.Context, args []string, env Env) error {
 		until, reason *string
 	)
 	switch sub {
+	case "set-password":
+		passwordStdin = fs.Bool("password-stdin", false, "read the new password from standard input")
 	case "add":
 		passwordStdin = fs.Bool("password-stdin", false, "read the password from standard input")
 		defaultRole = fs.String("default-role", "user", "the default role")
@@ -37,7 +43,7 @@ func runUser(ctx context.Context, args []string, env Env) error {
 		defaultRole = fs.String("default-role", "", "the default role")
 		allowedRoles = fs.String("allowed-roles", "", "comma-separated allowed roles")
 	case "ban":
-		until = fs.String("until", "", "RFC 3339 instant the ban ends")
+		until = fs.String("until", "", "when the ban ends: a duration from now (24h), a date (2030-01-01) or an RFC 3339 instant")
 		reason = fs.String("reason", "", "why (recorded)")
 	case "disable", "enable", "unban", "revoke-sessions", "set-claims":
 	default:
@@ -65,16 +71,16 @@ func runUser(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	if sub == "add" && !*passwordStdin {
-		return usageError("user add: --password-stdin is required (passwords are never taken as arguments)")
+	if (sub == "add" || sub == "set-password") && !*passwordStdin {
+		return usageError(fmt.Sprintf("user %s: --password-stdin is required (passwords are never taken as arguments)", sub))
 	}
 	if sub == "set-roles" && *defaultRole == "" {
 		return usageError("user set-roles: --default-role is required")
 	}
 	var banUntil time.Time
 	if sub == "ban" {
-		if banUntil, err = time.Parse(time.RFC3339Nano, *until); err != nil {
-			return usageError(fmt.Sprintf("user ban: --until must be an RFC 3339 instant (e.g. 2030-01-02T15:04:05Z), got %q", *until))
+		if banUntil, err = parseUntil(*until, time.Now()); err != nil {
+			return err
 		}
 	}
 
@@ -95,6 +101,16 @@ func runUser(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 		fmt.Fprintln(env.Stdout, u.ID)
+	case "set-password":
+		pw, err := readPassword(env.Stdin)
+		if err != nil {
+			return err
+		}
+		n, err := p.auth.SetUserPassword(ctx, addr, pw)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "password set for %s; %d session(s) ended\n", addr, n)
 	case "disable", "enable":
 		if err := p.auth.SetUserDisabled(ctx, addr, sub == "disable"); err != nil {
 			return err
@@ -130,6 +146,73 @@ func runUser(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(env.Stdout, n)
 	}
 	return nil
+}
+
+// parseUntil reads user ban's --until: a duration from now (24h, 90m), a
+// date (2030-01-01, the start of that day in UTC) or an RFC 3339 instant.
+func parseUntil(v string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(v); err == nil {
+		if d <= 0 {
+			return time.Time{}, usageError(fmt.Sprintf("user ban: --until %s is not in the future", v))
+		}
+		return now.Add(d), nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, usageError(fmt.Sprintf("user ban: --until must be a duration (24h), a date (2030-01-01) or an RFC 3339 instant (2030-01-02T15:04:05Z), got %q", v))
+}
+
+// runUserList runs `authgate user list [--search S]`: one line per user,
+// by email, under a header; at most auth.MaxListedUsers.
+func runUserList(ctx context.Context, args []string, env Env) error {
+	fs := newFlagSet("user list", env)
+	search := fs.String("search", "", "show only users whose email contains this text")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	p, err := buildFromEnv(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer p.store.Close()
+	users, more, err := p.auth.ListUsers(ctx, *search)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	w := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tEMAIL\tROLES\tSTATUS\tCREATED")
+	for _, u := range users {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, strings.Join(u.AllowedRoles, ","),
+			userStatus(u, now), u.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	switch {
+	case more:
+		fmt.Fprintf(env.Stderr, "authgate: showing the first %d users; narrow the list with --search\n", auth.MaxListedUsers)
+	case len(users) == 0 && *search != "":
+		fmt.Fprintf(env.Stderr, "authgate: no user's email contains %q\n", *search)
+	case len(users) == 0:
+		fmt.Fprintln(env.Stderr, "authgate: no users yet")
+	}
+	return nil
+}
+
+// userStatus is active, disabled, or banned until when.
+func userStatus(u auth.User, now time.Time) string {
+	switch {
+	case u.Disabled:
+		return "disabled"
+	case u.BannedUntil != nil && u.BannedUntil.After(now):
+		return "banned until " + u.BannedUntil.UTC().Format(time.RFC3339)
+	}
+	return "active"
 }
 
 // parseClaims reads name=value arguments; no arguments clears the claims.

@@ -126,13 +126,15 @@ func Load(getenv func(string) string) (*Config, error) {
 // to "" from an absent one: the settings whose empty value means something
 // (AUTHGATE_WEBHOOK_ANONYMOUS_ROLE) need it.
 func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
-	getenv := func(name string) string {
-		v, _ := lookup(name)
+	r := &reader{}
+	r.lookup = r.checkedLookup(lookup)
+	r.getenv = func(name string) string {
+		v, _ := r.lookup(name)
 		return v
 	}
-	r := reader{getenv: getenv, lookup: lookup}
+	getenv := r.getenv
 	c := &Config{
-		DatabaseURL:        r.str("DATABASE_URL", DefaultDatabaseURL),
+		DatabaseURL:        DatabaseURL(getenv),
 		RefreshTokenSecret: getenv("AUTHGATE_REFRESH_TOKEN_SECRET"),
 		PublicURL:          strings.TrimRight(r.str("AUTHGATE_PUBLIC_URL", ""), "/"),
 		AccessTokenTTL:     r.duration("AUTHGATE_ACCESS_TOKEN_TTL", 15*time.Minute),
@@ -178,19 +180,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	c.AccessCookie = r.boolean("AUTHGATE_ACCESS_COOKIE", false)
 	c.PprofAddr = r.str("AUTHGATE_PPROF_ADDR", "")
 	c.MetricsAddr = r.str("AUTHGATE_METRICS_ADDR", "")
-	c.Addr = r.str("AUTHGATE_ADDR", "")
-	if c.Addr == "" {
-		c.Addr = ":8080"
-		if port := strings.TrimSpace(getenv("PORT")); port != "" {
-			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-				r.fail("PORT", "%q is not a port number from 1 to 65535", port)
-			}
-			c.Addr = ":" + port
-		}
-	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil && r.err == nil {
-		r.err = fmt.Errorf("AUTHGATE_ADDR: %q is not host:port", c.Addr)
-	}
+	c.Addr = r.listenAddr()
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -262,6 +252,46 @@ func (c *Config) RefreshTokenKeys() (*refreshtoken.Keys, error) {
 		return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS: %w", err)
 	}
 	return keys, nil
+}
+
+// DefaultAddr is where serve listens when neither AUTHGATE_ADDR nor PORT
+// is set.
+const DefaultAddr = ":8080"
+
+// ListenAddr reads the listen address alone (AUTHGATE_ADDR, else :$PORT,
+// else DefaultAddr), for commands that need nothing else, such as
+// healthcheck. It returns an error naming the setting when it is bad.
+func ListenAddr(getenv func(string) string) (string, error) {
+	r := &reader{}
+	r.getenv = r.checkedGetenv(getenv)
+	addr := r.listenAddr()
+	return addr, r.err
+}
+
+func (r *reader) listenAddr() string {
+	addr := r.str("AUTHGATE_ADDR", "")
+	if addr == "" {
+		addr = DefaultAddr
+		if port := strings.TrimSpace(r.getenv("PORT")); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				r.fail("PORT", "%q is not a port number from 1 to 65535", port)
+			}
+			addr = ":" + port
+		}
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		r.fail("AUTHGATE_ADDR", "%q is not host:port", addr)
+	}
+	return addr
+}
+
+// DatabaseURL reads DATABASE_URL alone (DefaultDatabaseURL when unset), for
+// commands that need nothing else, such as migrate.
+func DatabaseURL(getenv func(string) string) string {
+	if v := strings.TrimSpace(getenv("DATABASE_URL")); v != "" {
+		return v
+	}
+	return DefaultDatabaseURL
 }
 
 // loginThrottle reads the AUTHGATE_LOGIN_* settings.

@@ -12,6 +12,7 @@ import (
 
 	"authgate/internal/auth"
 	"authgate/internal/hasurameta"
+	"authgate/internal/logctx"
 )
 
 // actionRequest is the body Hasura sends to an action handler.
@@ -146,12 +147,18 @@ func decodeInput(in json.RawMessage, dst any, required ...arg) error {
 // action secret.
 func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.ActionSecret == "" {
-		http.NotFound(w, r)
+		writeEarlyError(w, r, http.StatusNotFound, auth.CodeNotFound,
+			"Hasura Actions are switched off: set AUTHGATE_ACTION_SECRET (and the same value in Hasura's environment) to turn /actions on")
 		return
 	}
 	got := r.Header.Get("X-Action-Secret")
 	if subtle.ConstantTimeCompare([]byte(got), []byte(a.cfg.ActionSecret)) != 1 {
-		writeActionError(w, r, &auth.Error{Code: auth.CodeUnauthenticated, Message: "missing or wrong X-Action-Secret"})
+		// Hasura's configuration is wrong, not the client's token: say so
+		// where the operator looks.
+		logctx.From(r.Context()).Warn("refused an /actions call: X-Action-Secret does not match AUTHGATE_ACTION_SECRET; give Hasura the same AUTHGATE_ACTION_SECRET",
+			"header_sent", got != "")
+		writeActionError(w, r, &auth.Error{Code: auth.CodeActionSecretMismatch,
+			Message: "X-Action-Secret is missing or does not match AUTHGATE_ACTION_SECRET: Hasura and authgate need the same value"})
 		return
 	}
 	var req actionRequest
@@ -162,9 +169,10 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 	}
 	run, ok := actions[req.Action.Name]
 	if !ok {
-		writeActionError(w, r, &auth.Error{Code: auth.CodeBadUserInput, Message: fmt.Sprintf("unknown action %q", req.Action.Name)})
+		writeActionError(w, r, &auth.Error{Code: auth.CodeBadUserInput, Message: fmt.Sprintf("unknown action %q", truncate(req.Action.Name, 64))})
 		return
 	}
+	logctx.SetOutcome(r.Context(), logctx.Outcome{Operation: req.Action.Name})
 	ctx := r.Context()
 	if !hasurameta.IsPublic(req.Action.Name) {
 		// Hasura forwards the client's headers: its own access token, if
@@ -186,6 +194,7 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 		writeActionError(w, r, err)
 		return
 	}
+	logctx.SetOutcome(ctx, logctx.Outcome{Code: auth.OutcomeOf(nil)})
 	writeJSON(w, http.StatusOK, out)
 }
 

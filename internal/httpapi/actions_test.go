@@ -1,15 +1,19 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"authgate/graph"
 	"authgate/internal/auth"
 	"authgate/internal/authtest"
 	"authgate/internal/httpapi"
@@ -220,6 +224,9 @@ func wantActionError(t *testing.T, status int, raw []byte, wantStatus int, code 
 	if ext, ok := body["extensions"].(map[string]any); ok && code == auth.CodeRateLimited && ext["retryAfter"] != nil {
 		want["extensions"].(map[string]any)["retryAfter"] = ext["retryAfter"]
 	}
+	if ext, ok := body["extensions"].(map[string]any); ok && code == auth.CodeUnauthenticated && ext["reason"] != nil {
+		want["extensions"].(map[string]any)["reason"] = ext["reason"] // why a sent token was refused
+	}
 	if msg == "" || !reflect.DeepEqual(body, want) {
 		t.Errorf("body %s, want {message, extensions:{code:%s}}", raw, code)
 	}
@@ -248,9 +255,9 @@ func TestActionErrors(t *testing.T) {
 		wantCode   auth.Code
 	}{
 		{"missing X-Action-Secret", actionBody(t, "login", map[string]any{"identifier": "ivan@example.com", "password": pw}, nil),
-			nil, http.StatusUnauthorized, auth.CodeUnauthenticated},
+			nil, http.StatusUnauthorized, auth.CodeActionSecretMismatch},
 		{"wrong X-Action-Secret", actionBody(t, "login", map[string]any{"identifier": "ivan@example.com", "password": pw}, nil),
-			[]string{"X-Action-Secret", actionSecret + "x"}, http.StatusUnauthorized, auth.CodeUnauthenticated},
+			[]string{"X-Action-Secret", actionSecret + "x"}, http.StatusUnauthorized, auth.CodeActionSecretMismatch},
 		{"unknown action", actionBody(t, "dropTables", map[string]any{}, nil),
 			[]string{"X-Action-Secret", actionSecret}, http.StatusBadRequest, auth.CodeBadUserInput},
 		{"missing input field", actionBody(t, "login", map[string]any{"identifier": "ivan@example.com"}, nil),
@@ -293,8 +300,9 @@ func TestActionErrors(t *testing.T) {
 	}
 }
 
-// TestActionsAreOffWithoutASecret checks that /actions does not exist when
-// AUTHGATE_ACTION_SECRET is empty, whatever the caller sends.
+// TestActionsAreOffWithoutASecret checks that /actions runs nothing when
+// AUTHGATE_ACTION_SECRET is empty, whatever the caller sends, and answers
+// NOT_FOUND naming the setting that turns it on.
 func TestActionsAreOffWithoutASecret(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, httpapi.Config{ActionSecret: "-"})
@@ -302,9 +310,36 @@ func TestActionsAreOffWithoutASecret(t *testing.T) {
 		status, raw := s.do(t, http.MethodPost, "/actions",
 			actionBody(t, "login", map[string]any{"identifier": "a@example.com", "password": "whatever1"}, nil),
 			"Content-Type", "application/json", "X-Action-Secret", secret)
-		if status != http.StatusNotFound {
-			t.Errorf("with X-Action-Secret %q: status %d, want 404: %s", secret, status, raw)
+		wantActionError(t, status, raw, http.StatusNotFound, auth.CodeNotFound)
+		if !strings.Contains(string(raw), "AUTHGATE_ACTION_SECRET") {
+			t.Errorf("with X-Action-Secret %q: the answer does not name AUTHGATE_ACTION_SECRET: %s", secret, raw)
 		}
+	}
+}
+
+// TestWrongActionSecretIsLoggedAsAWarning checks that a wrong or missing
+// X-Action-Secret, a misconfigured Hasura, is logged at warn (without the
+// secret) so the operator sees it, while the client gets
+// ACTION_SECRET_MISMATCH rather than a code that reads as its own bad token.
+func TestWrongActionSecretIsLoggedAsAWarning(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{})
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h := httpapi.New(httpapi.Config{ActionSecret: actionSecret}, env.Service, graph.NewServer(env.Service, graph.Options{}), env.Store, logger)
+	wrong := actionSecret + "-but-not-quite"
+	req := httptest.NewRequest(http.MethodPost, "/actions", bytes.NewReader(actionBody(t, "me", nil, nil)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Action-Secret", wrong)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	wantActionError(t, rec.Code, rec.Body.Bytes(), http.StatusUnauthorized, auth.CodeActionSecretMismatch)
+	var line struct{ Level, Msg string }
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil || line.Level != "WARN" || !strings.Contains(line.Msg, "AUTHGATE_ACTION_SECRET") {
+		t.Errorf("log %q (%v), want one warning naming AUTHGATE_ACTION_SECRET", logs.String(), err)
+	}
+	if strings.Contains(logs.String(), actionSecret) {
+		t.Errorf("the log shows the secret: %s", logs.String())
 	}
 }
 

@@ -1,9 +1,13 @@
 package httpapi
 
 import (
+	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"authgate/internal/auth"
@@ -30,6 +34,10 @@ type BrowserPolicy struct {
 	// when authgate is reached over HTTPS alone (directly or behind a
 	// TLS-terminating proxy): browsers then refuse plain HTTP to its host.
 	HSTS bool
+	// WarnRefused, when set (development mode), logs at warn, once per
+	// origin, each page origin refused on /graphql, with the setting that
+	// would allow it: the browser only tells the page's console.
+	WarnRefused *slog.Logger
 }
 
 // CORS answers.
@@ -55,6 +63,7 @@ func WithBrowserPolicy(p BrowserPolicy, next http.Handler) http.Handler {
 	if p.TokenHeader != "" {
 		allowHeaders += ", " + p.TokenHeader
 	}
+	var warned sync.Map // origins already logged as refused
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		if p.HSTS {
@@ -62,6 +71,12 @@ func WithBrowserPolicy(p BrowserPolicy, next http.Handler) http.Handler {
 		}
 		origin := r.Header.Get("Origin")
 		allowed := r.URL.Path == "/graphql" && origin != "" && slices.Contains(origins, origin)
+		if p.WarnRefused != nil && !allowed && r.URL.Path == "/graphql" && origin != "" && !sameOrigin(origin, r) {
+			if _, done := warned.LoadOrStore(origin, true); !done {
+				p.WarnRefused.Warn("refused a cross-origin call to /graphql from "+truncate(origin, 100)+
+					": add that origin to AUTHGATE_CORS_ORIGINS (comma-separated) to let its pages call authgate", "origin", truncate(origin, 100))
+			}
+		}
 		if r.URL.Path == "/graphql" && len(origins) > 0 {
 			// The answer depends on Origin, whatever it is: caches must not
 			// hand one origin's answer to another.
@@ -95,4 +110,11 @@ func WithBrowserPolicy(p BrowserPolicy, next http.Handler) http.Handler {
 		h.Set("Access-Control-Max-Age", strconv.Itoa(int(corsMaxAge.Seconds())))
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// sameOrigin reports whether origin is the request's own host: a page
+// authgate served itself (the playground), which needs no CORS.
+func sameOrigin(origin string, r *http.Request) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }

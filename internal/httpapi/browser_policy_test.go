@@ -343,3 +343,36 @@ func TestRefreshCookieModeKeepsTheTokenOutOfTheBody(t *testing.T) {
 	}
 	checkBody("login over /actions", raw, "", cookieNamed(resp, "authgate_refresh"))
 }
+
+// TestRefusedOriginIsLoggedInDevelopment checks that in development a page
+// origin refused on /graphql is logged at warn once, naming the origin and
+// AUTHGATE_CORS_ORIGINS, and that allowed origins and authgate's own pages
+// log nothing.
+func TestRefusedOriginIsLoggedInDevelopment(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{})
+	h := httpapi.New(httpapi.Config{}, env.Service, graph.NewServer(env.Service, graph.Options{}), env.Store,
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	call := func(handler http.Handler, method, origin string, header ...string) {
+		req := httptest.NewRequest(method, "http://authgate.test/graphql", strings.NewReader(`{"query":"{ __typename }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", origin)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		handler.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	var logs strings.Builder
+	dev := httpapi.WithBrowserPolicy(httpapi.BrowserPolicy{CORSOrigins: []string{"https://app.example.com"},
+		WarnRefused: slog.New(slog.NewTextHandler(&logs, nil))}, h)
+
+	call(dev, http.MethodOptions, "http://localhost:3000", "Access-Control-Request-Method", "POST")
+	call(dev, http.MethodPost, "http://localhost:3000")
+	call(dev, http.MethodPost, "https://app.example.com")
+	call(dev, http.MethodPost, "http://authgate.test")
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "level=WARN") || !strings.Contains(lines[0], "AUTHGATE_CORS_ORIGINS") ||
+		!strings.Contains(lines[0], "http://localhost:3000") {
+		t.Errorf("development log %q, want one warning naming http://localhost:3000 and AUTHGATE_CORS_ORIGINS", logs.String())
+	}
+}

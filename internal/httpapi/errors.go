@@ -17,19 +17,20 @@ import (
 // their own (UNAVAILABLE, INTERNAL) are answered 424 Failed Dependency, and
 // extensions.code says which.
 var actionStatus = map[auth.Code]int{
-	auth.CodeBadUserInput:        http.StatusBadRequest,
-	auth.CodeWeakPassword:        http.StatusBadRequest,
-	auth.CodeInvalidCredentials:  http.StatusUnauthorized,
-	auth.CodeInvalidRefreshToken: http.StatusUnauthorized,
-	auth.CodeRefreshTokenReused:  http.StatusUnauthorized,
-	auth.CodeUnauthenticated:     http.StatusUnauthorized,
-	auth.CodeUserDisabled:        http.StatusForbidden,
-	auth.CodeForbidden:           http.StatusForbidden,
-	auth.CodeNotFound:            http.StatusNotFound,
-	auth.CodeEmailTaken:          http.StatusConflict,
-	auth.CodeRateLimited:         http.StatusTooManyRequests,
-	auth.CodeUnavailable:         http.StatusFailedDependency,
-	auth.CodeInternal:            http.StatusFailedDependency,
+	auth.CodeBadUserInput:         http.StatusBadRequest,
+	auth.CodeWeakPassword:         http.StatusBadRequest,
+	auth.CodeInvalidCredentials:   http.StatusUnauthorized,
+	auth.CodeInvalidRefreshToken:  http.StatusUnauthorized,
+	auth.CodeRefreshTokenReused:   http.StatusUnauthorized,
+	auth.CodeUnauthenticated:      http.StatusUnauthorized,
+	auth.CodeActionSecretMismatch: http.StatusUnauthorized,
+	auth.CodeUserDisabled:         http.StatusForbidden,
+	auth.CodeForbidden:            http.StatusForbidden,
+	auth.CodeNotFound:             http.StatusNotFound,
+	auth.CodeEmailTaken:           http.StatusConflict,
+	auth.CodeRateLimited:          http.StatusTooManyRequests,
+	auth.CodeUnavailable:          http.StatusFailedDependency,
+	auth.CodeInternal:             http.StatusFailedDependency,
 }
 
 // unavailableRetryAfter is what an UNAVAILABLE action answer tells the
@@ -43,6 +44,8 @@ type actionError struct {
 		Code auth.Code `json:"code"`
 		// RetryAfter is the seconds a RATE_LIMITED client should wait.
 		RetryAfter int `json:"retryAfter,omitempty"`
+		// Reason says why a bearer token was refused (UNAUTHENTICATED).
+		Reason string `json:"reason,omitempty"`
 	} `json:"extensions"`
 }
 
@@ -64,10 +67,18 @@ func writeActionError(w http.ResponseWriter, r *http.Request, err error) {
 	if body.Extensions.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(body.Extensions.RetryAfter))
 	}
+	if ae := (*auth.Error)(nil); errors.As(err, &ae) {
+		body.Extensions.Reason = ae.Reason
+	}
 	if code == auth.CodeInternal || code == auth.CodeUnavailable {
 		logctx.From(r.Context()).Error("action failed", "code", code, "error", err)
 	}
-	writeJSON(w, actionStatus[code], body)
+	logctx.SetOutcome(r.Context(), logctx.Outcome{Code: string(code)})
+	status, ok := actionStatus[code]
+	if !ok { // a code without its own status is still the caller's to act on
+		status = http.StatusBadRequest
+	}
+	writeJSON(w, status, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -80,6 +91,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // (oversized body, panic) in that door's shape: Hasura's {message,
 // extensions} on /actions, a GraphQL errors list elsewhere.
 func writeEarlyError(w http.ResponseWriter, r *http.Request, status int, code auth.Code, message string) {
+	logctx.SetOutcome(r.Context(), logctx.Outcome{Code: string(code)})
 	if r.URL.Path == "/actions" {
 		body := actionError{Message: message}
 		body.Extensions.Code = code

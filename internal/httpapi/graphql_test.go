@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"net/http"
 	"testing"
 	"time"
 
@@ -229,6 +230,44 @@ func TestOperationsNeedingACallerRefuseBadBearers(t *testing.T) {
 	s.graphql(t, meQuery, nil, "Authorization", "bearer "+fresh.AccessToken).into(t, "me", new(map[string]any))
 	if len(sessions) != 2 {
 		t.Errorf("mySessions with a fresh token = %d sessions, want 2", len(sessions))
+	}
+}
+
+// TestUnauthenticatedSaysWhyTheBearerFailed checks extensions.reason: a
+// client that sent a bearer token learns whether to refresh it (expired) or
+// to sign in again (invalid, revoked); one that sent none gets no reason.
+func TestUnauthenticatedSaysWhyTheBearerFailed(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, httpapi.Config{})
+	const pw = "correct horse battery"
+	old := s.signup(t, "rhea@example.com", pw)
+	s.env.Clock.Advance(15*time.Minute + time.Second)
+	fresh := s.login(t, "rhea@example.com", pw)
+	revoked := s.login(t, "rhea@example.com", pw)
+	if r := s.graphql(t, `mutation { revokeAccessToken }`, nil, bearer(revoked.AccessToken)...); r.Status != http.StatusOK || len(r.Errors) > 0 {
+		t.Fatalf("revokeAccessToken: %s", r.Body)
+	}
+
+	cases := []struct {
+		name   string
+		header []string
+		reason any // nil: no reason
+	}{
+		{"expired token", bearer(old.AccessToken), "expired"},
+		{"garbage token", bearer("garbage"), "invalid"},
+		{"tampered token", bearer(fresh.AccessToken[:len(fresh.AccessToken)-2] + "xx"), "invalid"},
+		{"refresh token as bearer", bearer(fresh.RefreshToken), "invalid"},
+		{"revoked token", bearer(revoked.AccessToken), "revoked"},
+		{"no bearer token", nil, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.graphql(t, meQuery, nil, tc.header...)
+			r.wantCode(t, auth.CodeUnauthenticated)
+			if got := r.Errors[0].Extensions["reason"]; got != tc.reason {
+				t.Errorf("extensions.reason = %v, want %v: %s", got, tc.reason, r.Body)
+			}
+		})
 	}
 }
 

@@ -29,22 +29,34 @@ func (a *api) middleware(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		setSecurityHeaders(w.Header(), r)
 		sw := &statusWriter{ResponseWriter: w}
+		ctx, outcome := logctx.WithOutcome(r.Context())
 		defer func() {
 			if p := recover(); p != nil {
 				a.logger.Error("panic", "request_id", id, "panic", fmt.Sprint(p), "path", r.URL.Path)
+				outcome.Code = string(auth.CodeInternal)
 				if sw.status == 0 {
 					writeEarlyError(sw, r, http.StatusInternalServerError, auth.CodeInternal, "internal error")
 				}
 			}
 			// The access log line; skipped, with no allocation, below info.
 			if a.logger.Enabled(r.Context(), slog.LevelInfo) {
-				a.logger.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", id),
+				attrs := []slog.Attr{slog.String("request_id", id),
 					slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
-					slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
+					slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000)}
+				if outcome.Operation != "" {
+					attrs = append(attrs, slog.String("operation", outcome.Operation))
+				}
+				if outcome.OperationName != "" {
+					attrs = append(attrs, slog.String("operation_name", outcome.OperationName))
+				}
+				if outcome.Code != "" {
+					attrs = append(attrs, slog.String("code", outcome.Code))
+				}
+				a.logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 			}
 		}()
 
-		ctx := logctx.WithRequest(r.Context(), a.logger, id)
+		ctx = logctx.WithRequest(ctx, a.logger, id)
 		if a.cfg.RequestTimeout > 0 {
 			var cancel func()
 			ctx, cancel = context.WithTimeout(ctx, a.cfg.RequestTimeout)

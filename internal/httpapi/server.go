@@ -52,6 +52,9 @@ type Config struct {
 	// serves it.
 	Metrics             *metrics.Metrics
 	MetricsOnOwnAddress bool
+	// Introspection says whether GraphQL introspection is on: without it
+	// the playground asks for no schema and says how to turn it on.
+	Introspection bool
 }
 
 // Pinger reports whether the database answers.
@@ -73,7 +76,7 @@ func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger 
 	mux := http.NewServeMux()
 	mux.Handle("POST /graphql", a.withCookies(a.withBearer(graphQL)))
 	mux.Handle("GET /graphql", a.withBearer(graphQL))
-	pg := playground.New("authgate", "/graphql")
+	pg := playground.New("authgate", "/graphql", cfg.Introspection)
 	mux.HandleFunc("GET /{$}", pg.ServePage)
 	mux.HandleFunc("GET "+playground.AssetPath, pg.ServeAsset)
 	mux.HandleFunc("GET /favicon.ico", playground.ServeFavicon)
@@ -88,7 +91,57 @@ func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger 
 	mux.HandleFunc("GET /.well-known/jwks.json", a.handleJWKS)
 	mux.HandleFunc("GET /hasura/auth", a.handleAuthHook)
 	mux.HandleFunc("POST /hasura/auth", a.handleAuthHook)
-	return a.middleware(mux)
+	return a.middleware(withJSONFallbacks(mux))
+}
+
+// withJSONFallbacks answers what the mux itself would answer in plain text
+// (no such route: 404; a route that takes other methods: 405 with Allow) as
+// JSON with extensions.code, like every other error.
+func withJSONFallbacks(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(&fallbackWriter{ResponseWriter: w, r: r}, r)
+	})
+}
+
+// fallbackWriter replaces the mux's plain-text 404 and 405 answers.
+type fallbackWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	replaced bool
+}
+
+func (f *fallbackWriter) WriteHeader(status int) {
+	switch status {
+	case http.StatusNotFound:
+		f.replaced = true
+		writeEarlyError(f.ResponseWriter, f.r, status, auth.CodeNotFound,
+			"no such endpoint: "+f.r.Method+" "+truncate(f.r.URL.Path, 100)+" (authgate serves /graphql, /actions, /healthz, /readyz, /.well-known/jwks.json, /hasura/auth)")
+	case http.StatusMethodNotAllowed:
+		f.replaced = true
+		writeEarlyError(f.ResponseWriter, f.r, status, auth.CodeBadUserInput,
+			truncate(f.r.URL.Path, 100)+" does not answer "+truncate(f.r.Method, 20)+"; it answers "+f.Header().Get("Allow"))
+	default:
+		f.ResponseWriter.WriteHeader(status)
+	}
+}
+
+func (f *fallbackWriter) Write(b []byte) (int, error) {
+	if f.replaced {
+		return len(b), nil
+	}
+	return f.ResponseWriter.Write(b)
+}
+
+// truncate cuts s to at most n bytes, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // handleReady answers 200 when the database answers within a short time
@@ -120,8 +173,9 @@ func (a *api) handleJWKS(w http.ResponseWriter, _ *http.Request) {
 // withBearer puts the caller of a valid access token (where the JWT config
 // says clients carry it) in the request context. A missing or invalid token
 // is not refused here: operations that need a caller answer UNAUTHENTICATED
-// (UNAVAILABLE when the token could not be checked), and the rest (login,
-// refresh) work even when a client sends a stale token along.
+// (with the refused token's reason; UNAVAILABLE when the token could not be
+// checked), and the rest (login, refresh) work even when a client sends a
+// stale token along.
 func (a *api) withBearer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if raw, _ := a.cfg.AccessToken.find(r.Header.Values); raw != "" {
@@ -129,8 +183,8 @@ func (a *api) withBearer(next http.Handler) http.Handler {
 			switch {
 			case err == nil:
 				r = r.WithContext(auth.WithPrincipal(r.Context(), auth.PrincipalOf(v)))
-			case auth.CodeOf(err) == auth.CodeUnavailable:
-				r = r.WithContext(auth.WithUncheckedCredentials(r.Context(), err))
+			default:
+				r = r.WithContext(auth.WithBearerFailure(r.Context(), err))
 			}
 		}
 		next.ServeHTTP(w, r)

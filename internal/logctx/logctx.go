@@ -31,3 +31,40 @@ func From(ctx context.Context) *slog.Logger {
 	}
 	return r.base.With("request_id", r.id)
 }
+
+// Outcome is what a request did, for its access log line: the operation
+// (the GraphQL root fields, or the action's name), the client's name for a
+// GraphQL operation, and the outcome code ("OK" or an error code). The one
+// handler that serves the request sets it; the middleware reads it after.
+type Outcome struct {
+	Operation     string
+	OperationName string
+	Code          string
+}
+
+type outcomeKey struct{}
+
+// WithOutcome returns ctx carrying an empty Outcome for the request's
+// handler to fill in, and that Outcome.
+func WithOutcome(ctx context.Context) (context.Context, *Outcome) {
+	o := &Outcome{}
+	return context.WithValue(ctx, outcomeKey{}, o), o
+}
+
+// SetOutcome records what the request did, when ctx carries an Outcome;
+// empty fields of o leave what was recorded before.
+func SetOutcome(ctx context.Context, o Outcome) {
+	p, ok := ctx.Value(outcomeKey{}).(*Outcome)
+	if !ok {
+		return
+	}
+	if o.Operation != "" {
+		p.Operation = o.Operation
+	}
+	if o.OperationName != "" {
+		p.OperationName = o.OperationName
+	}
+	if o.Code != "" {
+		p.Code = o.Code
+	}
+}

@@ -50,9 +50,12 @@ type asset struct {
 	body        []byte
 }
 
-// New renders the GraphiQL page for endpoint. Like template.Must, it panics
-// if an embedded file is missing: a broken build, which the tests rule out.
-func New(title, endpoint string) *Playground {
+// New renders the GraphiQL page for endpoint. Without introspection the
+// page asks for no schema (GraphiQL would show "Error fetching schema") and
+// says how to turn introspection on; queries still run. Like template.Must,
+// it panics if an embedded file is missing or gqlgen's page changed shape:
+// a broken build, which the tests rule out.
+func New(title, endpoint string, introspection bool) *Playground {
 	files, err := fs.Sub(assets, "assets")
 	if err != nil {
 		panic(err)
@@ -75,7 +78,41 @@ func New(title, endpoint string) *Playground {
 	var rendered pageWriter
 	render(&rendered, &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/"}, Header: http.Header{}})
 	page := rendered.body.Bytes()
+	if !introspection {
+		page = withoutIntrospection(page)
+	}
 	return &Playground{page: page, csp: pagePolicy(page), files: served}
+}
+
+// The notice shown instead of GraphiQL's schema error, and its style (an
+// inline block, allowed by its hash like the page's own).
+const (
+	introspectionNotice = `<p class="authgate-notice">Introspection is switched off, so the playground has no schema ` +
+		`(no completion, no docs); queries still run. Set <code>AUTHGATE_INTROSPECTION=true</code> to turn it on ` +
+		`(<code>make run</code> does).</p>`
+	noticeStyle = `<style>
+		body { display: flex; flex-direction: column; height: 100vh; }
+		#graphiql { flex: 1; height: auto; min-height: 0; }
+		.authgate-notice { margin: 0; padding: 0.5rem 1rem; font: 14px/1.4 system-ui, sans-serif;
+			background: #fff3cd; color: #664d03; border-bottom: 1px solid #ffe69c; }
+	</style>`
+)
+
+// withoutIntrospection edits gqlgen's page: GraphiQL gets schema null (so it
+// never sends the introspection query that would be refused), and the page
+// shows the notice above it.
+func withoutIntrospection(page []byte) []byte {
+	for _, edit := range []struct{ old, new string }{
+		{"fetcher: fetcher,", "fetcher: fetcher,\n          schema: null,"},
+		{`<div id="graphiql">`, introspectionNotice + "\n    " + `<div id="graphiql">`},
+		{"</head>", noticeStyle + "\n  </head>"},
+	} {
+		if bytes.Count(page, []byte(edit.old)) != 1 {
+			panic(fmt.Sprintf("playground: gqlgen's page does not hold %q exactly once", edit.old))
+		}
+		page = bytes.Replace(page, []byte(edit.old), []byte(edit.new), 1)
+	}
+	return page
 }
 
 // pageWriter keeps what gqlgen's page handler writes, so the page is

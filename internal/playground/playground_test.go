@@ -3,6 +3,7 @@ package playground_test
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -14,9 +15,11 @@ import (
 	"authgate/internal/playground"
 )
 
-func serve(t *testing.T) *httptest.Server {
+// serve serves the playground (with introspection on unless one false is
+// given).
+func serve(t *testing.T, introspection ...bool) *httptest.Server {
 	t.Helper()
-	p := playground.New("authgate", "/graphql")
+	p := playground.New("authgate", "/graphql", len(introspection) == 0 || introspection[0])
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", p.ServePage)
 	mux.HandleFunc("GET "+playground.AssetPath, p.ServeAsset)
@@ -105,7 +108,14 @@ func TestPageLoadsOnlyItsOwnFiles(t *testing.T) {
 // inline blocks by hash, no unsafe-inline or eval, nothing from elsewhere.
 func TestPagePolicyAllowsExactlyItsInlineCode(t *testing.T) {
 	t.Parallel()
-	s := serve(t)
+	for _, introspection := range []bool{true, false} {
+		t.Run(fmt.Sprintf("introspection %v", introspection), func(t *testing.T) {
+			checkPagePolicy(t, serve(t, introspection))
+		})
+	}
+}
+
+func checkPagePolicy(t *testing.T, s *httptest.Server) {
 	resp, page := get(t, s.URL+"/")
 	csp := resp.Header.Get("Content-Security-Policy")
 	directives := map[string]string{}
@@ -141,6 +151,25 @@ func TestPagePolicyAllowsExactlyItsInlineCode(t *testing.T) {
 	}
 	if seen["script"] == 0 || seen["style"] == 0 {
 		t.Errorf("inline blocks found: %v; want a script and a style", seen)
+	}
+}
+
+// TestPageWithoutIntrospectionSaysHowToTurnItOn checks that with
+// introspection off the page names AUTHGATE_INTROSPECTION and has GraphiQL
+// ask for no schema (which would fail as "Error fetching schema"), and that
+// with it on the page is gqlgen's, unchanged.
+func TestPageWithoutIntrospectionSaysHowToTurnItOn(t *testing.T) {
+	t.Parallel()
+	_, off := get(t, serve(t, false).URL+"/")
+	if !strings.Contains(string(off), "AUTHGATE_INTROSPECTION=true") {
+		t.Error("the page without introspection does not name AUTHGATE_INTROSPECTION")
+	}
+	if !regexp.MustCompile(`fetcher: fetcher,\s+schema: null,`).Match(off) {
+		t.Error("GraphiQL still introspects: no schema: null beside the fetcher")
+	}
+	_, on := get(t, serve(t, true).URL+"/")
+	if strings.Contains(string(on), "AUTHGATE_INTROSPECTION") || strings.Contains(string(on), "schema: null") {
+		t.Error("the page with introspection on carries the notice")
 	}
 }
 

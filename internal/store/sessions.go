@@ -506,5 +506,34 @@ func (s *Store) ChangePassword(ctx context.Context, userID, oldHash, newHash str
 	return rec, ended, err
 }
 
+// setPasswordHash replaces the hash whatever it was (an administrator's
+// reset) and clears the account's login throttle.
+const setPasswordHash = `
+WITH reset AS (
+    DELETE FROM auth.login_throttle
+    WHERE scope = 'account' AND subject = (SELECT email FROM auth.users WHERE id = $1)
+)
+UPDATE auth.users SET password_hash = $2, updated_at = $3
+WHERE id = $1`
+
+// SetPassword implements auth.Store.
+func (s *Store) SetPassword(ctx context.Context, userID, newHash string, now time.Time) ([]string, error) {
+	var ended []string
+	ip, ua := requestClient(ctx)
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, setPasswordHash, userID, newHash, now)
+		if err != nil {
+			return mapError(err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return auth.ErrNotFound
+		}
+		ended, err = cutOff(ctx, tx, userID, auth.CutOff{Now: now, Reason: "password set by an administrator"},
+			auth.EventPasswordChanged, map[string]any{"by": "administrator"}, ip, ua)
+		return err
+	})
+	return ended, err
+}
+
 // micros is t in unix microseconds, as NOTIFY payloads carry it.
 func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -181,3 +182,29 @@ func (s *Store) UpdateUser(ctx context.Context, email string, c auth.UserChange)
 	}
 	return row.record(), nil
 }
+
+// listUsers finds users whose email contains $1 (a LIKE pattern, already
+// escaped), by email, at most $2 of them.
+const listUsers = `SELECT ` + userColumns + ` FROM auth.users WHERE email LIKE $1 ESCAPE '\' ORDER BY email LIMIT $2`
+
+// ListUsers implements auth.Store.
+func (s *Store) ListUsers(ctx context.Context, search string, limit int) ([]auth.UserRecord, error) {
+	pattern := "%" + likeEscaper.Replace(search) + "%"
+	rows, err := s.db.QueryxContext(ctx, listUsers, pattern, limit)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	defer rows.Close()
+	var users []auth.UserRecord
+	for rows.Next() {
+		var row userRow
+		if err := rows.StructScan(&row); err != nil {
+			return nil, mapError(err)
+		}
+		users = append(users, row.record())
+	}
+	return users, mapError(rows.Err())
+}
+
+// likeEscaper makes text match itself in a LIKE pattern with ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

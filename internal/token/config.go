@@ -67,6 +67,8 @@ type hasuraSettings struct {
 	audience            json.RawMessage
 	allowedSkew         json.RawMessage // the number as written: 60, 2.5, 6e1
 	header              json.RawMessage
+	// jwkURL is the jwk_url set, where Hasura fetches the keys from.
+	jwkURL string
 }
 
 // hasuraSecretFields are the fields of HASURA_GRAPHQL_JWT_SECRET Hasura
@@ -128,6 +130,9 @@ func ParseConfig(hasuraJWTSecret, privateKeys string) (*Config, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if in.JWKURL != nil {
+		cfg.hasura.jwkURL = *in.JWKURL
 	}
 
 	if err := cfg.checkLayout(); err != nil {

@@ -34,7 +34,8 @@ type hasuraSecretOut struct {
 }
 
 // HasuraJWTSecret returns the JSON Hasura's HASURA_GRAPHQL_JWT_SECRET needs to
-// trust authgate's tokens. With private keys it points Hasura at
+// trust authgate's tokens. With private keys it points Hasura at the
+// jwk_url HASURA_GRAPHQL_JWT_SECRET names, else at
 // <publicBaseURL>/.well-known/jwks.json, so that rotated keys reach Hasura
 // without a restart; with an HMAC secret it holds the type and the secret (and
 // ignores publicBaseURL). Settings given in HASURA_GRAPHQL_JWT_SECRET (issuer,
@@ -48,8 +49,8 @@ type hasuraSecretOut struct {
 // instead: the revocation cut-offs compare it with the instant of a password
 // change or sign-out, and a token made in that same second would die.)
 //
-// It returns an error when the Config uses private keys and publicBaseURL is
-// not an absolute http or https URL.
+// It returns an error when the Config uses private keys without a jwk_url
+// and publicBaseURL is not an absolute http or https URL.
 func (c *Config) HasuraJWTSecret(publicBaseURL string) (string, error) {
 	out := hasuraSecretOut{
 		ClaimsNamespace:     c.hasura.claimsNamespace,
@@ -64,10 +65,14 @@ func (c *Config) HasuraJWTSecret(publicBaseURL string) (string, error) {
 	if out.AllowedSkew == nil {
 		out.AllowedSkew = json.RawMessage(strconv.Itoa(int(RecommendedAllowedSkew / time.Second)))
 	}
-	if c.symmetric {
+	switch {
+	case c.symmetric:
 		out.Type = c.hasura.hmacType
 		out.Key = c.hasura.hmacKey
-	} else {
+	case c.hasura.jwkURL != "":
+		// What Hasura is already told: printed back as it is.
+		out.JWKURL = c.hasura.jwkURL
+	default:
 		base, err := url.Parse(publicBaseURL)
 		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" ||
 			base.RawQuery != "" || base.Fragment != "" || base.User != nil {
@@ -85,3 +90,6 @@ func (c *Config) HasuraJWTSecret(publicBaseURL string) (string, error) {
 	}
 	return strings.TrimSuffix(buf.String(), "\n"), nil
 }
+
+// JWKURL is the jwk_url HASURA_GRAPHQL_JWT_SECRET names, or "".
+func (c *Config) JWKURL() string { return c.hasura.jwkURL }
