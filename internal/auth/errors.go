@@ -24,6 +24,7 @@ const (
 	CodeRateLimited         Code = "RATE_LIMITED"
 	CodeInternal            Code = "INTERNAL"
 	CodeUnavailable         Code = "UNAVAILABLE"
+	CodeEmailNotConfigured  Code = "EMAIL_NOT_CONFIGURED"
 )
 
 // Error is the one error type that reaches clients: a code and a message
@@ -93,6 +94,7 @@ var (
 	ErrSignupDisabled      = newError(CodeForbidden, "sign-up is switched off")
 	ErrNotFound            = newError(CodeNotFound, "not found")
 	ErrEmailTaken          = newError(CodeEmailTaken, "an account with this email already exists")
+	ErrEmailNotConfigured  = newError(CodeEmailNotConfigured, "mail delivery is not configured on this server")
 	ErrBusy                = &Error{Code: CodeRateLimited, Message: "too many sign-ins at once; try again in a moment", RetryAfter: time.Second}
 )
 

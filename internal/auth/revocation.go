@@ -137,8 +137,9 @@ func (s *Service) Purge(ctx context.Context) (PurgeResult, error) {
 		BatchSize:      1000,
 		// Audit events older than the retention; throttle rows whose window
 		// and back-off have both passed.
-		AuditRetention:    s.cfg.AuditRetention,
-		ThrottleRetention: s.cfg.Throttle.Window + s.cfg.Throttle.BackoffMax,
+		AuditRetention:      s.cfg.AuditRetention,
+		ThrottleRetention:   s.cfg.Throttle.Window + s.cfg.Throttle.BackoffMax,
+		MailOutboxRetention: MailOutboxRetention,
 	})
 }
 
