@@ -31,6 +31,11 @@ const (
 	EventUnbanned             AuditEventKind = "unbanned"
 	EventRolesChanged         AuditEventKind = "roles_changed"
 	EventClaimsChanged        AuditEventKind = "claims_changed"
+	// Written by the mail worker; detail: template, email (the recipient),
+	// attempts, outbox_id, and for failures reason and error. Never the
+	// mail's link or code.
+	EventMailSent   AuditEventKind = "mail_sent"
+	EventMailFailed AuditEventKind = "mail_failed"
 )
 
 // AuditEvent is one row of the audit trail. It never holds a secret: no
