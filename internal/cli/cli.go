@@ -19,6 +19,7 @@ import (
 	"authgate/internal/config"
 	"authgate/internal/password"
 	"authgate/internal/refreshtoken"
+	"authgate/internal/sealbox"
 	"authgate/internal/store"
 	"authgate/internal/token"
 )
@@ -67,6 +68,9 @@ commands:
   token revoke --jti J --expires-at T
                                 denylist one access token until it expires
   purge                         delete expired and revoked rows once
+  mail test --to ADDR [--locale L]
+                                send one test mail now through AUTHGATE_SMTP_URL (not
+                                through the outbox) and print the server's answer
 
 Settings come from the environment; see README.md.
 `
@@ -94,6 +98,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		err = runPurge(ctx, args[1:], env)
 	case "audit":
 		err = runAudit(ctx, args[1:], env)
+	case "mail":
+		err = runMail(ctx, args[1:], env)
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return exitOK
@@ -150,6 +156,8 @@ type parts struct {
 	store  *store.Store
 	auth   *auth.Service
 	issuer *token.Issuer
+	// mailBox seals and opens the mail outbox; nil without JWT settings.
+	mailBox *sealbox.Box
 }
 
 // build opens the database, applies migrations and assembles the service.
@@ -177,8 +185,9 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 	}
 	clk := clock.System{}
 	var (
-		issuer *token.Issuer
-		keys   refreshtoken.Keys
+		issuer  *token.Issuer
+		keys    refreshtoken.Keys
+		mailBox *sealbox.Box
 	)
 	if cfg.JWT != nil {
 		issuer = token.NewIssuer(cfg.JWT, clk, rand.Reader, cfg.AccessTokenTTL)
@@ -189,6 +198,10 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		if keys, err = refreshtoken.NewKeys(secret); err != nil {
 			st.Close()
 			return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: %w", err)
+		}
+		if mailBox, err = newMailBox(secret); err != nil {
+			st.Close()
+			return nil, err
 		}
 	}
 	hasher := password.New(cfg.Argon2, cfg.HashConcurrency, rand.Reader)
@@ -206,8 +219,9 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		AccessTokenLeeway: leeway,
 		Throttle:          cfg.LoginThrottle,
 		AuditRetention:    cfg.AuditRetention,
+		Mail:              mailConfig(mailBox, cfg.Mail),
 	})
-	return &parts{cfg: cfg, store: st, auth: svc, issuer: issuer}, nil
+	return &parts{cfg: cfg, store: st, auth: svc, issuer: issuer, mailBox: mailBox}, nil
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -138,6 +138,32 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// await waits up to timeout for a line holding text, written before or
+// after the call, and returns it; it fails t when none comes.
+func (w *logWriter) await(t *testing.T, text string, timeout time.Duration) string {
+	t.Helper()
+	w.mu.Lock()
+	for _, line := range strings.SplitAfter(w.buf.String(), "\n") {
+		if strings.Contains(line, text) {
+			w.mu.Unlock()
+			return line
+		}
+	}
+	ch, ok := w.watches[text]
+	if !ok {
+		ch = make(chan string, 1)
+		w.watches[text] = ch
+	}
+	w.mu.Unlock()
+	select {
+	case line := <-ch:
+		return line
+	case <-time.After(timeout):
+		t.Fatalf("no log line with %q within %s: %s", text, timeout, w)
+		return ""
+	}
+}
+
 func (w *logWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -161,12 +187,18 @@ type serveRun struct {
 // expects exit code 0), and waits for each of its "… listening" lines.
 func startServe(t *testing.T, s settings, listeners ...string) *serveRun {
 	t.Helper()
+	return startServeArgs(t, s, []string{"serve"}, listeners...)
+}
+
+// startServeArgs is startServe with the command line args ("serve", flags).
+func startServeArgs(t *testing.T, s settings, args []string, listeners ...string) *serveRun {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &serveRun{addrs: map[string]string{}, logs: newLogWriter(append(listeners, "shutting down")...),
 		stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		r.code = cli.Run(ctx, []string{"serve"}, cli.Env{
+		r.code = cli.Run(ctx, args, cli.Env{
 			Getenv: func(name string) string { return s[name] },
 			Stdin:  strings.NewReader(""),
 			Stdout: io.Discard,

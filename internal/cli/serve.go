@@ -31,7 +31,7 @@ const devSecretFile = "dev-jwt-secret.json"
 // in-flight requests.
 func runServe(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("serve", env)
-	dev := fs.Bool("dev", false, "development mode: generate a JWT key under --data-dir if none is set, turn introspection on")
+	dev := fs.Bool("dev", false, "development mode: generate a JWT key under --data-dir if none is set, turn introspection on, keep mails in memory (GET /dev/mail) when AUTHGATE_SMTP_URL is not set")
 	dataDir := fs.String("data-dir", ".data", "where --dev keeps its generated key")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -54,6 +54,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	}
 	if *dev {
 		cfg.Introspection = true
+		cfg.Mail.InMemory = cfg.Mail.SMTP == nil
 	}
 	leeway := cfg.JWT.AllowedSkew()
 	revoked := revocation.NewState(cfg.AccessTokenTTL+leeway, leeway)
@@ -85,6 +86,10 @@ func runServe(ctx context.Context, args []string, env Env) error {
 
 	m := metrics.New(p.store.DB().DB)
 	p.auth.SetObserver(m)
+	devMail, err := startMailDelivery(background, &wg, cfg, p, m, logger)
+	if err != nil {
+		return err
+	}
 	m.WatchRevocations(revoked.Size)
 	wg.Add(1)
 	go func() {
@@ -123,6 +128,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		WebhookCache:        cfg.WebhookCache,
 		Metrics:             m,
 		MetricsOnOwnAddress: cfg.MetricsAddr != "",
+		DevMail:             devMailbox(devMail),
 	}, p.auth, gql, p.store, logger)
 
 	handler = httpapi.WithBrowserPolicy(httpapi.BrowserPolicy{

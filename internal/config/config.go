@@ -77,6 +77,9 @@ type Config struct {
 	LoginThrottle auth.ThrottleConfig
 	// AuditRetention is how long audit events are kept.
 	AuditRetention time.Duration
+
+	// Mail is mail delivery (AUTHGATE_SMTP_URL, AUTHGATE_MAIL_FROM, …).
+	Mail MailSettings
 }
 
 // Load reads every setting through getenv (os.Getenv in production). It
@@ -120,6 +123,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		LoginThrottle:   r.loginThrottle(),
 		AuditRetention:  r.durationMin("AUTHGATE_AUDIT_RETENTION", auth.DefaultAuditRetention, time.Hour),
 	}
+	c.Mail = r.mail()
 	c.ListenDatabaseURL = r.str("AUTHGATE_LISTEN_DATABASE_URL", c.DatabaseURL)
 	c.PprofAddr = r.str("AUTHGATE_PPROF_ADDR", "")
 	c.MetricsAddr = r.str("AUTHGATE_METRICS_ADDR", "")
