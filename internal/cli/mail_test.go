@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"authgate/internal/auth"
 	"authgate/internal/authtest"
+	"authgate/internal/cli"
 	"authgate/internal/sealbox"
 	"authgate/internal/smtptest"
 )
@@ -99,8 +101,17 @@ func TestMailTestRefusals(t *testing.T) {
 func TestServeRefusesPlainSMTPToAnotherHost(t *testing.T) {
 	t.Parallel()
 	env := authtest.New(t, auth.Config{})
-	r := run(t, baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0",
-		"AUTHGATE_SMTP_URL", "smtp://mailer:hunter2@smtp.example.com:25?tls=none", "AUTHGATE_MAIL_FROM", "no-reply@acme.test"), "", "serve")
+	s := baseSettings(env).with("AUTHGATE_ADDR", "127.0.0.1:0",
+		"AUTHGATE_SMTP_URL", "smtp://mailer:hunter2@smtp.example.com:25?tls=none", "AUTHGATE_MAIL_FROM", "no-reply@acme.test")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code := cli.Run(ctx, []string{"serve"}, cli.Env{Getenv: func(name string) string { return s[name] },
+		Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut})
+	if ctx.Err() != nil {
+		t.Fatalf("serve started instead of refusing the setting: %s", errOut.String())
+	}
+	r := result{code: code, stdout: out.String(), stderr: errOut.String()}
 	if r.code != 1 || strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, "authgate: AUTHGATE_SMTP_URL: tls=none (plain SMTP) is allowed only to a loopback host") ||
 		strings.Contains(r.stderr, "hunter2") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)

@@ -110,12 +110,17 @@ type RunResult struct {
 	Sent, Retried, Failed int
 }
 
-// RunOnce works every mail due now, one after the other, until none is
-// due, and reports what it did. It stops at the first database error (the
-// mail it held is due again when its lease ends) or when ctx ends.
+// maxMailsPerRun bounds one RunOnce, so that no fault can keep it busy
+// with mails that fall due again at once; Run starts the next at once.
+const maxMailsPerRun = 1000
+
+// RunOnce works the mails due now, one after the other, until none is due
+// (or maxMailsPerRun were worked), and reports what it did. It stops at the
+// first database error (the mail it held is due again when its lease ends)
+// or when ctx ends.
 func (w *Worker) RunOnce(ctx context.Context) (RunResult, error) {
 	var res RunResult
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && res.Sent+res.Retried+res.Failed < maxMailsPerRun {
 		c, ok, err := w.outbox.ClaimMail(ctx, w.clock.Now(), w.cfg.Lease)
 		if err != nil {
 			return res, fmt.Errorf("claiming mail: %w", err)
@@ -127,6 +132,9 @@ func (w *Worker) RunOnce(ctx context.Context) (RunResult, error) {
 			return res, fmt.Errorf("recording mail %d: %w", c.ID, err)
 		}
 	}
+	if res.Sent+res.Retried+res.Failed >= maxMailsPerRun {
+		return res, nil
+	}
 	return res, ctx.Err()
 }
 
@@ -135,8 +143,12 @@ func (w *Worker) Run(ctx context.Context) {
 	t := time.NewTicker(w.cfg.PollInterval)
 	defer t.Stop()
 	for {
-		if _, err := w.RunOnce(ctx); err != nil && ctx.Err() == nil {
+		res, err := w.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
 			w.logger.Warn("mail outbox", "error", err)
+		}
+		if err == nil && res.Sent+res.Retried+res.Failed >= maxMailsPerRun {
+			continue // more may be due
 		}
 		select {
 		case <-ctx.Done():

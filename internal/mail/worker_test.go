@@ -499,3 +499,37 @@ func TestSendMailRefusesWithoutDelivery(t *testing.T) {
 		t.Fatalf("%d mails written", len(rows))
 	}
 }
+
+// cancellingSender stands for a shutdown that begins while a mail is being
+// sent: the worker's context ends as the server takes the mail.
+type cancellingSender struct {
+	next   mail.Sender
+	cancel context.CancelFunc
+}
+
+func (c cancellingSender) Send(ctx context.Context, m mail.Message) (string, error) {
+	reply, err := c.next.Send(ctx, m)
+	c.cancel()
+	return reply, err
+}
+
+// TestAShutdownDuringASendStillRecordsIt: the outcome of a send that
+// completed is recorded even though the worker is stopping, so the mail is
+// not sent again after the lease.
+func TestAShutdownDuringASendStillRecordsIt(t *testing.T) {
+	f := newFixture(t, smtptest.Options{})
+	f.enqueue(t, resetMail(""))
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	res, err := f.worker(f.env.Store, cancellingSender{next: f.smtpSender(t), cancel: cancel}).RunOnce(ctx)
+	if res != (mail.RunResult{Sent: 1}) || err == nil {
+		t.Fatalf("RunOnce = %+v, %v; want one sent, then the context's end", res, err)
+	}
+	if r := f.rows(t)[0]; !r.sentAt.Valid || r.payload != nil {
+		t.Fatalf("the sent mail was not recorded: %+v", r)
+	}
+	f.env.Clock.Advance(mail.DefaultLease)
+	if res := runOnce(t, f.worker(f.env.Store, f.smtpSender(t))); res != (mail.RunResult{}) {
+		t.Fatalf("sent again after the lease: %+v", res)
+	}
+}
