@@ -391,16 +391,16 @@ func TestWorkersShareTheOutboxConcurrently(t *testing.T) {
 	}
 }
 
-// crashingSender stands for an instance that dies right after the server
-// took the mail: it sends, then loses its database.
-type crashingSender struct {
-	next  mail.Sender
-	crash func()
+// afterSend runs then once the server has answered a send: a crash or a
+// shutdown at that exact point.
+type afterSend struct {
+	next mail.Sender
+	then func()
 }
 
-func (c crashingSender) Send(ctx context.Context, m mail.Message) (string, error) {
-	reply, err := c.next.Send(ctx, m)
-	c.crash()
+func (a afterSend) Send(ctx context.Context, m mail.Message) (string, error) {
+	reply, err := a.next.Send(ctx, m)
+	a.then()
 	return reply, err
 }
 
@@ -411,7 +411,7 @@ func TestAnInstanceThatDiesAfterSendingLeavesTheMailToBeSentAgain(t *testing.T) 
 	f := newFixture(t, smtptest.Options{})
 	f.enqueue(t, resetMail(""))
 	dying := f.instance(t)
-	_, err := f.worker(dying, crashingSender{next: f.smtpSender(t), crash: func() { dying.Close() }}).RunOnce(bg)
+	_, err := f.worker(dying, afterSend{next: f.smtpSender(t), then: func() { dying.Close() }}).RunOnce(bg)
 	if err == nil {
 		t.Fatal("recording after the crash succeeded")
 	}
@@ -500,19 +500,6 @@ func TestSendMailRefusesWithoutDelivery(t *testing.T) {
 	}
 }
 
-// cancellingSender stands for a shutdown that begins while a mail is being
-// sent: the worker's context ends as the server takes the mail.
-type cancellingSender struct {
-	next   mail.Sender
-	cancel context.CancelFunc
-}
-
-func (c cancellingSender) Send(ctx context.Context, m mail.Message) (string, error) {
-	reply, err := c.next.Send(ctx, m)
-	c.cancel()
-	return reply, err
-}
-
 // TestAShutdownDuringASendStillRecordsIt: the outcome of a send that
 // completed is recorded even though the worker is stopping, so the mail is
 // not sent again after the lease.
@@ -521,7 +508,7 @@ func TestAShutdownDuringASendStillRecordsIt(t *testing.T) {
 	f.enqueue(t, resetMail(""))
 	ctx, cancel := context.WithCancel(bg)
 	defer cancel()
-	res, err := f.worker(f.env.Store, cancellingSender{next: f.smtpSender(t), cancel: cancel}).RunOnce(ctx)
+	res, err := f.worker(f.env.Store, afterSend{next: f.smtpSender(t), then: cancel}).RunOnce(ctx)
 	if res != (mail.RunResult{Sent: 1}) || err == nil {
 		t.Fatalf("RunOnce = %+v, %v; want one sent, then the context's end", res, err)
 	}
