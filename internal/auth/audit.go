@@ -37,6 +37,11 @@ const (
 	// an address whose normal form another account has).
 	EventEmailNormalized    AuditEventKind = "email_normalized"
 	EventEmailNotNormalized AuditEventKind = "email_not_normalized"
+	// Written by the mail worker; detail: template, email (the recipient),
+	// attempts, outbox_id, and for failures reason and error. Never the
+	// mail's link or code.
+	EventMailSent   AuditEventKind = "mail_sent"
+	EventMailFailed AuditEventKind = "mail_failed"
 )
 
 // AuditEvent is one row of the audit trail. It never holds a secret: no

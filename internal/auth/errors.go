@@ -28,6 +28,9 @@ const (
 	// is not AUTHGATE_ACTION_SECRET: Hasura is misconfigured, which is not
 	// the same as a client's bad token.
 	CodeActionSecretMismatch Code = "ACTION_SECRET_MISMATCH"
+	// CodeEmailNotConfigured refuses a request that needs mail when no delivery
+	// is set up (outside development).
+	CodeEmailNotConfigured Code = "EMAIL_NOT_CONFIGURED"
 )
 
 // Error is the one error type that reaches clients: a code and a message
@@ -110,6 +113,7 @@ var (
 	ErrNotFound            = newError(CodeNotFound, "not found")
 	errNoSuchSession       = newError(CodeNotFound, "no live session of yours has this id")
 	ErrEmailTaken          = newError(CodeEmailTaken, "an account with this email already exists")
+	ErrEmailNotConfigured  = newError(CodeEmailNotConfigured, "mail delivery is not configured on this server")
 	ErrBusy                = &Error{Code: CodeRateLimited, Message: "too many sign-ins at once; try again in a moment", RetryAfter: time.Second}
 )
 

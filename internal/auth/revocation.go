@@ -154,8 +154,9 @@ func (s *Service) Purge(ctx context.Context) (PurgeResult, error) {
 		IdleScanRows:   IdleScanRows,
 		// Audit events older than the retention; throttle rows whose window
 		// and back-off have both passed, and sign-up counts past their hour.
-		AuditRetention:    s.cfg.AuditRetention,
-		ThrottleRetention: max(s.cfg.Throttle.Window+s.cfg.Throttle.BackoffMax, SignupWindow),
+		AuditRetention:      s.cfg.AuditRetention,
+		ThrottleRetention:   max(s.cfg.Throttle.Window+s.cfg.Throttle.BackoffMax, SignupWindow),
+		MailOutboxRetention: MailOutboxRetention,
 	})
 }
 

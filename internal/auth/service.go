@@ -66,6 +66,8 @@ type Config struct {
 	// AuditRetention is how long audit events are kept; zero means
 	// DefaultAuditRetention.
 	AuditRetention time.Duration
+	// Mail is how the service's mails leave; zero: it sends none.
+	Mail MailConfig
 }
 
 // Service implements every authgate operation.

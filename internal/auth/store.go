@@ -12,6 +12,7 @@ type Store interface {
 	ThrottleStore
 	SignupStore
 	AuditStore
+	MailStore
 	// CreateUserWithSession inserts a user and, when s is not nil, its first
 	// session, in one transaction. ErrEmailTaken when the email exists.
 	CreateUserWithSession(ctx context.Context, u NewUser, s *NewSession) (UserRecord, SessionRecord, error)
@@ -106,6 +107,9 @@ type PurgePolicy struct {
 	// ThrottleRetention is how long after its last failure a login throttle
 	// row can still hold anyone back.
 	ThrottleRetention time.Duration
+	// MailOutboxRetention is how long a sent or failed mail stays in the
+	// outbox (its outcome stays in the audit trail); zero keeps them.
+	MailOutboxRetention time.Duration
 }
 
 // PurgeResult counts what a purge deleted. Skipped means another instance
@@ -113,6 +117,7 @@ type PurgePolicy struct {
 type PurgeResult struct {
 	Sessions, RetiredTokens, DeniedTokens int
 	AuditEvents, LoginThrottles           int
+	MailOutbox                            int
 	Skipped                               bool
 }
 

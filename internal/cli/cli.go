@@ -18,6 +18,7 @@ import (
 	"authgate/internal/clock"
 	"authgate/internal/config"
 	"authgate/internal/password"
+	"authgate/internal/sealbox"
 	"authgate/internal/store"
 	"authgate/internal/token"
 )
@@ -84,6 +85,7 @@ var commands = []command{
 	{"hasura-config [--data-dir D]", "print the HASURA_GRAPHQL_JWT_SECRET value Hasura needs (the development key too)"},
 	{"token revoke --jti J --expires-at T", "denylist one access token until it expires"},
 	{"purge", "delete expired and revoked rows once"},
+	{"mail test --to ADDR [--locale L]", "send one test mail now through AUTHGATE_SMTP_URL (not through the outbox) and print the server's answer"},
 }
 
 // usage is the help text.
@@ -151,6 +153,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		err = runAudit(ctx, args[1:], env)
 	case "healthcheck":
 		err = runHealthcheck(ctx, args[1:], env)
+	case "mail":
+		err = runMail(ctx, args[1:], env)
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, usage())
 		return exitOK
@@ -222,6 +226,8 @@ type parts struct {
 	issuer *token.Issuer
 	// clock is the system clock aligned with the database's (see clock.Aligned).
 	clock *clock.Aligned
+	// mailBox seals and opens the mail outbox; nil without JWT settings.
+	mailBox *sealbox.Box
 }
 
 // build opens the database, applies migrations and assembles the service.
@@ -265,6 +271,17 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		st.Close()
 		return nil, err
 	}
+	var mailBox *sealbox.Box
+	if cfg.RefreshTokenSecret != "" {
+		previous := make([][]byte, len(cfg.RefreshTokenPreviousSecrets))
+		for i, p := range cfg.RefreshTokenPreviousSecrets {
+			previous[i] = []byte(p)
+		}
+		if mailBox, err = newMailBox([]byte(cfg.RefreshTokenSecret), previous...); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	hasher := password.New(cfg.Argon2, cfg.HashConcurrency, rand.Reader)
 	var leeway time.Duration
 	if cfg.JWT != nil {
@@ -283,8 +300,9 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		AccessTokenLeeway:  leeway,
 		Throttle:           cfg.LoginThrottle,
 		AuditRetention:     cfg.AuditRetention,
+		Mail:               mailConfig(mailBox, cfg.Mail),
 	})
-	return &parts{cfg: cfg, store: st, auth: svc, issuer: issuer, clock: clk}, nil
+	return &parts{cfg: cfg, store: st, auth: svc, issuer: issuer, clock: clk, mailBox: mailBox}, nil
 }
 
 func runMigrate(ctx context.Context, args []string, env Env) error {

@@ -139,6 +139,32 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// await waits up to timeout for a line holding text, written before or
+// after the call, and returns it; it fails t when none comes.
+func (w *logWriter) await(t *testing.T, text string, timeout time.Duration) string {
+	t.Helper()
+	w.mu.Lock()
+	for _, line := range strings.SplitAfter(w.buf.String(), "\n") {
+		if strings.Contains(line, text) {
+			w.mu.Unlock()
+			return line
+		}
+	}
+	ch, ok := w.watches[text]
+	if !ok {
+		ch = make(chan string, 1)
+		w.watches[text] = ch
+	}
+	w.mu.Unlock()
+	select {
+	case line := <-ch:
+		return line
+	case <-time.After(timeout):
+		t.Fatalf("no log line with %q within %s: %s", text, timeout, w)
+		return ""
+	}
+}
+
 func (w *logWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()

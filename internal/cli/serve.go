@@ -25,7 +25,7 @@ import (
 // in-flight requests.
 func runServe(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("serve", env)
-	dev := fs.Bool("dev", false, "development mode: generated secrets under --data-dir for what is not set, listen on "+DevAddr+", introspection on, text logs")
+	dev := fs.Bool("dev", false, "development mode: generated secrets under --data-dir for what is not set, listen on "+DevAddr+", introspection on, text logs, mails kept in memory (GET /dev/mail) when AUTHGATE_SMTP_URL is not set")
 	dataDir := fs.String("data-dir", ".data", "where --dev keeps its generated secrets")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -66,6 +66,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		if created {
 			logger.Info("created the development database named in DATABASE_URL")
 		}
+		cfg.Mail.InMemory = cfg.Mail.SMTP == nil
 	}
 	leeway := cfg.JWT.AllowedSkew()
 	revoked := revocation.NewState(cfg.AccessTokenTTL+leeway, leeway)
@@ -128,6 +129,10 @@ func runServe(ctx context.Context, args []string, env Env) error {
 
 	m := metrics.New(p.store.DB().DB)
 	p.auth.SetObserver(m)
+	devMail, err := startMailDelivery(background, &wg, cfg, p, m, logger)
+	if err != nil {
+		return err
+	}
 	m.WatchRevocations(revoked.Size)
 	wg.Add(1)
 	go func() {
@@ -170,6 +175,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		Metrics:              m,
 		MetricsOnOwnAddress:  cfg.MetricsAddr != "",
 		Introspection:        cfg.Introspection,
+		DevMail:              devMailbox(devMail),
 	}, p.auth, gql, p.store, logger)
 
 	policy := httpapi.BrowserPolicy{
@@ -242,7 +248,7 @@ func purgeEvery(ctx context.Context, svc *auth.Service, interval time.Duration, 
 		}
 		if !res.Skipped {
 			logger.Info("purged", "sessions", res.Sessions, "retired_refresh_tokens", res.RetiredTokens,
-				"denied_access_tokens", res.DeniedTokens, "audit_events", res.AuditEvents, "login_throttles", res.LoginThrottles)
+				"denied_access_tokens", res.DeniedTokens, "audit_events", res.AuditEvents, "login_throttles", res.LoginThrottles, "mail_outbox", res.MailOutbox)
 		}
 	})
 }

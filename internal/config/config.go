@@ -110,6 +110,9 @@ type Config struct {
 	AuditRetention time.Duration
 	// AuditRefreshes writes an audit row for every refresh.
 	AuditRefreshes bool
+
+	// Mail is mail delivery (AUTHGATE_SMTP_URL, AUTHGATE_MAIL_FROM, …).
+	Mail MailSettings
 }
 
 // Load reads every setting through getenv (os.Getenv in production); a
@@ -174,6 +177,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 		AuditRefreshes:  r.boolean("AUTHGATE_AUDIT_REFRESHES", false),
 	}
 	c.RefreshTokenPreviousSecrets = r.secrets("AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS")
+	c.Mail = r.mail()
 	c.ListenDatabaseURL = r.str("AUTHGATE_LISTEN_DATABASE_URL", c.DatabaseURL)
 	c.WebhookAnonymousRole = r.strOrEmpty("AUTHGATE_WEBHOOK_ANONYMOUS_ROLE", "anonymous")
 	c.TrustedProxyHops = r.integer("AUTHGATE_TRUSTED_PROXY_HOPS", 0, 0, maxTrustedProxyHops)

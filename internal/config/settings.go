@@ -63,6 +63,10 @@ var settingNames = []string{
 	"AUTHGATE_SIGNUP_IP_LIMIT",
 	"AUTHGATE_TRUSTED_PROXY_HOPS",
 	"AUTHGATE_WEBHOOK_ANONYMOUS_ROLE",
+	"AUTHGATE_SMTP_URL",
+	"AUTHGATE_MAIL_FROM",
+	"AUTHGATE_APP_NAME",
+	"AUTHGATE_MAIL_TEMPLATES",
 }
 
 // otherVariables are AUTHGATE_* names that mean something, but not to the

@@ -55,6 +55,9 @@ type Config struct {
 	// Introspection says whether GraphQL introspection is on: without it
 	// the playground asks for no schema and says how to turn it on.
 	Introspection bool
+	// DevMail, set in development mode when mails are kept in memory, is
+	// listed at GET /dev/mail; nil: there is no such route (404).
+	DevMail DevMailbox
 }
 
 // Pinger reports whether the database answers.
@@ -91,6 +94,9 @@ func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger 
 	mux.HandleFunc("GET /.well-known/jwks.json", a.handleJWKS)
 	mux.HandleFunc("GET /hasura/auth", a.handleAuthHook)
 	mux.HandleFunc("POST /hasura/auth", a.handleAuthHook)
+	if cfg.DevMail != nil {
+		mux.HandleFunc("GET /dev/mail", a.handleDevMail)
+	}
 	return a.middleware(withJSONFallbacks(mux))
 }
 

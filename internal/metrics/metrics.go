@@ -1,6 +1,7 @@
 // Package metrics exposes authgate's Prometheus metrics: requests and their
 // latency per operation and outcome, refresh outcomes, sign-in failures and
-// lockouts, the database pool, live sessions, the in-memory revocation state.
+// lockouts, the database pool, live sessions, the in-memory revocation state,
+// mail delivery and the outbox.
 package metrics
 
 import (
@@ -24,6 +25,10 @@ type Metrics struct {
 	loginFailures *prometheus.CounterVec
 	dbRevocations prometheus.Counter
 	liveSessions  atomic.Int64
+	mailSent      *prometheus.CounterVec
+	mailRetried   *prometheus.CounterVec
+	mailFailed    *prometheus.CounterVec
+	mailOutbox    atomic.Int64
 }
 
 // New registers every collector; db may be nil (no pool statistics).
@@ -54,7 +59,24 @@ func New(db *sql.DB) *Metrics {
 		Name: "authgate_live_sessions",
 		Help: "Sessions neither revoked nor expired (refreshed every minute).",
 	}, func() float64 { return float64(m.liveSessions.Load()) })
+	m.mailSent = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgate_mail_sent_total",
+		Help: "Mails delivered by this instance, by template.",
+	}, []string{"template"})
+	m.mailRetried = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgate_mail_retried_total",
+		Help: "Temporary mail delivery failures (4xx, connection, timeout) after which the mail is tried again, by template.",
+	}, []string{"template"})
+	m.mailFailed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authgate_mail_failed_total",
+		Help: "Mails that failed for good, by template and reason: permanent (a 5xx answer), expired (not delivered within 24 h), unreadable (sealed under a secret no longer known).",
+	}, []string{"template", "reason"})
+	outbox := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "authgate_mail_outbox_depth",
+		Help: "Mails waiting in the outbox, sent by no instance yet (refreshed every 15 s).",
+	}, func() float64 { return float64(m.mailOutbox.Load()) })
 	m.registry.MustRegister(m.requests, m.duration, m.refreshes, m.loginFailures, m.dbRevocations, live,
+		m.mailSent, m.mailRetried, m.mailFailed, outbox,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
 		m.registry.MustRegister(collectors.NewDBStatsCollector(db, "authgate"))
@@ -123,9 +145,32 @@ func (c revocationCollector) Collect(ch chan<- prometheus.Metric) {
 // TrackLiveSessions refreshes the live-session gauge from count every
 // interval until ctx ends.
 func (m *Metrics) TrackLiveSessions(ctx context.Context, interval time.Duration, count func(context.Context) (int64, error)) {
+	track(ctx, interval, count, &m.liveSessions)
+}
+
+// TrackMailOutbox refreshes the outbox-depth gauge from count every
+// interval until ctx ends.
+func (m *Metrics) TrackMailOutbox(ctx context.Context, interval time.Duration, count func(context.Context) (int64, error)) {
+	track(ctx, interval, count, &m.mailOutbox)
+}
+
+// MailSent counts a delivered mail.
+func (m *Metrics) MailSent(template string) { m.mailSent.WithLabelValues(template).Inc() }
+
+// MailRetried counts a temporary delivery failure.
+func (m *Metrics) MailRetried(template string) { m.mailRetried.WithLabelValues(template).Inc() }
+
+// MailFailed counts a mail that failed for good, and why.
+func (m *Metrics) MailFailed(template, reason string) {
+	m.mailFailed.WithLabelValues(template, reason).Inc()
+}
+
+// track stores count's answer in gauge now and every interval until ctx
+// ends; a failed count leaves the last value.
+func track(ctx context.Context, interval time.Duration, count func(context.Context) (int64, error), gauge *atomic.Int64) {
 	update := func() {
 		if n, err := count(ctx); err == nil {
-			m.liveSessions.Store(n)
+			gauge.Store(n)
 		}
 	}
 	update()
