@@ -14,6 +14,7 @@ import (
 
 	"authgate/internal/auth"
 	"authgate/internal/password"
+	"authgate/internal/redirect"
 	"authgate/internal/refreshtoken"
 	"authgate/internal/token"
 )
@@ -113,6 +114,11 @@ type Config struct {
 
 	// Mail is mail delivery (AUTHGATE_SMTP_URL, AUTHGATE_MAIL_FROM, …).
 	Mail MailSettings
+
+	// Redirects are the pages authgate may send a browser to after an
+	// emailed link or a provider sign-in (AUTHGATE_REDIRECT_URLS), with
+	// AUTHGATE_APP_URL as the default; never nil.
+	Redirects *redirect.AllowList
 }
 
 // Load reads every setting through getenv (os.Getenv in production); a
@@ -178,6 +184,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	c.RefreshTokenPreviousSecrets = r.secrets("AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS")
 	c.Mail = r.mail()
+	c.Redirects = r.redirects()
 	c.ListenDatabaseURL = r.str("AUTHGATE_LISTEN_DATABASE_URL", c.DatabaseURL)
 	c.WebhookAnonymousRole = r.strOrEmpty("AUTHGATE_WEBHOOK_ANONYMOUS_ROLE", "anonymous")
 	c.TrustedProxyHops = r.integer("AUTHGATE_TRUSTED_PROXY_HOPS", 0, 0, maxTrustedProxyHops)
@@ -427,6 +434,27 @@ func (r *reader) origins(name string) []string {
 		out = append(out, u.Scheme+"://"+host)
 	}
 	return out
+}
+
+// redirects reads AUTHGATE_REDIRECT_URLS (comma-separated origins or URL
+// prefixes) and AUTHGATE_APP_URL into the redirect allow-list.
+func (r *reader) redirects() *redirect.AllowList {
+	var entries []string
+	for _, part := range strings.Split(r.getenv("AUTHGATE_REDIRECT_URLS"), ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			entries = append(entries, part)
+		}
+	}
+	if _, err := redirect.New(entries, ""); err != nil {
+		r.fail("AUTHGATE_REDIRECT_URLS", "%v: write origins or URL prefixes, e.g. https://app.example.com,https://example.com/app/", err)
+		return &redirect.AllowList{}
+	}
+	allow, err := redirect.New(entries, r.getenv("AUTHGATE_APP_URL"))
+	if err != nil {
+		r.fail("AUTHGATE_APP_URL", "%v: write the absolute URL of the app's page, e.g. https://app.example.com/auth", err)
+		return &redirect.AllowList{}
+	}
+	return allow
 }
 
 // secrets reads a comma-separated list of secrets, each at least

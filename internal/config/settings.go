@@ -67,6 +67,8 @@ var settingNames = []string{
 	"AUTHGATE_MAIL_FROM",
 	"AUTHGATE_APP_NAME",
 	"AUTHGATE_MAIL_TEMPLATES",
+	"AUTHGATE_REDIRECT_URLS",
+	"AUTHGATE_APP_URL",
 }
 
 // otherVariables are AUTHGATE_* names that mean something, but not to the
