@@ -64,6 +64,7 @@ func TestASignInRacingARevocationLeavesNoLiveSession(t *testing.T) {
 		"revokeAllSessions": auth.CodeInvalidCredentials, // the client signs in again
 		"user disable":      auth.CodeUserDisabled,
 		"user ban":          auth.CodeUserDisabled,
+		"user delete":       auth.CodeInvalidCredentials, // no such account any more
 	}
 	for _, tc := range revokingEvents {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,6 +135,12 @@ var revokingEvents = []struct {
 	}},
 	{"user ban", func(t *testing.T, env *authtest.Env, victim *auth.AuthPayload) []string {
 		if _, err := env.Service.BanUser(bg, victim.User.Email, env.Clock.Now().Add(time.Hour), "stolen"); err != nil {
+			t.Error(err)
+		}
+		return nil
+	}},
+	{"user delete", func(t *testing.T, env *authtest.Env, victim *auth.AuthPayload) []string {
+		if err := env.Service.DeleteUser(auth.WithActor(bg, auth.ActorAdminSecret), victim.User.ID); err != nil {
 			t.Error(err)
 		}
 		return nil
