@@ -284,7 +284,7 @@ func TestAuditEventsUserAndStats(t *testing.T) {
 	var st struct {
 		Stats struct {
 			Users, LiveSessions, SignIns24h, FailedLogins24h, Lockouts24h int
-			Refreshes24h                                                 *int
+			Refreshes24h                                                  *int
 		}
 	}
 	s.call(t, asSecret, `{ stats { users liveSessions signIns24h refreshes24h failedLogins24h lockouts24h } }`, nil).decode(t, &st)

@@ -287,7 +287,9 @@ func (s *Service) CountAuditEvents(ctx context.Context, q AuditQuery) (int, erro
 }
 
 // AuditCursor is the cursor of e in AuditEvents' lists.
-func AuditCursor(e AuditEvent) string { return PageKey{At: e.At, ID: strconv.FormatInt(e.ID, 10)}.Cursor() }
+func AuditCursor(e AuditEvent) string {
+	return PageKey{At: e.At, ID: strconv.FormatInt(e.ID, 10)}.Cursor()
+}
 
 // Stats returns the dashboard's figures: users, live sessions, and the
 // sign-ins, refreshes (when audited), failed logins and lockouts of the
