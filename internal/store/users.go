@@ -146,6 +146,8 @@ WITH u AS (
         allowed_roles = COALESCE($4, allowed_roles),
         custom_claims = COALESCE($6, custom_claims),
         email         = COALESCE($9, email),
+        -- A new address is not verified.
+        email_verified_at = CASE WHEN $9::text IS NOT NULL AND $9 <> email THEN NULL ELSE email_verified_at END,
         updated_at    = $5
     FROM (SELECT id AS old_id, disabled AS was_disabled, email AS old_email FROM auth.users WHERE id = $1 FOR UPDATE) old
     WHERE id = old.old_id
