@@ -2,9 +2,9 @@ package auth_test
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
-	"crypto/rand"
 	"slices"
 	"testing"
 	"time"
