@@ -3,7 +3,8 @@
 # with such a key, sign in, and verify the token with npm's jose (verify.mjs),
 # through /.well-known/jwks.json for asymmetric keys, with issuer and audience
 # checks. Then open the playground in headless Chromium and run a query
-# through it (playground.mjs). Needs node/npm, Chromium ($CHROMIUM, default
+# through it (playground.mjs), and drive the admin console (admin.mjs).
+# Needs node/npm, Chromium ($CHROMIUM, default
 # /usr/bin/chromium) and the PostgreSQL that `make test` uses.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -74,6 +75,17 @@ echo "interop: $((10 - failures)) passed, $failures failed"
 
 start_server "{\"type\":\"HS256\",\"key\":\"$hs_key\"}"
 if ! CHROMIUM="$chromium" node playground.mjs "$base" introspection-off; then
+  echo "server log:"; cat "$work/server.log"; failures=$((failures + 1))
+fi
+
+# The admin console (admin.mjs): an administrator made with the CLI, a user
+# with one session (its refresh token), screenshots kept in interop/artifacts.
+echo 'interop admin password' | env DATABASE_URL="$db_url" AUTHGATE_ARGON2_MEMORY_KIB=1024 AUTHGATE_ARGON2_ITERATIONS=1 \
+  "$work/authgate" user add --email interop-admin@example.com --password-stdin --default-role admin >/dev/null
+body='{"query":"mutation { signup(email: \"interop-user@example.com\", password: \"interop password\") { refreshToken } }"}'
+user_refresh=$(curl -s "$base/graphql" -H 'Content-Type: application/json' -d "$body" | sed -nE 's/.*"refreshToken":"([^"]+)".*/\1/p' || true)
+if ! CHROMIUM="$chromium" node admin.mjs "$base" interop-admin@example.com 'interop admin password' \
+    interop-user@example.com "$user_refresh" "$root/interop/artifacts"; then
   echo "server log:"; cat "$work/server.log"; failures=$((failures + 1))
 fi
 [ "$failures" -eq 0 ]

@@ -372,28 +372,28 @@ func (s *Service) AuthorizeAdmin(ctx context.Context, requestedRole string, admi
 
 // AuthorizeConsole checks a signed-in console's session: sessionID must
 // still be a live session of userID, and one of the user's roles one of
-// adminRoles. Errors: UNAUTHENTICATED (the session ended, the user is
-// gone, disabled or banned), FORBIDDEN (no administrative role any more),
-// UNAVAILABLE.
-func (s *Service) AuthorizeConsole(ctx context.Context, userID, sessionID string, adminRoles []string) error {
+// adminRoles; it returns the user. Errors: UNAUTHENTICATED (the session
+// ended, the user is gone, disabled or banned), FORBIDDEN (no
+// administrative role any more), UNAVAILABLE.
+func (s *Service) AuthorizeConsole(ctx context.Context, userID, sessionID string, adminRoles []string) (User, error) {
 	if !isUUID(userID) || !isUUID(sessionID) {
-		return ErrUnauthenticated
+		return User{}, ErrUnauthenticated
 	}
 	live, err := s.store.SessionIsLive(ctx, userID, sessionID, s.clock.Now())
 	if err != nil {
-		return err
+		return User{}, err
 	}
 	if !live {
-		return ErrUnauthenticated
+		return User{}, ErrUnauthenticated
 	}
 	u, err := s.store.UserByID(ctx, userID)
 	if err != nil {
-		return authError(err)
+		return User{}, authError(err)
 	}
 	if !IsAdmin(u.User, adminRoles) {
-		return &Error{Code: CodeForbidden, Message: "this account has no administrative role"}
+		return User{}, &Error{Code: CodeForbidden, Message: "this account has no administrative role"}
 	}
-	return nil
+	return u.User, nil
 }
 
 // IsAdmin reports whether one of u's roles is one of adminRoles.
