@@ -21,7 +21,7 @@ up:
 ## test: every test, with the race detector, against a real PostgreSQL
 test:
 	@url="$${AUTHGATE_TEST_DATABASE_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && \
-		AUTHGATE_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
+		AUTHGATE_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 -timeout 30m ./...
 
 ## test-interop: tokens of every JWT type verified by npm's jose through /.well-known/jwks.json; the playground run in headless Chromium
 test-interop:
