@@ -57,22 +57,27 @@ func (s *Store) CountUsers(ctx context.Context, search string) (int, error) {
 	return n, mapError(err)
 }
 
-// lastSignIn reads the user's latest sign-in event (by the index on
-// (user_id, at)).
-const lastSignIn = `
-SELECT max(at) FROM auth.audit_events WHERE user_id = $1 AND event IN ('login', 'signup')`
+// userFacts reads the user's latest sign-in event (by the index on
+// (user_id, at)) and when its email was verified.
+const userFacts = `
+SELECT (SELECT max(at) FROM auth.audit_events WHERE user_id = $1 AND event IN ('login', 'signup')),
+       (SELECT email_verified_at FROM auth.users WHERE id = $1)`
 
-// LastSignIn implements auth.AdminStore.
-func (s *Store) LastSignIn(ctx context.Context, userID string) (*time.Time, error) {
-	var at sql.NullTime
-	if err := s.db.QueryRowContext(ctx, lastSignIn, userID).Scan(&at); err != nil {
-		return nil, mapError(err)
+// UserFacts implements auth.AdminStore.
+func (s *Store) UserFacts(ctx context.Context, userID string) (auth.UserFacts, error) {
+	var signIn, verified sql.NullTime
+	if err := s.db.QueryRowContext(ctx, userFacts, userID).Scan(&signIn, &verified); err != nil {
+		return auth.UserFacts{}, mapError(err)
 	}
-	if !at.Valid {
-		return nil, nil
+	return auth.UserFacts{LastSignInAt: utcOrNil(signIn), EmailVerifiedAt: utcOrNil(verified)}, nil
+}
+
+func utcOrNil(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
 	}
-	t := at.Time.UTC()
-	return &t, nil
+	u := t.Time.UTC()
+	return &u
 }
 
 // userSessions lists a user's sessions newest first: $1 user, $2 now, $3
