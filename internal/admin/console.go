@@ -505,7 +505,10 @@ var actions = map[string]struct {
 		func(email string, _ url.Values) string {
 			return fmt.Sprintf("Delete %s? Its sessions end at once; its audit trail stays. This cannot be undone.", email)
 		},
-		func(c *console, r *http.Request, id string) error { return c.svc.DeleteUser(r.Context(), id) },
+		func(c *console, r *http.Request, id string) error {
+			_, err := c.svc.DeleteUser(r.Context(), id)
+			return err
+		},
 	},
 }
 

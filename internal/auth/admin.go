@@ -200,23 +200,24 @@ func noSuchSession(id string) error {
 
 // DeleteUser deletes the user who names (its id or email) and its
 // sessions, which end at once on every instance (every token it holds dies
-// with them); its audit rows stay, found by its id or by the email it had.
+// with them), and returns how many live sessions it ended; its audit rows
+// stay, found by its id or by the email it had.
 // Errors: BAD_USER_INPUT, NOT_FOUND, UNAVAILABLE.
-func (s *Service) DeleteUser(ctx context.Context, who string) error {
+func (s *Service) DeleteUser(ctx context.Context, who string) (int, error) {
 	u, err := s.findUser(ctx, who)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	now := s.clock.Now()
 	ended, err := s.store.DeleteUser(ctx, u.ID, now)
 	if err != nil {
-		return noUserWith(who, err)
+		return 0, noUserWith(who, err)
 	}
 	// Every token of the user dies, those of this second too (see
 	// AdminStore.DeleteUser): no sign-in can follow.
 	s.revocations.CutOff(u.ID, now.Add(time.Second))
 	s.revocations.SessionsEnded(now, ended...)
-	return nil
+	return len(ended), nil
 }
 
 // findUser finds the user who names: its id, or its email.
