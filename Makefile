@@ -18,10 +18,18 @@ up:
 		elif command -v docker-compose >/dev/null 2>&1; then docker-compose --env-file "$$envfile" up --build; \
 		else echo "make up: needs Docker with Compose (docker compose, or docker-compose)" >&2; exit 1; fi
 
-## test: every test, with the race detector, against a real PostgreSQL
+## test: every test, with the race detector, against a real PostgreSQL; then the JavaScript client's (test-client)
 test:
 	@url="$${AUTHGATE_TEST_DATABASE_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && \
 		AUTHGATE_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
+	@$(MAKE) --no-print-directory test-client
+
+## test-client: @authgate/client's unit tests (node --test, clients/js) against the real server on a fresh database
+.PHONY: test-client
+test-client:
+	@url="$${AUTHGATE_TEST_DATABASE_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && cd clients/js && \
+		{ [ -d node_modules/typescript ] || npm ci --no-audit --no-fund >/dev/null; } && \
+		AUTHGATE_TEST_DATABASE_URL="$$url" npm test --silent
 
 ## test-interop: tokens of every JWT type verified by npm's jose through /.well-known/jwks.json; the playground run in headless Chromium
 test-interop:
@@ -45,9 +53,9 @@ check:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt would change the files above"; exit 1; }
 	$(GO) vet ./...
 	$(GO) generate ./...
-	@git diff --exit-code -- graph/ hasura/ go.mod go.sum || { echo "generated code is stale: run go generate ./... and commit"; exit 1; }
+	@git diff --exit-code -- graph/ hasura/ internal/admin/ go.mod go.sum || { echo "generated code is stale: run go generate ./... and commit"; exit 1; }
 
-## generate: regenerate the gqlgen code from schema.graphql
+## generate: regenerate the gqlgen code from schema.graphql (graph/) and admin.graphql (internal/admin/)
 generate:
 	$(GO) generate ./...
 
