@@ -313,6 +313,7 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		AuditRetention:     cfg.AuditRetention,
 		Mail:               mailConfig(mailBox, cfg.Mail),
 		OneTimeKeys:        oneTimeKeys,
+		Redirects:          cfg.Redirects,
 	})
 	return &parts{cfg: cfg, store: st, auth: svc, issuer: issuer, clock: clk, mailBox: mailBox}, nil
 }
