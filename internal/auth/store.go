@@ -13,6 +13,7 @@ type Store interface {
 	SignupStore
 	AuditStore
 	MailStore
+	MFAStore
 	// CreateUserWithSession inserts a user and, when s is not nil, its first
 	// session, in one transaction. ErrEmailTaken when the email exists.
 	CreateUserWithSession(ctx context.Context, u NewUser, s *NewSession) (UserRecord, SessionRecord, error)
@@ -164,6 +165,10 @@ type NewSession struct {
 	Now          time.Time
 	ExpiresAt    time.Time
 	MaxExpiresAt time.Time
+	// AMR and AuthLevel are how the sign-in was proven (see Assurance);
+	// every access token of the session carries them.
+	AMR       []string
+	AuthLevel int
 }
 
 // VerifiedSignIn is what a sign-in proved about its user when it checked
@@ -187,6 +192,9 @@ type VerifiedSignIn struct {
 	// Attempt is the login throttle's reservation that the sign-in settles
 	// as a correct password; nil when the flow made none.
 	Attempt *LoginAttempt
+	// Proven is what the sign-in proved (methods and level): the session
+	// and its tokens carry it.
+	Proven Assurance
 }
 
 // SignInOutcome is what OpenSession found the user to be.
@@ -259,6 +267,9 @@ type RotationResult struct {
 	AuthTime  time.Time
 	ExpiresAt time.Time
 	User      User
+	// AMR and AuthLevel are the session's, as its sign-in proved them.
+	AMR       []string
+	AuthLevel int
 	// SuccessorGeneration and SuccessorProof make the token the client gets.
 	SuccessorGeneration int64
 	SuccessorProof      []byte

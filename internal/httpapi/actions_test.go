@@ -90,6 +90,8 @@ func wantPayload(t *testing.T, status int, raw []byte, email string, issued, ref
 			"allowedRoles": []any{"user"},
 			"createdAt":    authtest.Start.Format(time.RFC3339),
 			"claims":       map[string]any{}, // User.claims in schema.graphql (custom claims)
+			"totpEnabled":  false,            // User.totpEnabled and User.passkeys (issue 16)
+			"passkeys":     []any{},
 		},
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -63,8 +63,8 @@ WITH u AS (
     RETURNING ` + userColumns + `
 ), s AS (
     INSERT INTO auth.sessions (user_id, token_secret, description, user_agent, ip,
-                               created_at, last_activity_at, expires_at, max_expires_at)
-    SELECT u.id, $6, $7, NULLIF($8, ''), NULLIF($9, ''), $5, $5, $10, $11 FROM u
+                               created_at, last_activity_at, expires_at, max_expires_at, amr, auth_level)
+    SELECT u.id, $6, $7, NULLIF($8, ''), NULLIF($9, ''), $5, $5, $10, $11, $12, $13 FROM u
     RETURNING id AS session_id, user_id, ip, user_agent, expires_at AS session_expires_at
 ), audit AS (
     INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent)
@@ -90,7 +90,8 @@ func (s *Store) CreateUserWithSession(ctx context.Context, u auth.NewUser, ns *a
 		SessionExpiresAt time.Time `db:"session_expires_at"`
 	}
 	err := s.db.QueryRowxContext(ctx, insertUserWithSession, u.Email, u.PasswordHash, u.DefaultRole, roles, u.Now,
-		ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP, ns.ExpiresAt, ns.MaxExpiresAt).StructScan(&row)
+		ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP, ns.ExpiresAt, ns.MaxExpiresAt,
+		pq.StringArray(ns.AMR), ns.AuthLevel).StructScan(&row)
 	if err != nil {
 		return auth.UserRecord{}, auth.SessionRecord{}, userInsertError(err)
 	}
