@@ -18,10 +18,18 @@ up:
 		elif command -v docker-compose >/dev/null 2>&1; then docker-compose --env-file "$$envfile" up --build; \
 		else echo "make up: needs Docker with Compose (docker compose, or docker-compose)" >&2; exit 1; fi
 
-## test: every test, with the race detector, against a real PostgreSQL
+## test: every test, with the race detector, against a real PostgreSQL; then the JavaScript client's (test-client)
 test:
 	@url="$${AUTHGATE_TEST_DATABASE_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && \
 		AUTHGATE_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
+	@$(MAKE) --no-print-directory test-client
+
+## test-client: @authgate/client's unit tests (node --test, clients/js) against the real server on a fresh database
+.PHONY: test-client
+test-client:
+	@url="$${AUTHGATE_TEST_DATABASE_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && cd clients/js && \
+		{ [ -d node_modules/typescript ] || npm ci --no-audit --no-fund >/dev/null; } && \
+		AUTHGATE_TEST_DATABASE_URL="$$url" npm test --silent
 
 ## test-interop: tokens of every JWT type verified by npm's jose through /.well-known/jwks.json; the playground run in headless Chromium
 test-interop:

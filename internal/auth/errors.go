@@ -41,6 +41,9 @@ const (
 	CodeInvalidMFACode Code = "INVALID_MFA_CODE"
 	// CodeInvalidPasskey refuses a passkey response that fails a check.
 	CodeInvalidPasskey Code = "INVALID_PASSKEY"
+	// CodeInvalidEmailToken answers an emailed token or code that is
+	// unknown, used, expired, or made for another purpose: one answer for all.
+	CodeInvalidEmailToken Code = "INVALID_EMAIL_TOKEN"
 )
 
 // Error is the one error type that reaches clients: a code and a message
@@ -131,6 +134,7 @@ var (
 	errNoSuchSession       = newError(CodeNotFound, "no live session of yours has this id")
 	ErrEmailTaken          = newError(CodeEmailTaken, "an account with this email already exists")
 	ErrEmailNotConfigured  = newError(CodeEmailNotConfigured, "mail delivery is not configured on this server")
+	ErrInvalidEmailToken   = newError(CodeInvalidEmailToken, "the link or code is invalid, used or expired")
 	ErrBusy                = &Error{Code: CodeRateLimited, Message: "too many sign-ins at once; try again in a moment", RetryAfter: time.Second}
 )
 

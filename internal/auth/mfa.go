@@ -2,11 +2,16 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
 	"authgate/internal/mfa"
+	"authgate/internal/onetime"
 )
 
 // The authentication methods a session records (RFC 8176 names where one
@@ -39,6 +44,16 @@ type Assurance struct {
 
 // passwordOnly is a password sign-in's assurance.
 var passwordOnly = Assurance{AMR: []string{AMRPassword}, Level: 1}
+
+// assuranceOf is the assurance of a sign-in that used amr: level 2 for two
+// methods or more, or a passkey (always with user verification); else 1.
+func assuranceOf(amr []string) Assurance {
+	level := 1
+	if len(amr) >= 2 || slices.Contains(amr, AMRPasskey) {
+		level = 2
+	}
+	return Assurance{AMR: slices.Clone(amr), Level: level}
+}
 
 // normalized gives an unknown assurance (a session from before levels, a
 // zero value) level 1: nothing more is known of it.
@@ -374,13 +389,195 @@ func withCodeThrottle[T any](ctx context.Context, s *Service, email string, p Pr
 	return out, nil
 }
 
-// secondFactorDue answers MFA_REQUIRED, with a ticket, when u has TOTP on
-// and v proved one factor only.
-func (s *Service) secondFactorDue(ctx context.Context, u UserRecord, v VerifiedSignIn) error {
-	return nil // TODO(mfa): the ticket, once internal/onetime lands
+// mfaTicketData is what an MFA ticket remembers of the first step.
+type mfaTicketData struct {
+	AMR      []string `json:"amr"`
+	Method   string   `json:"method,omitempty"`
+	Provider string   `json:"provider,omitempty"`
+	// VerifyEmail is the address an emailed first step proved.
+	VerifyEmail string `json:"verify_email,omitempty"`
+	// Password is a fingerprint of the password hash a password first step
+	// was checked against: a password change meanwhile kills the ticket.
+	Password string `json:"pwd,omitempty"`
 }
 
-// CompleteMFA finishes a sign-in that answered MFA_REQUIRED.
+// errMFATicket answers an MFA ticket that is unknown, used, expired, or no
+// longer holds (its user changed since): only a new sign-in helps.
+var errMFATicket = &Error{Code: CodeInvalidMFACode, Message: "the MFA ticket is invalid, used or expired; sign in again", Reason: "ticket"}
+
+// passwordFingerprint names a password hash without holding it.
+func passwordFingerprint(hash string) string {
+	if hash == "" {
+		return ""
+	}
+	h := sha256.Sum256([]byte("authgate mfa ticket\x00" + hash))
+	return hex.EncodeToString(h[:16])
+}
+
+// secondFactorDue answers MFA_REQUIRED, with a ticket for completeMfa,
+// when u has TOTP on and v proved one factor only (a password, an emailed
+// link or code, a provider); a sign-in of level 2 (a passkey, a completed
+// second factor) passes. A throttle reservation v holds is settled as a
+// correct first factor. Errors: MFA_REQUIRED, UNAVAILABLE.
+func (s *Service) secondFactorDue(ctx context.Context, u UserRecord, v VerifiedSignIn) error {
+	if assuranceOf(v.AMR).Level >= 2 {
+		return nil
+	}
+	st, err := s.store.MFAState(ctx, u.ID, "", s.clock.Now())
+	if err != nil || !st.TOTPEnabled {
+		if CodeOf(err) == CodeNotFound {
+			return nil // the user vanished: opening the session says so
+		}
+		return err
+	}
+	if s.cfg.MFA.Keys == nil {
+		// Fail closed: without the key no code can be checked, and the
+		// first factor alone must not do.
+		return fmt.Errorf("user %s has TOTP on but AUTHGATE_MFA_ENCRYPTION_KEY is not set", u.ID)
+	}
+	data, err := json.Marshal(mfaTicketData{AMR: v.AMR, Method: v.Method, Provider: v.Provider,
+		VerifyEmail: v.VerifyEmail, Password: passwordFingerprint(v.PasswordHash)})
+	if err != nil {
+		return err
+	}
+	issued, err := s.IssueOneTimeToken(ctx, OneTimeRequest{Purpose: onetime.MFATicket, UserID: u.ID, Email: u.Email,
+		TTL: MFATicketTTL, Data: data})
+	if err != nil {
+		if v.Attempt != nil {
+			s.release(ctx, *v.Attempt)
+		}
+		return err
+	}
+	if v.Attempt != nil {
+		// The first factor was right: its reservation is given back; the
+		// second factor's codes are throttled on their own.
+		if err := s.store.ReleaseLoginAttempt(ctx, *v.Attempt, nil); err != nil {
+			return err
+		}
+	}
+	return &Error{Code: CodeMFARequired, Message: "a second factor is required: finish the sign-in with completeMfa",
+		Ticket: issued.Token, Methods: []string{MethodTOTP, MethodRecoveryCode}}
+}
+
+// MFATicketOutcome is what UseMFATicket found.
+type MFATicketOutcome string
+
+// The outcomes of UseMFATicket.
+const (
+	MFATicketUsed  MFATicketOutcome = "used"   // the proof and the ticket are both used up
+	MFACodeRefused MFATicketOutcome = "code"   // the proof does not hold: nothing changed
+	MFATicketDead  MFATicketOutcome = "ticket" // the ticket is gone (used, expired, cut off): nothing changed
+)
+
+// CompleteMFA finishes a sign-in that answered MFA_REQUIRED: the ticket
+// with a current TOTP code or a recovery code (one of them). The code and
+// the ticket are used up together or not at all: a wrong, replayed or
+// used-up code leaves the ticket for another try, and of racing uses of
+// one ticket one wins. Wrong codes count in the login throttle. The
+// session is level 2 (amr: the first step's and "otp" or "rec").
+// Errors: INVALID_MFA_CODE (reason "code": try another code; "ticket":
+// sign in again), BAD_USER_INPUT, RATE_LIMITED, USER_DISABLED,
+// INVALID_CREDENTIALS (the user vanished or was cut off meanwhile),
+// UNAVAILABLE.
 func (s *Service) CompleteMFA(ctx context.Context, ticket string, code, recoveryCode, description *string) (*AuthPayload, error) {
-	return nil, errors.New("not yet")
+	if err := checkDescription(description); err != nil {
+		return nil, err
+	}
+	byCode, byRecovery := code != nil && *code != "", recoveryCode != nil && *recoveryCode != ""
+	if byCode == byRecovery {
+		return nil, badInput("give either code (a TOTP code) or recoveryCode")
+	}
+	if s.cfg.MFA.Keys == nil {
+		return nil, errTOTPOff
+	}
+	t, err := s.PeekOneTimeToken(ctx, onetime.MFATicket, ticket)
+	if err != nil {
+		return nil, err
+	}
+	var data mfaTicketData
+	if err := json.Unmarshal(t.Data, &data); err != nil {
+		return nil, fmt.Errorf("reading an MFA ticket: %w", err)
+	}
+	now := s.clock.Now()
+	st, err := s.store.MFAState(ctx, t.UserID, "", now)
+	if CodeOf(err) == CodeNotFound {
+		return nil, errMFATicket
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !st.TOTPEnabled {
+		return nil, errMFATicket // turned off since: the first step alone would do now
+	}
+	var passwordHash string
+	if data.Password != "" {
+		u, err := s.store.UserByID(ctx, t.UserID)
+		if err != nil {
+			return nil, oneTimeError(onetime.MFATicket, err)
+		}
+		if passwordFingerprint(u.PasswordHash) != data.Password {
+			return nil, errMFATicket // the password changed since the first step
+		}
+		passwordHash = u.PasswordHash
+	}
+	_, a, err := s.reserve(ctx, s.attempt(ctx, st.Email))
+	if err != nil {
+		return nil, err
+	}
+	var (
+		proof SecondFactorProof
+		ok    bool
+		amr   = slices.Clone(data.AMR)
+	)
+	if byCode {
+		secret, err := s.cfg.MFA.Keys.OpenTOTPSecret(t.UserID, st.TOTPSealed)
+		if err != nil {
+			s.release(ctx, a)
+			return nil, err
+		}
+		var step int64
+		step, ok, err = mfa.MatchTOTP(secret, *code, a.Now)
+		if err != nil && !errors.Is(err, mfa.ErrMalformedCode) {
+			s.release(ctx, a)
+			return nil, err
+		}
+		proof, amr = SecondFactorProof{TOTPStep: step}, append(amr, AMRTOTP)
+	} else {
+		proof, ok, _ = s.recoveryProof(t.UserID, *recoveryCode)
+		amr = append(amr, AMRRecoveryCode)
+	}
+	outcome := MFACodeRefused
+	if ok {
+		outcome, err = s.store.UseMFATicket(ctx, s.cfg.OneTimeKeys.TokenHashes(ticket), t.UserID, proof, a.Now,
+			auditEvent(ctx, a.Now, EventOneTimeTokenUsed, t.UserID, "", map[string]any{"second_factor": proofKind(proof)}))
+		if err != nil {
+			s.release(ctx, a)
+			return nil, err
+		}
+	}
+	switch outcome {
+	case MFACodeRefused:
+		e := auditEvent(ctx, a.Now, EventMFAFailed, t.UserID, "", attemptDetail(a, map[string]any{"second_factor": proofKind(proof)}))
+		if err := s.store.RecordLoginFailure(ctx, a, e); err != nil {
+			return nil, err
+		}
+		return nil, errInvalidMFACode
+	case MFATicketDead:
+		s.release(ctx, a)
+		return nil, errMFATicket
+	}
+	method := "mfa"
+	if data.Method != "" {
+		method = data.Method + "+mfa"
+	}
+	return s.signInVerified(ctx, t.UserID, VerifiedSignIn{PasswordHash: passwordHash, Attempt: &a, Method: method,
+		AMR: amr, Provider: data.Provider, VerifyEmail: data.VerifyEmail}, description)
+}
+
+// proofKind names a second factor in the audit trail.
+func proofKind(p SecondFactorProof) string {
+	if p.RecoveryHashes != nil {
+		return MethodRecoveryCode
+	}
+	return MethodTOTP
 }

@@ -27,6 +27,11 @@ type MFAStore interface {
 	// ReplaceRecoveryCodes uses p and replaces the recovery codes with
 	// hashes, in one transaction, audited; false when p does not hold.
 	ReplaceRecoveryCodes(ctx context.Context, userID string, p SecondFactorProof, hashes [][]byte, now time.Time) (bool, error)
+	// UseMFATicket uses p and the live MFA ticket of userID whose hash is
+	// one of ticketHashes (issued after the user's cut-off), in one
+	// transaction, recording e; both or neither: MFACodeRefused when p
+	// does not hold, MFATicketDead when the ticket does not.
+	UseMFATicket(ctx context.Context, ticketHashes [][]byte, userID string, p SecondFactorProof, now time.Time, e AuditEvent) (MFATicketOutcome, error)
 	// SessionAssurance returns the assurance of sessionID, a live session
 	// of userID (Level 0 when it is none).
 	SessionAssurance(ctx context.Context, userID, sessionID string) (Assurance, error)

@@ -134,7 +134,8 @@ func (s *Service) userByEmail(ctx context.Context, email string) (UserRecord, er
 
 // Purge deletes expired and revoked sessions, retired format-1 refresh
 // tokens whose session can no longer be refreshed, denylist rows of expired
-// tokens, audit events past their retention and spent login throttle rows,
+// tokens, audit events past their retention, spent login throttle rows and
+// expired one-time tokens,
 // in bounded batches; only one instance purges at a time. Sessions that
 // expired from inactivity are found by a sweep of IdleScanRows sessions per
 // purge. Errors: UNAVAILABLE.
@@ -153,10 +154,12 @@ func (s *Service) Purge(ctx context.Context) (PurgeResult, error) {
 		BatchSize:      1000,
 		IdleScanRows:   IdleScanRows,
 		// Audit events older than the retention; throttle rows whose window
-		// and back-off have both passed, and sign-up counts past their hour.
-		AuditRetention:      s.cfg.AuditRetention,
-		ThrottleRetention:   max(s.cfg.Throttle.Window+s.cfg.Throttle.BackoffMax, SignupWindow),
-		MailOutboxRetention: MailOutboxRetention,
+		// and back-off have both passed, sign-up counts past their hour, and mail
+		// counts past their day.
+		AuditRetention:        s.cfg.AuditRetention,
+		ThrottleRetention:     max(s.cfg.Throttle.Window+s.cfg.Throttle.BackoffMax, SignupWindow),
+		MailThrottleRetention: DefaultMailThrottle.Window,
+		MailOutboxRetention:   MailOutboxRetention,
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"authgate/internal/clock"
+	"authgate/internal/onetime"
 	"authgate/internal/password"
 	"authgate/internal/refreshtoken"
 	"authgate/internal/token"
@@ -70,6 +71,9 @@ type Config struct {
 	Mail MailConfig
 	// MFA is the second-factor and passkey setup; zero: both are off.
 	MFA MFAConfig
+	// OneTimeKeys hash one-time tokens and codes; nil: the flows that need
+	// them fail.
+	OneTimeKeys *onetime.Keys
 }
 
 // Service implements every authgate operation.
@@ -211,7 +215,7 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, description 
 		// hasher is saturated the sign-in goes on, and the next one upgrades.
 		newHash, _ = s.hashPassword(ctx, pw)
 	}
-	v := VerifiedSignIn{PasswordHash: u.PasswordHash, ValidAfter: u.ValidAfter, Rehash: newHash, Attempt: &a, Proven: passwordOnly}
+	v := VerifiedSignIn{PasswordHash: u.PasswordHash, ValidAfter: u.ValidAfter, Rehash: newHash, Attempt: &a, AMR: []string{AMRPassword}}
 	if err := s.secondFactorDue(ctx, u, v); err != nil {
 		return nil, err
 	}
@@ -228,7 +232,7 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, description 
 // USER_DISABLED (disabled or banned since), UNAVAILABLE.
 func (s *Service) openSession(ctx context.Context, u UserRecord, v VerifiedSignIn, description *string) (*AuthPayload, error) {
 	now := s.clock.Now()
-	ns, err := s.newSession(ctx, u.ID, description, now, v.Proven)
+	ns, err := s.newSession(ctx, u.ID, description, now, assuranceOf(v.AMR))
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ type Store interface {
 	AuditStore
 	MailStore
 	MFAStore
+	OneTimeStore
 	// CreateUserWithSession inserts a user and, when s is not nil, its first
 	// session, in one transaction. ErrEmailTaken when the email exists.
 	CreateUserWithSession(ctx context.Context, u NewUser, s *NewSession) (UserRecord, SessionRecord, error)
@@ -108,6 +109,10 @@ type PurgePolicy struct {
 	// ThrottleRetention is how long after its last failure a login throttle
 	// row can still hold anyone back.
 	ThrottleRetention time.Duration
+	// MailThrottleRetention is how long after its last mail a mail
+	// throttle row (scopes mail and mail_address) can still hold a request
+	// back.
+	MailThrottleRetention time.Duration
 	// MailOutboxRetention is how long a sent or failed mail stays in the
 	// outbox (its outcome stays in the audit trail); zero keeps them.
 	MailOutboxRetention time.Duration
@@ -119,6 +124,7 @@ type PurgeResult struct {
 	Sessions, RetiredTokens, DeniedTokens int
 	AuditEvents, LoginThrottles           int
 	MailOutbox                            int
+	OneTimeTokens                         int
 	Skipped                               bool
 }
 
@@ -192,9 +198,20 @@ type VerifiedSignIn struct {
 	// Attempt is the login throttle's reservation that the sign-in settles
 	// as a correct password; nil when the flow made none.
 	Attempt *LoginAttempt
-	// Proven is what the sign-in proved (methods and level): the session
-	// and its tokens carry it.
-	Proven Assurance
+	// Method names how the user proved who they are, in the audit trail
+	// ("password" when empty): "email_link", "email_code", "provider",
+	// "passkey", "mfa"…
+	Method string
+	// AMR lists the authentication methods (RFC 8176: "pwd", "otp", "hwk",
+	// "mfa"; "email" for an emailed link or code) the sign-in used; it is
+	// recorded with the login (and, once sessions carry it, on the session).
+	AMR []string
+	// Provider is the identity provider's id, for provider sign-ins.
+	Provider string
+	// VerifyEmail, when not empty, marks the user's address verified in the
+	// same statement, if it is still this address (an emailed token or
+	// code proved it).
+	VerifyEmail string
 }
 
 // SignInOutcome is what OpenSession found the user to be.

@@ -175,12 +175,12 @@ func TestOneRecoveryCodeRacingWinsOnce(t *testing.T) {
 func TestOneTOTPCodeRacingWinsOnce(t *testing.T) {
 	env := authtest.New(t, auth.Config{})
 	p := env.Signup(t, "a@example.com", "correct horse")
-	secret, _ := enableTOTP(t, env, p)
 	// Eight sessions of the user race to turn TOTP off with one code.
 	sessions := make([]*auth.AuthPayload, 8)
 	for i := range sessions {
 		sessions[i] = mustLogin(t, env, "a@example.com", "correct horse")
 	}
+	secret, _ := enableTOTP(t, env, p)
 	code := totpCode(t, env, secret, 0)
 	var (
 		wg   sync.WaitGroup

@@ -248,7 +248,7 @@ func purgeEvery(ctx context.Context, svc *auth.Service, interval time.Duration, 
 		}
 		if !res.Skipped {
 			logger.Info("purged", "sessions", res.Sessions, "retired_refresh_tokens", res.RetiredTokens,
-				"denied_access_tokens", res.DeniedTokens, "audit_events", res.AuditEvents, "login_throttles", res.LoginThrottles, "mail_outbox", res.MailOutbox)
+				"denied_access_tokens", res.DeniedTokens, "audit_events", res.AuditEvents, "login_throttles", res.LoginThrottles, "mail_outbox", res.MailOutbox, "one_time_tokens", res.OneTimeTokens)
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/lib/pq"
 
 	"authgate/internal/auth"
+	"authgate/internal/onetime"
 	"authgate/internal/revocation"
 )
 
@@ -214,9 +215,68 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, p auth.
 
 func proofKind(p auth.SecondFactorProof) string {
 	if p.RecoveryHashes != nil {
-		return "recovery_code"
+		return auth.MethodRecoveryCode
 	}
-	return "totp"
+	return auth.MethodTOTP
+}
+
+// useMFATicket uses a live MFA ticket of the user, issued after the user's
+// cut-off, and records its use: $1 its hashes, $2 user, $3 now, $4 ip, $5
+// user agent, $6 detail.
+const useMFATicket = `
+WITH used AS (
+    UPDATE auth.one_time_tokens t SET used_at = $3
+    WHERE token_hash = ANY ($1::bytea[]) AND purpose = '` + string(onetime.MFATicket) + `' AND user_id = $2
+      AND used_at IS NULL AND expires_at > $3
+      AND created_at >= COALESCE((SELECT valid_after FROM auth.users WHERE id = $2), '-infinity')
+    RETURNING id, email
+), audit AS (
+    INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail)
+    SELECT $3, '` + string(auth.EventOneTimeTokenUsed) + `', $2, $4, $5,
+           $6::jsonb || jsonb_build_object('purpose', '` + string(onetime.MFATicket) + `', 'email', used.email)
+    FROM used
+)
+SELECT count(*) FROM used`
+
+// UseMFATicket implements auth.Store. The proof is used first: of racing
+// uses of one code, the losers wait on its row and find it used; of
+// racing uses of one ticket with different codes, the losers wait on the
+// ticket's row, find it used and roll their code back.
+func (s *Store) UseMFATicket(ctx context.Context, ticketHashes [][]byte, userID string, p auth.SecondFactorProof, now time.Time, e auth.AuditEvent) (auth.MFATicketOutcome, error) {
+	if !isUUID(userID) {
+		return auth.MFATicketDead, nil
+	}
+	detail, err := jsonObject(e.Detail)
+	if err != nil {
+		return "", err
+	}
+	errRefused := errors.New("refused")
+	outcome := auth.MFATicketUsed
+	err = s.withTx(ctx, func(tx *sqlx.Tx) error {
+		outcome = auth.MFATicketUsed
+		ok, err := useSecondFactor(ctx, tx, userID, p, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			outcome = auth.MFACodeRefused
+			return errRefused
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, useMFATicket, pq.ByteaArray(ticketHashes), userID, now,
+			nullIfEmpty(e.IP), nullIfEmpty(e.UserAgent), detail).Scan(&n); err != nil {
+			return mapError(err)
+		}
+		if n != 1 {
+			outcome = auth.MFATicketDead
+			return errRefused
+		}
+		return nil
+	})
+	if errors.Is(err, errRefused) {
+		return outcome, nil
+	}
+	return outcome, err
 }
 
 // userFactors: $1 user.

@@ -195,8 +195,9 @@ func (s *Store) Purge(ctx context.Context, p auth.PurgePolicy) (auth.PurgeResult
 		{purgeRetiredTokens, []any{p.Now, p.BatchSize}, &res.RetiredTokens},
 		{purgeDeniedTokens, []any{p.Now, p.BatchSize}, &res.DeniedTokens},
 		{purgeAuditEvents, []any{auditPurgeCutoff(p), p.BatchSize}, &res.AuditEvents},
-		{purgeLoginThrottles, []any{throttlePurgeCutoff(p), p.BatchSize}, &res.LoginThrottles},
+		{purgeLoginThrottles, []any{throttlePurgeCutoff(p), p.BatchSize, retentionCutoff(p.Now, p.MailThrottleRetention)}, &res.LoginThrottles},
 		{purgeMailOutbox, []any{retentionCutoff(p.Now, p.MailOutboxRetention), p.BatchSize}, &res.MailOutbox},
+		{purgeOneTimeTokens, []any{p.Now, p.BatchSize}, &res.OneTimeTokens},
 	}
 	for i, step := range steps {
 		for {

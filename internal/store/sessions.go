@@ -32,13 +32,17 @@ import (
 // do for that; this statement may also rewrite the hash, and two sign-ins
 // that both held FOR SHARE and then both wanted to update would deadlock.)
 //
-// opened gates everything else: the re-hash ($11, when not empty), the
+// opened gates everything else: the re-hash ($11, when not empty) or the
+// verification of the address ($16, when not empty and still the user's:
+// one UPDATE, as two of one row in one statement would not both apply), the
 // settling of the throttle's reservation (a correct password ends the
 // account's count, $12, and gives the address, $13, its reserved failure
 // back; $14 the reservation's now), the session and the audit event.
 // $1 user, $2 the session's token secret, $3 description, $4 user agent, $5 ip, $6 now,
 // $7 sliding expiry, $8 absolute expiry, $9 the verified password hash
-// (”: none), $10 the verified cut-off (null: none yet).
+// (”: none), $10 the verified cut-off (null: none yet), $15 more detail for
+// the audit row (the method, AMR and provider of a sign-in without a
+// password), $17 the session's amr, $18 its auth level.
 var openSession = `
 WITH verified AS (
     SELECT id, CASE
@@ -51,9 +55,12 @@ WITH verified AS (
 ), opened AS (
     SELECT id FROM verified WHERE outcome = 'opened'
 ), rehash AS (
-    UPDATE auth.users SET password_hash = $11, updated_at = $6
-    WHERE $11 <> '' AND id = (SELECT id FROM opened)
-    RETURNING id
+    UPDATE auth.users SET
+        password_hash     = CASE WHEN $11 <> '' THEN $11 ELSE password_hash END,
+        email_verified_at = CASE WHEN $16 <> '' AND email = $16 THEN COALESCE(email_verified_at, $6) ELSE email_verified_at END,
+        updated_at        = $6
+    WHERE ($11 <> '' OR ($16 <> '' AND email = $16 AND email_verified_at IS NULL)) AND id = (SELECT id FROM opened)
+    RETURNING id, $11 <> '' AS rehashed
 ), reset AS (
     DELETE FROM auth.login_throttle
     WHERE scope = 'account' AND subject = $12 AND EXISTS (SELECT 1 FROM opened)
@@ -61,12 +68,12 @@ WITH verified AS (
 ), s AS (
     INSERT INTO auth.sessions (user_id, token_secret, description, user_agent, ip,
                                created_at, last_activity_at, expires_at, max_expires_at, amr, auth_level)
-    SELECT $1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $6, $7, $8, $15, $16 FROM opened
+    SELECT $1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $6, $7, $8, $17, $18 FROM opened
     RETURNING id, user_id, created_at, expires_at, ip, user_agent
 ), audit AS (
     INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent, detail)
     SELECT $6, 'login', s.user_id, s.id, s.ip, s.user_agent,
-           CASE WHEN EXISTS (SELECT 1 FROM rehash) THEN '{"rehashed": true}'::jsonb ELSE '{}'::jsonb END
+           CASE WHEN EXISTS (SELECT 1 FROM rehash WHERE rehashed) THEN '{"rehashed": true}'::jsonb ELSE '{}'::jsonb END || $15::jsonb
     FROM s
 )
 SELECT v.outcome, s.id, s.created_at, s.expires_at FROM verified v LEFT JOIN s ON true`
@@ -84,15 +91,19 @@ func (s *Store) OpenSession(ctx context.Context, ns auth.NewSession, v auth.Veri
 	if v.Attempt != nil {
 		a = *v.Attempt
 	}
+	detail, err := jsonObject(v.AuditDetail())
+	if err != nil {
+		return auth.SessionRecord{}, "", err
+	}
 	var (
 		outcome       auth.SignInOutcome
 		id            sql.NullString
 		created, exps sql.NullTime
 	)
-	err := stmts{s}.QueryRowxContext(ctx, openSession, ns.UserID, ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP,
+	err = stmts{s}.QueryRowxContext(ctx, openSession, ns.UserID, ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP,
 		ns.Now, ns.ExpiresAt, ns.MaxExpiresAt, v.PasswordHash, v.ValidAfter, v.Rehash,
 		reservedSubject(a.Account, a.Reserved.AccountFailures), reservedSubject(a.Address, a.Reserved.AddressFailures), a.Now,
-		pq.StringArray(ns.AMR), ns.AuthLevel).
+		detail, v.VerifyEmail, pq.StringArray(ns.AMR), ns.AuthLevel).
 		Scan(&outcome, &id, &created, &exps)
 	if errors.Is(err, sql.ErrNoRows) {
 		return auth.SessionRecord{}, auth.SignInUserGone, nil
