@@ -135,6 +135,9 @@ type UserRecord struct {
 	// ValidAfter is the user's cut-off: every token and session issued
 	// before it is dead (nil: none yet).
 	ValidAfter *time.Time
+	// TOTPEnabled says the user's TOTP is on; read by the sign-in lookups
+	// (UserByID, ReserveLoginAttempt), false elsewhere.
+	TOTPEnabled bool
 }
 
 // NewUser is a user to insert.

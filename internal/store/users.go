@@ -24,6 +24,7 @@ type userRow struct {
 	CustomClaims claimsJSON     `db:"custom_claims"`
 	BannedUntil  *time.Time     `db:"banned_until"`
 	ValidAfter   *time.Time     `db:"valid_after"`
+	TOTPEnabled  bool           `db:"totp_enabled"` // read only where a sign-in needs it
 }
 
 func (r userRow) record() auth.UserRecord {
@@ -35,6 +36,7 @@ func (r userRow) record() auth.UserRecord {
 		},
 		PasswordHash: r.PasswordHash,
 		ValidAfter:   r.ValidAfter,
+		TOTPEnabled:  r.TOTPEnabled,
 	}
 }
 
@@ -112,7 +114,11 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (auth.UserRecord,
 	return s.getUser(ctx, userByEmail, email)
 }
 
-const userByID = `SELECT ` + userColumns + ` FROM auth.users WHERE id = $1`
+const userByID = `SELECT ` + userColumns + `, ` + totpEnabledColumn + ` FROM auth.users u WHERE id = $1`
+
+// totpEnabledColumn says whether the user u has TOTP on: a sign-in of one
+// factor then needs a second step.
+const totpEnabledColumn = `EXISTS (SELECT 1 FROM auth.user_totp t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS totp_enabled`
 
 // UserByID implements auth.Store.
 func (s *Store) UserByID(ctx context.Context, id string) (auth.UserRecord, error) {
