@@ -53,9 +53,9 @@ check:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt would change the files above"; exit 1; }
 	$(GO) vet ./...
 	$(GO) generate ./...
-	@git diff --exit-code -- graph/ hasura/ go.mod go.sum || { echo "generated code is stale: run go generate ./... and commit"; exit 1; }
+	@git diff --exit-code -- graph/ hasura/ internal/admin/ go.mod go.sum || { echo "generated code is stale: run go generate ./... and commit"; exit 1; }
 
-## generate: regenerate the gqlgen code from schema.graphql
+## generate: regenerate the gqlgen code from schema.graphql (graph/) and admin.graphql (internal/admin/)
 generate:
 	$(GO) generate ./...
 

@@ -74,6 +74,10 @@ var settingNames = []string{
 	"AUTHGATE_MFA_REQUIRED_ROLES",
 	"AUTHGATE_WEBAUTHN_RP_ID",
 	"AUTHGATE_WEBAUTHN_ORIGINS",
+	"AUTHGATE_ADMIN_SECRET",
+	"AUTHGATE_ADMIN_ROLES",
+	"AUTHGATE_ADMIN_CONSOLE",
+	"AUTHGATE_ADMIN_CONSOLE_IDLE_TIMEOUT",
 }
 
 // otherVariables are AUTHGATE_* names that mean something, but not to the
