@@ -21,7 +21,7 @@ up:
 ## test: every test, with the race detector, against a real PostgreSQL; then the JavaScript client's (test-client)
 test:
 	@url="$${AUTHGATE_TEST_DATABASE_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && \
-		AUTHGATE_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
+		AUTHGATE_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 -timeout 30m ./...
 	@$(MAKE) --no-print-directory test-client
 
 ## test-client: @authgate/client's unit tests (node --test, clients/js) against the real server on a fresh database
