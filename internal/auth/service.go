@@ -18,6 +18,7 @@ import (
 	"authgate/internal/clock"
 	"authgate/internal/onetime"
 	"authgate/internal/password"
+	"authgate/internal/redirect"
 	"authgate/internal/refreshtoken"
 	"authgate/internal/token"
 )
@@ -74,6 +75,9 @@ type Config struct {
 	// OneTimeKeys hash one-time tokens and codes; nil: the flows that need
 	// them fail.
 	OneTimeKeys *onetime.Keys
+	// Redirects are the pages emailed links may lead to (nil: none but
+	// none: every request needs a redirect the allow-list admits).
+	Redirects *redirect.AllowList
 }
 
 // Service implements every authgate operation.

@@ -323,6 +323,7 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		AuditRetention:     cfg.AuditRetention,
 		Mail:               mailConfig(mailBox, cfg.Mail),
 		OneTimeKeys:        oneTimeKeys,
+		Redirects:          cfg.Redirects,
 		MFA: auth.MFAConfig{Keys: mfaKeys, Passkeys: passkeys, Issuer: cfg.Mail.AppName,
 			RequiredRoles: cfg.MFA.RequiredRoles},
 	})
