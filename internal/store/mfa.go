@@ -207,7 +207,7 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, p auth.
 			return mapError(err)
 		}
 		_, err = tx.ExecContext(ctx, insertAuditEvent, now, string(auth.EventRecoveryCodesRegenerated), userID, nil, ip, ua,
-			`{"proof": "`+proofKind(p)+`"}`)
+			`{"proof": "`+proofKind(p)+`"}`, requestActor(ctx))
 		return mapError(err)
 	})
 	return ok, err
