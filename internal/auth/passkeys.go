@@ -310,4 +310,3 @@ func (s *Service) RemovePasskey(ctx context.Context, id string) (bool, error) {
 	s.revocations.SessionsEnded(now, ended...)
 	return true, nil
 }
-

@@ -14,7 +14,7 @@ import (
 )
 
 // saveCeremony keeps a begun WebAuthn ceremony: $1 challenge hash, $2 kind,
-// $3 user ('' : none), $4 session data, $5 now, $6 expiry.
+// $3 user (” : none), $4 session data, $5 now, $6 expiry.
 const saveCeremony = `
 INSERT INTO auth.webauthn_ceremonies (challenge_hash, kind, user_id, session_data, created_at, expires_at)
 VALUES ($1, $2, NULLIF($3, '')::uuid, $4::jsonb, $5, $6)`
@@ -29,7 +29,7 @@ func (s *Store) SaveCeremony(ctx context.Context, c auth.NewCeremony) error {
 }
 
 // useCeremony uses a live ceremony once: $1 challenge hash, $2 kind, $3 now,
-// $4 the registering user ('' for a sign-in). Every condition is in the
+// $4 the registering user (” for a sign-in). Every condition is in the
 // UPDATE's WHERE: of racing finishes, one wins.
 const useCeremony = `
 UPDATE auth.webauthn_ceremonies SET used_at = $3
@@ -177,7 +177,6 @@ func (s *Store) RemovePasskey(ctx context.Context, userID, passkeyID, keepSessio
 	}
 	return []string(ended), removed == 1, nil
 }
-
 
 // purgeWebAuthnCeremonies deletes a batch of expired ceremonies, used or
 // not: $1 now, $2 the batch size.
