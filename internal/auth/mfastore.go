@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -32,6 +33,25 @@ type MFAStore interface {
 	// transaction, recording e; both or neither: MFACodeRefused when p
 	// does not hold, MFATicketDead when the ticket does not.
 	UseMFATicket(ctx context.Context, ticketHashes [][]byte, userID string, p SecondFactorProof, now time.Time, e AuditEvent) (MFATicketOutcome, error)
+	// SaveCeremony keeps a begun WebAuthn ceremony until it is used or
+	// expires.
+	SaveCeremony(ctx context.Context, c NewCeremony) error
+	// UseCeremony uses the live ceremony of kind named by challengeHash
+	// (for a registration, of userID), once: it returns its session data
+	// and user, and false when there is none (unknown, used, expired).
+	UseCeremony(ctx context.Context, challengeHash []byte, kind, userID string, now time.Time) (json.RawMessage, string, bool, error)
+	// PasskeyCredentials returns the user's passkeys, oldest first.
+	PasskeyCredentials(ctx context.Context, userID string) ([]StoredPasskey, error)
+	// AddPasskey keeps a verified passkey, audited; INVALID_PASSKEY when
+	// its credential id is registered already.
+	AddPasskey(ctx context.Context, userID string, credentialID []byte, credential json.RawMessage, signCount int64, name string, now time.Time) (*Passkey, error)
+	// UsePasskey records a sign-in with the user's passkey, only if its
+	// signature counter moves forward (or both are 0); false otherwise.
+	UsePasskey(ctx context.Context, userID, passkeyID string, signCount int64, credential json.RawMessage, now time.Time) (bool, error)
+	// RemovePasskey deletes the user's passkey and ends every other live
+	// session of the user but keepSession, audited; it returns the ended
+	// sessions' ids, and false when the user has no such passkey.
+	RemovePasskey(ctx context.Context, userID, passkeyID, keepSession string, now time.Time) ([]string, bool, error)
 	// SessionAssurance returns the assurance of sessionID, a live session
 	// of userID (Level 0 when it is none).
 	SessionAssurance(ctx context.Context, userID, sessionID string) (Assurance, error)

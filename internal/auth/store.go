@@ -130,7 +130,9 @@ type PurgeResult struct {
 	MailOutbox                            int
 	DeletedUsers                          int
 	OneTimeTokens                         int
-	Skipped                               bool
+	// WebAuthnCeremonies are passkey ceremonies past their expiry, used or not.
+	WebAuthnCeremonies int
+	Skipped            bool
 }
 
 // UserRecord is a user with its password hash, as stored.

@@ -22,6 +22,10 @@ type actionRequest struct {
 	} `json:"action"`
 	Input            json.RawMessage   `json:"input"`
 	SessionVariables map[string]string `json:"session_variables"`
+	// RequestQuery is the client's GraphQL request, as Hasura (2.x) sends
+	// it: the user's second factors are looked up only when it can select
+	// them (see answerFactors).
+	RequestQuery *string `json:"request_query"`
 }
 
 // action runs one operation from its decoded input.
@@ -225,21 +229,35 @@ type payloadAnswer struct {
 }
 
 // userAnswer is a User as an action answers it: with the fields GraphQL
-// resolves apart (Hasura reads whatever the client selected from one
-// answer, so every field must be there).
+// resolves apart (Hasura picks what the client selected from one answer),
+// present whenever the client's request can select them.
 type userAnswer struct {
 	*auth.User
-	TOTPEnabled bool            `json:"totpEnabled"`
-	Passkeys    []*auth.Passkey `json:"passkeys"`
+	TOTPEnabled *bool            `json:"totpEnabled,omitempty"`
+	Passkeys    *[]*auth.Passkey `json:"passkeys,omitempty"`
 }
 
-// withFactors answers u with its second factors (one indexed query).
+type factorsKey struct{}
+
+// answerFactors says whether an action's answer must carry the user's second
+// factors: unless Hasura sent the client's query and neither field's name
+// is in it (so that no refresh pays a query for fields nobody asked for).
+func answerFactors(ctx context.Context, query *string) context.Context {
+	need := query == nil || strings.Contains(*query, "totpEnabled") || strings.Contains(*query, "passkeys")
+	return context.WithValue(ctx, factorsKey{}, need)
+}
+
+// withFactors answers u, with its second factors when the request can
+// select them (one indexed query).
 func withFactors(ctx context.Context, svc *auth.Service, u *auth.User) (*userAnswer, error) {
+	if need, ok := ctx.Value(factorsKey{}).(bool); ok && !need {
+		return &userAnswer{User: u}, nil
+	}
 	on, passkeys, err := svc.UserFactors(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
-	return &userAnswer{User: u, TOTPEnabled: on, Passkeys: passkeys}, nil
+	return &userAnswer{User: u, TOTPEnabled: &on, Passkeys: &passkeys}, nil
 }
 
 // answer presents a service's AuthPayload as an action's answer:
@@ -320,7 +338,7 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	logctx.SetOutcome(r.Context(), logctx.Outcome{Operation: req.Action.Name})
-	ctx := r.Context()
+	ctx := answerFactors(r.Context(), req.RequestQuery)
 	if !hasurameta.IsPublic(req.Action.Name) {
 		// Hasura forwards the client's headers: its own access token, if
 		// it sent one, comes along.

@@ -29,7 +29,8 @@ func actionBody(t *testing.T, name string, input any, vars map[string]string) []
 		"action":            map[string]any{"name": name},
 		"input":             input,
 		"session_variables": vars,
-		"request_query":     "mutation { " + name + " { __typename } }",
+		// Selecting everything, the second factors too (see TestActionAnswersCarryFactorsOnlyWhenTheQueryCanAsk).
+		"request_query": "mutation { " + name + " { __typename user { totpEnabled passkeys { id } } } }",
 	})
 	if err != nil {
 		t.Fatal(err)

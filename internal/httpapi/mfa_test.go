@@ -2,12 +2,14 @@ package httpapi_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"authgate/internal/auth"
+	"authgate/internal/authtest"
 	"authgate/internal/httpapi"
 	"authgate/internal/mfa"
 )
@@ -115,4 +117,88 @@ type actionErrorBody struct {
 		Code   string `json:"code"`
 		Reason string `json:"reason"`
 	} `json:"extensions"`
+}
+
+// TestPasskeysOverGraphQLAndActions registers a passkey over /graphql and
+// signs in with it over /actions (a public action), as JSON both ways.
+func TestPasskeysOverGraphQLAndActions(t *testing.T) {
+	s := newServer(t, httpapi.Config{})
+	p := s.signup(t, "a@example.com", "correct horse")
+	a := authtest.NewAuthenticator(authtest.PasskeyOrigin)
+
+	var options json.RawMessage
+	s.graphql(t, `mutation { beginPasskeyRegistration }`, nil, bearer(p.AccessToken)...).into(t, "beginPasskeyRegistration", &options)
+	cred, err := a.Create(options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pk struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	s.graphql(t, `mutation($c: JSON!) { finishPasskeyRegistration(credential: $c, name: "Laptop") { id name } }`,
+		map[string]any{"c": json.RawMessage(cred)}, bearer(p.AccessToken)...).into(t, "finishPasskeyRegistration", &pk)
+	if pk.Name != "Laptop" || pk.ID == "" {
+		t.Fatalf("passkey %+v", pk)
+	}
+
+	status, raw := s.action(t, "beginPasskeySignIn", map[string]any{"email": "a@example.com"}, map[string]string{"x-hasura-role": "anonymous"})
+	if status != http.StatusOK {
+		t.Fatalf("beginPasskeySignIn: %d %s", status, raw)
+	}
+	assertion, err := a.Get(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, raw = s.action(t, "finishPasskeySignIn", map[string]any{"credential": json.RawMessage(assertion)}, map[string]string{"x-hasura-role": "anonymous"})
+	var done map[string]any
+	decodeJSON(t, raw, &done)
+	if status != http.StatusOK {
+		t.Fatalf("finishPasskeySignIn: %d %s", status, raw)
+	}
+	claims := jwtClaims(t, done["accessToken"].(string))
+	if ns, _ := claims["https://hasura.io/jwt/claims"].(map[string]any); ns["x-hasura-auth-level"] != "2" {
+		t.Fatalf("claims %v", claims)
+	}
+	if u := done["user"].(map[string]any); len(u["passkeys"].([]any)) != 1 {
+		t.Fatalf("user %v", u)
+	}
+	// The same assertion again: the ceremony is used up.
+	status, raw = s.action(t, "finishPasskeySignIn", map[string]any{"credential": json.RawMessage(assertion)}, nil)
+	var refused actionErrorBody
+	decodeJSON(t, raw, &refused)
+	if status != http.StatusUnauthorized || refused.Extensions.Code != "INVALID_PASSKEY" {
+		t.Fatalf("replayed assertion: %d %s", status, raw)
+	}
+}
+
+// TestActionAnswersCarryFactorsOnlyWhenTheQueryCanAsk: Hasura sends the
+// client's query; a refresh that selects no second-factor field costs no
+// lookup and carries none.
+func TestActionAnswersCarryFactorsOnlyWhenTheQueryCanAsk(t *testing.T) {
+	s := newServer(t, httpapi.Config{})
+	p := s.signup(t, "a@example.com", "correct horse")
+	refresh := func(query string, tok string) map[string]any {
+		body, err := json.Marshal(map[string]any{"action": map[string]any{"name": "refreshToken"},
+			"input": map[string]any{"refreshToken": tok}, "session_variables": map[string]string{"x-hasura-role": "anonymous"},
+			"request_query": query})
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, raw := s.do(t, http.MethodPost, "/actions", body, "Content-Type", "application/json", "X-Action-Secret", actionSecret)
+		if status != http.StatusOK {
+			t.Fatalf("%d %s", status, raw)
+		}
+		var out map[string]any
+		decodeJSON(t, raw, &out)
+		return out
+	}
+	plain := refresh(`mutation { refreshToken(refreshToken: "…") { accessToken refreshToken user { id } } }`, p.RefreshToken)
+	if _, ok := plain["user"].(map[string]any)["totpEnabled"]; ok {
+		t.Fatalf("factors answered though not asked: %v", plain["user"])
+	}
+	asked := refresh(`mutation { refreshToken(refreshToken: "…") { refreshToken user { totpEnabled passkeys { id } } } }`, plain["refreshToken"].(string))
+	if u := asked["user"].(map[string]any); u["totpEnabled"] != false || u["passkeys"] == nil {
+		t.Fatalf("factors not answered though asked: %v", u)
+	}
 }
