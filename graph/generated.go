@@ -668,7 +668,7 @@ type Mutation {
   confirmTotp(code: String!): [String!]!
   "Turn TOTP off with a current TOTP code or a recovery code; ends every other session of the user. Fails with INVALID_MFA_CODE."
   disableTotp(code: String!): Boolean!
-  "Replace the recovery codes, given a current TOTP code or a recovery code. Needs a level-2 session. Returns 10 new codes, shown this once."
+  "Replace the recovery codes, given a current TOTP code or a recovery code (the code is the second factor: any session of the user may ask). Returns 10 new codes, shown this once; the old ones stop working."
   regenerateRecoveryCodes(code: String!): [String!]!
   "Finish a sign-in that answered MFA_REQUIRED: its extensions.ticket with a TOTP code or a recovery code. Fails with INVALID_MFA_CODE (extensions.reason ticket: sign in again; code: try another code)."
   completeMfa(ticket: String!, code: String, recoveryCode: String, description: String): AuthPayload!

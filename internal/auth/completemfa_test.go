@@ -257,3 +257,23 @@ func TestOneTOTPCodeOnTwoTicketsWinsOnce(t *testing.T) {
 		t.Fatalf("one TOTP code opened %d sessions", won)
 	}
 }
+
+func TestAPasswordChangeKeepsTheLevelOfTheSessionThatMadeIt(t *testing.T) {
+	env := authtest.New(t, auth.Config{})
+	p := env.Signup(t, "a@example.com", "correct horse")
+	secret, _ := enableTOTP(t, env, p)
+	strong, err := completeWithCode(env, mfaTicket(t, env, "a@example.com", "correct horse"), totpCode(t, env, secret, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := env.Service.ChangePassword(authtest.As(strong), "correct horse", "a better horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := env.Issuer.Verify(fresh.AccessToken)
+	if !slices.Equal(v.AMR, []string{"pwd", "otp"}) || v.AuthLevel != 2 {
+		t.Fatalf("after a password change: amr %v level %d", v.AMR, v.AuthLevel)
+	}
+	// The old ticket-free way in stays closed: the new password needs the code too.
+	mfaTicket(t, env, "a@example.com", "a better horse")
+}
