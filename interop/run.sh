@@ -4,7 +4,9 @@
 # through /.well-known/jwks.json for asymmetric keys, with issuer and audience
 # checks. Then open the playground in headless Chromium and run a query
 # through it (playground.mjs), drive the admin console (admin.mjs), and register and sign in with a passkey in
-# Chromium's virtual authenticator (passkeys.mjs). Needs node/npm, Chromium ($CHROMIUM, default
+# Chromium's virtual authenticator (passkeys.mjs), and walk the forgotten-password path: the reset
+# link from development mode's /dev/mail, opened on an app page that POSTs resetPassword
+# (email.mjs). Needs node/npm, Chromium ($CHROMIUM, default
 # /usr/bin/chromium) and the PostgreSQL that `make test` uses.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -100,6 +102,24 @@ mkdir -p screenshots
 start_server "{\"type\":\"HS256\",\"key\":\"$hs_key\"}" "" \
   AUTHGATE_WEBAUTHN_RP_ID=localhost AUTHGATE_WEBAUTHN_ORIGINS="http://localhost:$port"
 if ! CHROMIUM="$chromium" node passkeys.mjs "http://localhost:$port" screenshots/passkeys.png; then
+  echo "server log:"; cat "$work/server.log"; failures=$((failures + 1))
+fi
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+
+# The forgotten-password path (email.mjs): development mode keeps mails in
+# memory and lists them at /dev/mail; the app page is served by email.mjs
+# on a port of its own (another origin, admitted by AUTHGATE_CORS_ORIGINS
+# and by the redirect allow-list). The screenshot stays in
+# interop/screenshots/.
+app_port=$((40000 + RANDOM % 20000))
+app="http://127.0.0.1:$app_port"
+env DATABASE_URL="$db_url" AUTHGATE_ADDR="127.0.0.1:$port" AUTHGATE_ARGON2_MEMORY_KIB=1024 AUTHGATE_ARGON2_ITERATIONS=1 \
+    AUTHGATE_LOG_LEVEL=warn AUTHGATE_SIGNUP_IP_LIMIT=0 AUTHGATE_APP_URL="$app/reset" AUTHGATE_REDIRECT_URLS="$app/reset" \
+    AUTHGATE_CORS_ORIGINS="$app" \
+    "$work/authgate" serve --dev --data-dir "$work/dev" >/dev/null 2>"$work/server.log" &
+server_pid=$!
+for _ in $(seq 1 300); do curl -sf "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+if ! CHROMIUM="$chromium" node email.mjs "$base" "$app_port" screenshots/email.png; then
   echo "server log:"; cat "$work/server.log"; failures=$((failures + 1))
 fi
 [ "$failures" -eq 0 ]
