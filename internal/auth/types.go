@@ -22,6 +22,9 @@ type User struct {
 	Disabled bool   `json:"-" db:"disabled"`
 	// BannedUntil, when after now, keeps the user from signing in.
 	BannedUntil *time.Time `json:"-" db:"banned_until"`
+	// EmailVerified says the user proved they read mail at Email (an
+	// emailed link or code, a password reset, or an administrator).
+	EmailVerified bool `json:"emailVerified" db:"-"`
 }
 
 // Session is one signed-in device, as its owner sees it.

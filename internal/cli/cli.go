@@ -70,7 +70,8 @@ var commands = []command{
 	{"serve [--dev] [--data-dir D]", "run the HTTP server (the default command); --dev: development mode (make run)"},
 	{"migrate", "apply pending database migrations and exit (needs only DATABASE_URL)"},
 	{"healthcheck [--url U]", "exit 0 when the server's /healthz answers (for a container HEALTHCHECK)"},
-	{"user add --email E --password-stdin [--default-role R] [--allowed-roles a,b]", "create a user; prints its id"},
+	{"user add --email E --password-stdin [--default-role R] [--allowed-roles a,b] [--verified]", "create a user (its address unverified unless --verified); prints its id"},
+	{"user verify --email E", "mark a user's address verified"},
 	{"user list [--search S]", "list the users whose email contains S (all without it)"},
 	{"user set-password --email E --password-stdin", "replace a user's password; ends every session"},
 	{"user disable --email E", "disable a user and end its sessions"},
@@ -80,7 +81,7 @@ var commands = []command{
 	{"user ban --email E --until T [--reason R]", "ban a user until T: a duration (24h), a date (2030-01-01) or an RFC 3339 instant; every token it holds dies"},
 	{"user unban --email E", "lift a ban (old tokens stay dead)"},
 	{"user revoke-sessions --email E", "end every session of a user; prints how many"},
-	{"user import", "create users from JSON lines on stdin, with password hashes made elsewhere (bcrypt, argon2id); reports each line"},
+	{"user import [--verified]", "create users from JSON lines on stdin, with password hashes made elsewhere (bcrypt, argon2id); reports each line; addresses unverified unless --verified"},
 	{"audit --email E [--since D]", "print a user's security events, oldest first (D: a duration such as 24h, or an RFC 3339 instant)"},
 	{"keys generate --type HS256|Ed25519|RS256|ES256", "print a new key: an HS* secret as Hasura's JSON, or a PKCS#8 PEM private key"},
 	{"hasura-config [--data-dir D]", "print the HASURA_GRAPHQL_JWT_SECRET value Hasura needs (the development key too)"},
@@ -313,6 +314,11 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		AuditRetention:     cfg.AuditRetention,
 		Mail:               mailConfig(mailBox, cfg.Mail),
 		OneTimeKeys:        oneTimeKeys,
+		EmailVerification:  cfg.EmailVerification,
+		EmailTokenTTL:      cfg.EmailTokenTTL,
+		EmailSignInTTL:     cfg.EmailSignInTTL,
+		Redirects:          cfg.Redirects,
+		EmailIPLimit:       cfg.EmailIPLimit,
 	})
 	return &parts{cfg: cfg, store: st, auth: svc, issuer: issuer, clock: clk, mailBox: mailBox}, nil
 }

@@ -69,6 +69,10 @@ var settingNames = []string{
 	"AUTHGATE_MAIL_TEMPLATES",
 	"AUTHGATE_REDIRECT_URLS",
 	"AUTHGATE_APP_URL",
+	"AUTHGATE_EMAIL_VERIFICATION",
+	"AUTHGATE_EMAIL_TOKEN_TTL",
+	"AUTHGATE_EMAIL_SIGNIN_TTL",
+	"AUTHGATE_EMAIL_IP_LIMIT",
 }
 
 // otherVariables are AUTHGATE_* names that mean something, but not to the

@@ -28,8 +28,17 @@ const (
 // publicActions are the operations that need no session. Hasura allows them
 // to role anonymous and also to role user: a signed-in client still sends its
 // bearer token when it refreshes early or logs out, and Hasura then runs the
-// request as user. Every other action is for role user only.
-var publicActions = []string{"signup", "login", "refreshToken", "revoke"}
+// request as user. Every other action is for role user only. The emailed
+// flows are public: their links may be opened on another device, signed
+// out (changeEmail, which acts for its caller, is not one of them).
+var publicActions = append(slices.Clone(corePublicActions),
+	"sendVerificationEmail", "verifyEmail", "requestPasswordReset", "resetPassword",
+	"requestEmailSignIn", "signInWithEmailToken", "signInWithEmailCode")
+
+// corePublicActions are the public actions every authgate schema has:
+// Generate refuses a schema that lacks one, since its permission would
+// silently go.
+var corePublicActions = []string{"signup", "login", "refreshToken", "revoke"}
 
 // IsPublic reports whether an action needs no signed-in caller (signup,
 // login, refreshToken, revoke). Every other action acts for its caller, and
@@ -124,7 +133,7 @@ func derive(sdl string) (*metadata, error) {
 			m.actions = append(m.actions, action{field: f, query: r.query, roles: roles})
 		}
 	}
-	for _, name := range publicActions {
+	for _, name := range corePublicActions {
 		if !seen[name] {
 			return nil, fmt.Errorf("hasurameta: the public action %s is not a field of Mutation or Query; update publicActions in internal/hasurameta to match schema.graphql", name)
 		}

@@ -84,12 +84,13 @@ func wantPayload(t *testing.T, status int, raw []byte, email string, issued, ref
 		"refreshTokenExpiresAt": refreshExpires.Format(time.RFC3339),
 		"sessionId":             sid,
 		"user": map[string]any{
-			"id":           uid,
-			"email":        email,
-			"defaultRole":  "user",
-			"allowedRoles": []any{"user"},
-			"createdAt":    authtest.Start.Format(time.RFC3339),
-			"claims":       map[string]any{}, // User.claims in schema.graphql (custom claims)
+			"id":            uid,
+			"email":         email,
+			"defaultRole":   "user",
+			"allowedRoles":  []any{"user"},
+			"createdAt":     authtest.Start.Format(time.RFC3339),
+			"claims":        map[string]any{}, // User.claims in schema.graphql (custom claims)
+			"emailVerified": false,
 		},
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -24,6 +25,9 @@ type userRow struct {
 	CustomClaims claimsJSON     `db:"custom_claims"`
 	BannedUntil  *time.Time     `db:"banned_until"`
 	ValidAfter   *time.Time     `db:"valid_after"`
+	// EmailVerifiedAt and Locale are read where userColumns are.
+	EmailVerifiedAt *time.Time `db:"email_verified_at"`
+	Locale          *string    `db:"locale"`
 }
 
 func (r userRow) record() auth.UserRecord {
@@ -32,34 +36,42 @@ func (r userRow) record() auth.UserRecord {
 			ID: r.ID, Email: r.Email, DefaultRole: r.DefaultRole,
 			AllowedRoles: []string(r.AllowedRoles), CreatedAt: r.CreatedAt.UTC(), Disabled: r.Disabled,
 			Claims: auth.Claims(r.CustomClaims), BannedUntil: r.BannedUntil,
+			EmailVerified: r.EmailVerifiedAt != nil,
 		},
 		PasswordHash: r.PasswordHash,
 		ValidAfter:   r.ValidAfter,
+		Locale:       stringOrEmpty(r.Locale),
 	}
 }
 
-const userColumns = `id, email, password_hash, default_role, allowed_roles, disabled, created_at, custom_claims, banned_until, valid_after`
+const userColumns = `id, email, password_hash, default_role, allowed_roles, disabled, created_at, custom_claims, banned_until, valid_after, email_verified_at, locale`
 
 // insertUser creates a user (an administrator's, or imported: $6 disabled,
-// $7 imported) and records it in the audit trail.
+// $7 imported, $8 verified, $9 locale) and records it in the audit trail
+// ($10 the event: user_created, or signup for a sign-up without a session;
+// $11 ip, $12 user agent).
 const insertUser = `
 WITH u AS (
-    INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at, disabled)
-    VALUES ($1, $2, $3, $4, $5, $5, $6)
+    INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at, disabled,
+                            email_verified_at, locale)
+    VALUES ($1, $2, $3, $4, $5, $5, $6, CASE WHEN $8::boolean THEN $5::timestamptz END, $9)
     RETURNING ` + userColumns + `
 ), audit AS (
-    INSERT INTO auth.audit_events (at, event, user_id, detail)
-    SELECT $5, 'user_created', u.id, jsonb_build_object('imported', $7::boolean, 'disabled', u.disabled) FROM u
+    INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail)
+    SELECT $5, $10, u.id, $11, $12, CASE WHEN $10 = 'user_created'
+           THEN jsonb_build_object('imported', $7::boolean, 'disabled', u.disabled, 'email_verified', $8::boolean)
+           ELSE '{}'::jsonb END FROM u
 )
 SELECT * FROM u`
 
 // insertUserWithSession creates the user and its first session in one
 // statement, so a sign-up is atomic and one round trip; it records the
-// sign-up in the audit trail.
+// sign-up in the audit trail ($12 verified, $13 locale, $14 more detail).
 const insertUserWithSession = `
 WITH u AS (
-    INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $5)
+    INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at,
+                            email_verified_at, locale)
+    VALUES ($1, $2, $3, $4, $5, $5, CASE WHEN $12::boolean THEN $5::timestamptz END, $13)
     RETURNING ` + userColumns + `
 ), s AS (
     INSERT INTO auth.sessions (user_id, token_secret, description, user_agent, ip,
@@ -67,18 +79,27 @@ WITH u AS (
     SELECT u.id, $6, $7, NULLIF($8, ''), NULLIF($9, ''), $5, $5, $10, $11 FROM u
     RETURNING id AS session_id, user_id, ip, user_agent, expires_at AS session_expires_at
 ), audit AS (
-    INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent)
-    SELECT $5, 'signup', s.user_id, s.session_id, s.ip, s.user_agent FROM s
+    INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent, detail)
+    SELECT $5, 'signup', s.user_id, s.session_id, s.ip, s.user_agent, $14::jsonb FROM s
 )
 SELECT u.*, s.session_id, s.session_expires_at FROM u, s`
 
 // CreateUserWithSession implements auth.Store.
 func (s *Store) CreateUserWithSession(ctx context.Context, u auth.NewUser, ns *auth.NewSession) (auth.UserRecord, auth.SessionRecord, error) {
 	roles := pq.StringArray(u.AllowedRoles)
+	signupDetail, err := jsonObject(u.Detail)
+	if err != nil {
+		return auth.UserRecord{}, auth.SessionRecord{}, err
+	}
 	if ns == nil {
 		var row userRow
+		event := cmp.Or(u.Event, auth.EventUserCreated)
+		ip, ua := any(nil), any(nil)
+		if u.Event == auth.EventSignup {
+			ip, ua = requestClient(ctx)
+		}
 		err := s.db.QueryRowxContext(ctx, insertUser, u.Email, u.PasswordHash, u.DefaultRole, roles, u.Now,
-			u.Disabled, u.Imported).StructScan(&row)
+			u.Disabled, u.Imported, u.EmailVerified, nullIfEmpty(u.Locale), string(event), ip, ua).StructScan(&row)
 		if err != nil {
 			return auth.UserRecord{}, auth.SessionRecord{}, userInsertError(err)
 		}
@@ -89,8 +110,9 @@ func (s *Store) CreateUserWithSession(ctx context.Context, u auth.NewUser, ns *a
 		SessionID        string    `db:"session_id"`
 		SessionExpiresAt time.Time `db:"session_expires_at"`
 	}
-	err := s.db.QueryRowxContext(ctx, insertUserWithSession, u.Email, u.PasswordHash, u.DefaultRole, roles, u.Now,
-		ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP, ns.ExpiresAt, ns.MaxExpiresAt).StructScan(&row)
+	err = s.db.QueryRowxContext(ctx, insertUserWithSession, u.Email, u.PasswordHash, u.DefaultRole, roles, u.Now,
+		ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP, ns.ExpiresAt, ns.MaxExpiresAt,
+		u.EmailVerified, nullIfEmpty(u.Locale), signupDetail).StructScan(&row)
 	if err != nil {
 		return auth.UserRecord{}, auth.SessionRecord{}, userInsertError(err)
 	}
@@ -208,3 +230,10 @@ func (s *Store) ListUsers(ctx context.Context, search string, limit int) ([]auth
 
 // likeEscaper makes text match itself in a LIKE pattern with ESCAPE '\'.
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+func stringOrEmpty(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
