@@ -7,4 +7,3 @@ import "context"
 func (s *Service) SignInVerified(ctx context.Context, userID string, v VerifiedSignIn, description *string) (*AuthPayload, error) {
 	return s.signInVerified(ctx, userID, v, description)
 }
-

@@ -2,8 +2,8 @@ package httpapi_test
 
 import (
 	"context"
-	netmail "net/mail"
 	"net/http/httptest"
+	netmail "net/mail"
 	"net/url"
 	"strings"
 	"testing"
