@@ -13,6 +13,7 @@ type Store interface {
 	SignupStore
 	AuditStore
 	MailStore
+	AdminStore
 	OneTimeStore
 	// CreateUserWithSession inserts a user and, when s is not nil, its first
 	// session, in one transaction. ErrEmailTaken when the email exists.
@@ -67,8 +68,10 @@ type Store interface {
 	// cuts the user off (ending every session, whose ids it returns) and
 	// opens s, in one transaction.
 	ChangePassword(ctx context.Context, userID, oldHash, newHash string, s NewSession, a LoginAttempt) (SessionRecord, []string, error)
-	// UpdateUser applies change to the user with this email; ErrNotFound when none.
-	UpdateUser(ctx context.Context, email string, change UserChange) (UserRecord, error)
+	// UpdateUser applies change to userID and records it in the audit
+	// trail; ErrNotFound when there is no such user, ErrEmailTaken when the
+	// new email is another user's.
+	UpdateUser(ctx context.Context, userID string, change UserChange) (UserRecord, error)
 	// ListUsers returns at most limit users whose email contains search, by
 	// email.
 	ListUsers(ctx context.Context, search string, limit int) ([]UserRecord, error)
@@ -152,6 +155,7 @@ type PurgeResult struct {
 	Sessions, RetiredTokens, DeniedTokens int
 	AuditEvents, LoginThrottles           int
 	MailOutbox                            int
+	DeletedUsers                          int
 	OneTimeTokens                         int
 	Skipped                               bool
 }
@@ -197,7 +201,9 @@ type UserChange struct {
 	AllowedRoles []string
 	// Claims, when not nil, replaces the custom claims.
 	Claims Claims
-	Now    time.Time
+	// Email, when not nil, replaces the email (normalised).
+	Email *string
+	Now   time.Time
 }
 
 // NewSession is a session to open.

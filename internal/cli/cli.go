@@ -101,7 +101,7 @@ func usage() string {
 			fmt.Fprintf(&b, "  %s\n  %30s%s\n", c.synopsis, "", c.about)
 		}
 	}
-	b.WriteString("\nSettings come from the environment; see README.md.\n")
+	b.WriteString("\nSettings come from the environment; docs/operations.md lists them.\n")
 	return b.String()
 }
 

@@ -73,6 +73,10 @@ var settingNames = []string{
 	"AUTHGATE_EMAIL_TOKEN_TTL",
 	"AUTHGATE_EMAIL_SIGNIN_TTL",
 	"AUTHGATE_EMAIL_IP_LIMIT",
+	"AUTHGATE_ADMIN_SECRET",
+	"AUTHGATE_ADMIN_ROLES",
+	"AUTHGATE_ADMIN_CONSOLE",
+	"AUTHGATE_ADMIN_CONSOLE_IDLE_TIMEOUT",
 }
 
 // otherVariables are AUTHGATE_* names that mean something, but not to the

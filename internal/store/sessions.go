@@ -343,7 +343,7 @@ func (s *Store) RevokeSession(ctx context.Context, userID, sessionID string, now
 // $3 reason, $4 now in unix microseconds, $5 disabled (null: unchanged), $6
 // banned_until, $7 ban_reason (set with banned_until), $8 the audit event,
 // $9 ip, $10 user agent, $11 the event's detail (the number of sessions
-// ended is added).
+// ended is added), $12 the actor.
 const cutOffUser = `
 WITH u AS (
     UPDATE auth.users SET
@@ -359,8 +359,8 @@ WITH u AS (
     WHERE user_id = (SELECT id FROM u) AND ` + liveSession + `
     RETURNING id
 ), audit AS (
-    INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail)
-    SELECT $2, $8, u.id, $9, $10, $11::jsonb || jsonb_build_object('sessions', (SELECT count(*) FROM s))
+    INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail, actor)
+    SELECT $2, $8, u.id, $9, $10, $11::jsonb || jsonb_build_object('sessions', (SELECT count(*) FROM s)), $12
     FROM u
 )
 SELECT (SELECT count(*) FROM u),
@@ -424,7 +424,7 @@ func cutOff(ctx context.Context, q sqlx.QueryerContext, userID string, c auth.Cu
 		return nil, err
 	}
 	err = q.QueryRowxContext(ctx, cutOffUser, userID, c.Now, c.Reason, micros(c.Now), c.Disable, bannedUntil, c.BanReason,
-		string(event), ip, ua, d).
+		string(event), ip, ua, d, requestActor(ctx)).
 		Scan(&users, &notifiedUsers, &notifiedSessions, &sessions)
 	if err != nil {
 		return nil, mapError(err)
