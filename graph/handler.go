@@ -58,6 +58,10 @@ func NewServer(svc *auth.Service, opts Options) *handler.Server {
 	cfg.Complexity.Mutation.SignInWithEmailCode = func(int, string, string, *string) int { return passwordOpCost }
 	cfg.Complexity.Mutation.SignInWithEmailToken = func(int, string, *string) int { return passwordOpCost }
 	cfg.Complexity.Mutation.VerifyEmail = func(int, string) int { return passwordOpCost }
+	// changeEmail counts against a mail limit, confirmEmailChange uses a
+	// token: one per request, like the password operations.
+	cfg.Complexity.Mutation.ChangeEmail = func(int, string, *string, *string) int { return passwordOpCost }
+	cfg.Complexity.Mutation.ConfirmEmailChange = func(int, string) int { return passwordOpCost }
 	cfg.Complexity.Mutation.RefreshToken = func(childComplexity int, _ string) int { return refreshOpCost + childComplexity }
 
 	srv := handler.New(NewExecutableSchema(cfg))

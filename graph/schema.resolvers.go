@@ -85,6 +85,16 @@ func (r *mutationResolver) SignInWithEmailCode(ctx context.Context, email string
 	return r.Auth.SignInWithEmailCode(ctx, email, code, description)
 }
 
+// ChangeEmail is the resolver for the changeEmail field.
+func (r *mutationResolver) ChangeEmail(ctx context.Context, newEmail string, redirectTo *string, locale *string) (bool, error) {
+	return r.Auth.ChangeEmail(ctx, auth.EmailChangeRequest{NewEmail: newEmail, RedirectTo: redirectTo, Locale: locale})
+}
+
+// ConfirmEmailChange is the resolver for the confirmEmailChange field.
+func (r *mutationResolver) ConfirmEmailChange(ctx context.Context, token string) (bool, error) {
+	return r.Auth.ConfirmEmailChange(ctx, token)
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*auth.User, error) {
 	return r.Auth.Me(ctx)

@@ -15,6 +15,7 @@ type Store interface {
 	MailStore
 	AdminStore
 	OneTimeStore
+	EmailChangeStore
 	// CreateUserWithSession inserts a user and, when s is not nil, its first
 	// session, in one transaction. ErrEmailTaken when the email exists.
 	CreateUserWithSession(ctx context.Context, u NewUser, s *NewSession) (UserRecord, SessionRecord, error)

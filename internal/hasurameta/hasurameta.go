@@ -33,7 +33,7 @@ const (
 // out (changeEmail, which acts for its caller, is not one of them).
 var publicActions = append(slices.Clone(corePublicActions),
 	"sendVerificationEmail", "verifyEmail", "requestPasswordReset", "resetPassword",
-	"requestEmailSignIn", "signInWithEmailToken", "signInWithEmailCode")
+	"requestEmailSignIn", "signInWithEmailToken", "signInWithEmailCode", "confirmEmailChange")
 
 // corePublicActions are the public actions every authgate schema has:
 // Generate refuses a schema that lacks one, since its permission would

@@ -93,6 +93,26 @@ var actions = map[string]action{
 		}
 		return answer(svc.ChangePassword(ctx, *a.OldPassword, *a.NewPassword))
 	},
+	"changeEmail": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			NewEmail   *string `json:"newEmail"`
+			RedirectTo *string `json:"redirectTo"`
+			Locale     *string `json:"locale"`
+		}
+		if err := decodeInput(in, &a, arg{"newEmail", &a.NewEmail}); err != nil {
+			return nil, err
+		}
+		return svc.ChangeEmail(ctx, auth.EmailChangeRequest{NewEmail: *a.NewEmail, RedirectTo: a.RedirectTo, Locale: a.Locale})
+	},
+	"confirmEmailChange": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Token *string `json:"token"`
+		}
+		if err := decodeInput(in, &a, arg{"token", &a.Token}); err != nil {
+			return nil, err
+		}
+		return svc.ConfirmEmailChange(ctx, *a.Token)
+	},
 	"revokeAccessToken": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
 		return svc.RevokeAccessToken(ctx)
 	},
