@@ -167,8 +167,9 @@ func truncate(s string, n int) string {
 }
 
 // presentError puts an auth.Error's code in extensions.code, the seconds
-// a RATE_LIMITED client should wait in extensions.retryAfter, and why a
-// bearer token was refused in extensions.reason. gqlgen's own
+// a RATE_LIMITED client should wait in extensions.retryAfter, why a
+// bearer token was refused in extensions.reason, and an MFA_REQUIRED
+// sign-in's ticket and methods in extensions.ticket and extensions.methods. gqlgen's own
 // errors (parse, validation, complexity) keep their codes; anything else is
 // logged and shown as INTERNAL, with no detail.
 func presentError(ctx context.Context, err error) *gqlerror.Error {
@@ -183,6 +184,10 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 		}
 		if ae.Reason != "" {
 			ext["reason"] = ae.Reason
+		}
+		if ae.Ticket != "" {
+			ext["ticket"] = ae.Ticket
+			ext["methods"] = ae.Methods
 		}
 		return &gqlerror.Error{Message: ae.Message, Path: graphql.GetPath(ctx), Extensions: ext}
 	}

@@ -30,6 +30,9 @@ const (
 	VerificationRequired EmailVerification = "required"
 )
 
+// AMREmail is the authentication method of an emailed link or code.
+const AMREmail = "email"
+
 // Defaults of the emailed flows.
 const (
 	DefaultEmailTokenTTL  = time.Hour        // verify and reset links (AUTHGATE_EMAIL_TOKEN_TTL)
@@ -304,7 +307,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string, 
 		return nil, err
 	}
 	now := s.clock.Now()
-	ns, err := s.newSession(ctx, t.UserID, description, now)
+	ns, err := s.newSession(ctx, t.UserID, description, now, assuranceOf([]string{AMREmail}))
 	if err != nil {
 		return nil, err
 	}
@@ -393,7 +396,7 @@ func (s *Service) emailSignIn(ctx context.Context, t OneTimeToken, method string
 			description = d.Description
 		}
 	}
-	v := VerifiedSignIn{Method: method, AMR: []string{"email"}, VerifyEmail: t.Email}
+	v := VerifiedSignIn{Method: method, AMR: []string{AMREmail}, VerifyEmail: t.Email}
 	if t.UserID != "" {
 		u, err := s.store.UserByID(ctx, t.UserID)
 		if CodeOf(err) == CodeNotFound || (err == nil && u.Email != t.Email) {
@@ -416,7 +419,7 @@ func (s *Service) emailSignIn(ctx context.Context, t OneTimeToken, method string
 		return nil, ErrSignupDisabled
 	}
 	now := s.clock.Now()
-	ns, err := s.newSession(ctx, "", description, now)
+	ns, err := s.newSession(ctx, "", description, now, assuranceOf([]string{AMREmail}))
 	if err != nil {
 		return nil, err
 	}

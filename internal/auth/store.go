@@ -13,6 +13,7 @@ type Store interface {
 	SignupStore
 	AuditStore
 	MailStore
+	MFAStore
 	AdminStore
 	OneTimeStore
 	EmailChangeStore
@@ -158,7 +159,9 @@ type PurgeResult struct {
 	MailOutbox                            int
 	DeletedUsers                          int
 	OneTimeTokens                         int
-	Skipped                               bool
+	// WebAuthnCeremonies are passkey ceremonies past their expiry, used or not.
+	WebAuthnCeremonies int
+	Skipped            bool
 }
 
 // UserRecord is a user with its password hash, as stored.
@@ -170,6 +173,9 @@ type UserRecord struct {
 	ValidAfter *time.Time
 	// Locale is the language of the user's mails (BCP 47; "": English).
 	Locale string
+	// TOTPEnabled says the user's TOTP is on; read by the sign-in lookups
+	// (UserByID, ReserveLoginAttempt), false elsewhere.
+	TOTPEnabled bool
 }
 
 // NewUser is a user to insert.
@@ -219,6 +225,10 @@ type NewSession struct {
 	Now          time.Time
 	ExpiresAt    time.Time
 	MaxExpiresAt time.Time
+	// AMR and AuthLevel are how the sign-in was proven (see Assurance);
+	// every access token of the session carries them.
+	AMR       []string
+	AuthLevel int
 }
 
 // VerifiedSignIn is what a sign-in proved about its user when it checked
@@ -328,6 +338,9 @@ type RotationResult struct {
 	AuthTime  time.Time
 	ExpiresAt time.Time
 	User      User
+	// AMR and AuthLevel are the session's, as its sign-in proved them.
+	AMR       []string
+	AuthLevel int
 	// SuccessorGeneration and SuccessorProof make the token the client gets.
 	SuccessorGeneration int64
 	SuccessorProof      []byte

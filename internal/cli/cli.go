@@ -81,6 +81,7 @@ var commands = []command{
 	{"user ban --email E --until T [--reason R]", "ban a user until T: a duration (24h), a date (2030-01-01) or an RFC 3339 instant; every token it holds dies"},
 	{"user unban --email E", "lift a ban (old tokens stay dead)"},
 	{"user revoke-sessions --email E", "end every session of a user; prints how many"},
+	{"user delete --email E", "delete a user; its sessions end at once, its audit trail stays"},
 	{"user import [--verified]", "create users from JSON lines on stdin, with password hashes made elsewhere (bcrypt, argon2id); reports each line; addresses unverified unless --verified"},
 	{"audit --email E [--since D]", "print a user's security events, oldest first (D: a duration such as 24h, or an RFC 3339 instant)"},
 	{"keys generate --type HS256|Ed25519|RS256|ES256", "print a new key: an HS* secret as Hasura's JSON, or a PKCS#8 PEM private key"},
@@ -294,6 +295,16 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 			return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: %w", err)
 		}
 	}
+	mfaKeys, err := cfg.MFA.Keys()
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("AUTHGATE_MFA_ENCRYPTION_KEY: %w", err)
+	}
+	passkeys, err := cfg.MFA.Passkeys(cfg.Mail.AppName)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("AUTHGATE_WEBAUTHN_RP_ID: %w", err)
+	}
 	hasher := password.New(cfg.Argon2, cfg.HashConcurrency, rand.Reader)
 	var leeway time.Duration
 	if cfg.JWT != nil {
@@ -319,6 +330,8 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		EmailSignInTTL:     cfg.EmailSignInTTL,
 		Redirects:          cfg.Redirects,
 		EmailIPLimit:       cfg.EmailIPLimit,
+		MFA: auth.MFAConfig{Keys: mfaKeys, Passkeys: passkeys, Issuer: cfg.Mail.AppName,
+			RequiredRoles: cfg.MFA.RequiredRoles},
 	})
 	return &parts{cfg: cfg, store: st, auth: svc, issuer: issuer, clock: clk, mailBox: mailBox}, nil
 }

@@ -23,6 +23,10 @@ const (
 	secretEnv     = "AUTHGATE_ACTION_SECRET"
 	anonymousRole = "anonymous"
 	userRole      = "user"
+	// mfaPendingRole is the only role of a one-factor token whose user's
+	// roles all need two factors (auth.MFAPendingRole): it may still reach
+	// authgate's own operations, to add or use a second factor.
+	mfaPendingRole = "mfa_pending"
 )
 
 // publicActions are the operations that need no session. Hasura allows them
@@ -33,7 +37,8 @@ const (
 // out (changeEmail, which acts for its caller, is not one of them).
 var publicActions = append(slices.Clone(corePublicActions),
 	"sendVerificationEmail", "verifyEmail", "requestPasswordReset", "resetPassword",
-	"requestEmailSignIn", "signInWithEmailToken", "signInWithEmailCode", "confirmEmailChange")
+	"requestEmailSignIn", "signInWithEmailToken", "signInWithEmailCode", "confirmEmailChange",
+	"completeMfa", "beginPasskeySignIn", "finishPasskeySignIn")
 
 // corePublicActions are the public actions every authgate schema has:
 // Generate refuses a schema that lacks one, since its permission would
@@ -41,7 +46,8 @@ var publicActions = append(slices.Clone(corePublicActions),
 var corePublicActions = []string{"signup", "login", "refreshToken", "revoke"}
 
 // IsPublic reports whether an action needs no signed-in caller (signup,
-// login, refreshToken, revoke). Every other action acts for its caller, and
+// login, refreshToken, revoke, and the second steps of sign-ins:
+// completeMfa, beginPasskeySignIn, finishPasskeySignIn). Every other action acts for its caller, and
 // /actions runs it only for a live session: a new action is caller-bound
 // unless it is added to the public ones here.
 func IsPublic(action string) bool { return slices.Contains(publicActions, action) }
@@ -126,9 +132,9 @@ func derive(sdl string) (*metadata, error) {
 			if err := d.action(r.def.Name, f); err != nil {
 				return nil, err
 			}
-			roles := []string{userRole}
+			roles := []string{userRole, mfaPendingRole}
 			if public[f.Name] {
-				roles = []string{anonymousRole, userRole}
+				roles = []string{anonymousRole, userRole, mfaPendingRole}
 			}
 			m.actions = append(m.actions, action{field: f, query: r.query, roles: roles})
 		}

@@ -29,6 +29,7 @@ type userRow struct {
 	// EmailVerifiedAt and Locale are read where userColumns are.
 	EmailVerifiedAt *time.Time `db:"email_verified_at"`
 	Locale          *string    `db:"locale"`
+	TOTPEnabled     bool       `db:"totp_enabled"` // read only where a sign-in needs it
 }
 
 func (r userRow) record() auth.UserRecord {
@@ -42,6 +43,7 @@ func (r userRow) record() auth.UserRecord {
 		PasswordHash: r.PasswordHash,
 		ValidAfter:   r.ValidAfter,
 		Locale:       stringOrEmpty(r.Locale),
+		TOTPEnabled:  r.TOTPEnabled,
 	}
 }
 
@@ -67,7 +69,8 @@ SELECT * FROM u`
 
 // insertUserWithSession creates the user and its first session in one
 // statement, so a sign-up is atomic and one round trip; it records the
-// sign-up in the audit trail ($12 verified, $13 locale, $14 more detail).
+// sign-up in the audit trail ($12 verified, $13 locale, $14 more detail;
+// $15 the session's AMR, $16 its assurance level).
 const insertUserWithSession = `
 WITH u AS (
     INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at,
@@ -76,8 +79,8 @@ WITH u AS (
     RETURNING ` + userColumns + `
 ), s AS (
     INSERT INTO auth.sessions (user_id, token_secret, description, user_agent, ip,
-                               created_at, last_activity_at, expires_at, max_expires_at)
-    SELECT u.id, $6, $7, NULLIF($8, ''), NULLIF($9, ''), $5, $5, $10, $11 FROM u
+                               created_at, last_activity_at, expires_at, max_expires_at, amr, auth_level)
+    SELECT u.id, $6, $7, NULLIF($8, ''), NULLIF($9, ''), $5, $5, $10, $11, $15, $16 FROM u
     RETURNING id AS session_id, user_id, ip, user_agent, expires_at AS session_expires_at
 ), audit AS (
     INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent, detail)
@@ -110,7 +113,7 @@ func (s *Store) CreateUserWithSession(ctx context.Context, u auth.NewUser, ns *a
 	}
 	err = s.db.QueryRowxContext(ctx, insertUserWithSession, u.Email, u.PasswordHash, u.DefaultRole, roles, u.Now,
 		ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP, ns.ExpiresAt, ns.MaxExpiresAt,
-		u.EmailVerified, nullIfEmpty(u.Locale), signupDetail).StructScan(&row)
+		u.EmailVerified, nullIfEmpty(u.Locale), signupDetail, pq.StringArray(ns.AMR), ns.AuthLevel).StructScan(&row)
 	if err != nil {
 		return auth.UserRecord{}, auth.SessionRecord{}, userInsertError(err)
 	}
@@ -131,7 +134,11 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (auth.UserRecord,
 	return s.getUser(ctx, userByEmail, email)
 }
 
-const userByID = `SELECT ` + userColumns + ` FROM auth.users WHERE id = $1`
+const userByID = `SELECT ` + userColumns + `, ` + totpEnabledColumn + ` FROM auth.users u WHERE id = $1`
+
+// totpEnabledColumn says whether the user u has TOTP on: a sign-in of one
+// factor then needs a second step.
+const totpEnabledColumn = `EXISTS (SELECT 1 FROM auth.user_totp t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS totp_enabled`
 
 // UserByID implements auth.Store.
 func (s *Store) UserByID(ctx context.Context, id string) (auth.UserRecord, error) {
