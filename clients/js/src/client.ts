@@ -264,7 +264,10 @@ export class AuthgateClient {
     this.timer = undefined;
     const s = this.current;
     if (!s || !this.autoRefresh || this.closed) return;
-    const due = Math.max(0, s.expiresAtLocal - this.marginFor(s) - Date.now());
+    // A little jitter keeps tabs whose timers were set by the same refresh
+    // from all reaching for the lock in the same instant.
+    const jitter = Math.random() * Math.min(500, this.marginFor(s) / 4);
+    const due = Math.max(0, s.expiresAtLocal - this.marginFor(s) - Date.now() + jitter);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.refresh().catch(() => {
