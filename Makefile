@@ -21,7 +21,7 @@ up:
 ## test: every test, with the race detector, against a real PostgreSQL; then the JavaScript client's (test-client)
 test:
 	@url="$${AUTHGATE_TEST_DATABASE_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && \
-		AUTHGATE_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...
+		AUTHGATE_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 -timeout 30m ./...
 	@$(MAKE) --no-print-directory test-client
 
 ## test-client: @authgate/client's unit tests (node --test, clients/js) against the real server on a fresh database
@@ -56,9 +56,9 @@ check:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || { echo "gofmt would change the files above"; exit 1; }
 	$(GO) vet ./...
 	$(GO) generate ./...
-	@git diff --exit-code -- graph/ hasura/ go.mod go.sum || { echo "generated code is stale: run go generate ./... and commit"; exit 1; }
+	@git diff --exit-code -- graph/ hasura/ internal/admin/ go.mod go.sum || { echo "generated code is stale: run go generate ./... and commit"; exit 1; }
 
-## generate: regenerate the gqlgen code from schema.graphql
+## generate: regenerate the gqlgen code from schema.graphql (graph/) and admin.graphql (internal/admin/)
 generate:
 	$(GO) generate ./...
 

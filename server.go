@@ -4,6 +4,7 @@
 package main
 
 //go:generate go tool gqlgen generate
+//go:generate go tool gqlgen generate --config admin.gqlgen.yml
 
 import (
 	"context"

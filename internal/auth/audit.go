@@ -42,11 +42,19 @@ const (
 	// mail's link or code.
 	EventMailSent   AuditEventKind = "mail_sent"
 	EventMailFailed AuditEventKind = "mail_failed"
+	// EventEmailChanged: an administrator changed the address (detail.from,
+	// detail.to). EventUserDeleted: detail.email, detail.sessions (the live
+	// sessions it ended).
+	EventEmailChanged AuditEventKind = "email_changed"
+	EventUserDeleted  AuditEventKind = "user_deleted"
 )
 
 // AuditEvent is one row of the audit trail. It never holds a secret: no
 // token, hash or password.
 type AuditEvent struct {
+	// ID orders events written at the same instant (0 for one not yet
+	// stored).
+	ID        int64
 	At        time.Time
 	Event     AuditEventKind
 	UserID    string
@@ -55,6 +63,9 @@ type AuditEvent struct {
 	UserAgent string
 	// Detail is a small JSON object of facts about the event.
 	Detail map[string]any
+	// Actor is the administrator who made the change (see WithActor); ""
+	// for what a user did itself.
+	Actor string
 }
 
 // AuditStore is the part of Store behind the audit trail.
@@ -86,6 +97,6 @@ func auditEvent(ctx context.Context, at time.Time, kind AuditEventKind, userID, 
 	client := ClientFrom(ctx)
 	return AuditEvent{
 		At: at, Event: kind, UserID: userID, SessionID: sessionID,
-		IP: client.IP, UserAgent: client.UserAgent, Detail: detail,
+		IP: client.IP, UserAgent: client.UserAgent, Detail: detail, Actor: ActorFrom(ctx),
 	}
 }

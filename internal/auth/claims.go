@@ -63,11 +63,23 @@ const (
 	maxClaimValueBytes = 1024
 )
 
-// SetUserClaims replaces the custom claims of the user with this email; they
-// reach the user's access tokens at the next issue or refresh. Names are
-// lower-cased. Errors: BAD_USER_INPUT (a name that is not x-hasura-*, a
-// reserved name, an oversized value), NOT_FOUND, UNAVAILABLE.
-func (s *Service) SetUserClaims(ctx context.Context, email string, claims map[string]string) (Claims, error) {
+// SetUserClaims replaces the custom claims of the user who names (its id
+// or email); they reach the user's access tokens at the next issue or
+// refresh. Names are lower-cased. Errors: BAD_USER_INPUT (a name that is not
+// x-hasura-*, a reserved name, an oversized value), NOT_FOUND, UNAVAILABLE.
+func (s *Service) SetUserClaims(ctx context.Context, who string, claims map[string]string) (Claims, error) {
+	if claims == nil {
+		claims = map[string]string{}
+	}
+	u, err := s.UpdateUser(ctx, who, UserUpdate{Claims: claims})
+	if err != nil {
+		return nil, err
+	}
+	return u.Claims, nil
+}
+
+// normalizeClaims checks custom claims and lower-cases their names.
+func normalizeClaims(claims map[string]string) (Claims, error) {
 	normalized := Claims{}
 	if len(claims) > maxClaims {
 		return nil, badInput(fmt.Sprintf("at most %d custom claims", maxClaims))
@@ -85,11 +97,7 @@ func (s *Service) SetUserClaims(ctx context.Context, email string, claims map[st
 		}
 		normalized[name] = value
 	}
-	u, err := s.updateUser(ctx, email, UserChange{Claims: normalized})
-	if err != nil {
-		return nil, err
-	}
-	return u.Claims, nil
+	return normalized, nil
 }
 
 func isClaimName(s string) bool {

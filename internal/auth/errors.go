@@ -31,6 +31,9 @@ const (
 	// CodeEmailNotConfigured refuses a request that needs mail when no delivery
 	// is set up (outside development).
 	CodeEmailNotConfigured Code = "EMAIL_NOT_CONFIGURED"
+	// CodeInvalidEmailToken answers an emailed token or code that is
+	// unknown, used, expired, or made for another purpose: one answer for all.
+	CodeInvalidEmailToken Code = "INVALID_EMAIL_TOKEN"
 )
 
 // Error is the one error type that reaches clients: a code and a message
@@ -114,6 +117,7 @@ var (
 	errNoSuchSession       = newError(CodeNotFound, "no live session of yours has this id")
 	ErrEmailTaken          = newError(CodeEmailTaken, "an account with this email already exists")
 	ErrEmailNotConfigured  = newError(CodeEmailNotConfigured, "mail delivery is not configured on this server")
+	ErrInvalidEmailToken   = newError(CodeInvalidEmailToken, "the link or code is invalid, used or expired")
 	ErrBusy                = &Error{Code: CodeRateLimited, Message: "too many sign-ins at once; try again in a moment", RetryAfter: time.Second}
 )
 

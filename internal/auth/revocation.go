@@ -75,11 +75,11 @@ func (s *Service) denyAccessToken(ctx context.Context, jti, userID string, expir
 	return nil
 }
 
-// BanUser keeps the user with this email from signing in or refreshing until
-// until, and kills every token issued before now. After until, a fresh
+// BanUser keeps the user who names (its id or email) from signing in or
+// refreshing until until, and kills every token issued before now. After until, a fresh
 // sign-in works; old tokens stay dead. Errors: BAD_USER_INPUT (until not
 // in the future), NOT_FOUND, UNAVAILABLE.
-func (s *Service) BanUser(ctx context.Context, email string, until time.Time, reason string) (int, error) {
+func (s *Service) BanUser(ctx context.Context, who string, until time.Time, reason string) (int, error) {
 	now := s.clock.Now()
 	if !until.After(now) {
 		return 0, badInput("the ban must end in the future")
@@ -91,17 +91,17 @@ func (s *Service) BanUser(ctx context.Context, email string, until time.Time, re
 	if reason != "" {
 		r = &reason
 	}
-	return s.cutOffByEmail(ctx, email, CutOff{Now: now, Reason: "banned", BannedUntil: until.UTC(), BanReason: r})
+	return s.cutOffUser(ctx, who, CutOff{Now: now, Reason: "banned", BannedUntil: until.UTC(), BanReason: r})
 }
 
 // UnbanUser lifts a ban. Tokens issued before the ban stay dead.
 // Errors: BAD_USER_INPUT, NOT_FOUND, UNAVAILABLE.
-func (s *Service) UnbanUser(ctx context.Context, email string) error {
-	u, err := s.userByEmail(ctx, email)
+func (s *Service) UnbanUser(ctx context.Context, who string) error {
+	u, err := s.findUser(ctx, who)
 	if err != nil {
 		return err
 	}
-	return s.store.Unban(ctx, u.ID, s.clock.Now())
+	return noUserWith(who, s.store.Unban(ctx, u.ID, s.clock.Now()))
 }
 
 // cutOff applies a cut-off to a user and records it locally at once.
@@ -115,12 +115,14 @@ func (s *Service) cutOff(ctx context.Context, userID string, c CutOff) (int, err
 	return len(ended), nil
 }
 
-func (s *Service) cutOffByEmail(ctx context.Context, email string, c CutOff) (int, error) {
-	u, err := s.userByEmail(ctx, email)
+// cutOffUser is cutOff of the user who names (its id or email).
+func (s *Service) cutOffUser(ctx context.Context, who string, c CutOff) (int, error) {
+	u, err := s.findUser(ctx, who)
 	if err != nil {
 		return 0, err
 	}
-	return s.cutOff(ctx, u.ID, c)
+	n, err := s.cutOff(ctx, u.ID, c)
+	return n, noUserWith(who, err)
 }
 
 func (s *Service) userByEmail(ctx context.Context, email string) (UserRecord, error) {
@@ -134,7 +136,8 @@ func (s *Service) userByEmail(ctx context.Context, email string) (UserRecord, er
 
 // Purge deletes expired and revoked sessions, retired format-1 refresh
 // tokens whose session can no longer be refreshed, denylist rows of expired
-// tokens, audit events past their retention and spent login throttle rows,
+// tokens, audit events past their retention, spent login throttle rows and
+// expired one-time tokens,
 // in bounded batches; only one instance purges at a time. Sessions that
 // expired from inactivity are found by a sweep of IdleScanRows sessions per
 // purge. Errors: UNAVAILABLE.
@@ -153,10 +156,12 @@ func (s *Service) Purge(ctx context.Context) (PurgeResult, error) {
 		BatchSize:      1000,
 		IdleScanRows:   IdleScanRows,
 		// Audit events older than the retention; throttle rows whose window
-		// and back-off have both passed, and sign-up counts past their hour.
-		AuditRetention:      s.cfg.AuditRetention,
-		ThrottleRetention:   max(s.cfg.Throttle.Window+s.cfg.Throttle.BackoffMax, SignupWindow),
-		MailOutboxRetention: MailOutboxRetention,
+		// and back-off have both passed, sign-up counts past their hour, and mail
+		// counts past their day.
+		AuditRetention:        s.cfg.AuditRetention,
+		ThrottleRetention:     max(s.cfg.Throttle.Window+s.cfg.Throttle.BackoffMax, SignupWindow),
+		MailThrottleRetention: DefaultMailThrottle.Window,
+		MailOutboxRetention:   MailOutboxRetention,
 	})
 }
 

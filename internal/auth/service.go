@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"authgate/internal/clock"
+	"authgate/internal/onetime"
 	"authgate/internal/password"
 	"authgate/internal/refreshtoken"
 	"authgate/internal/token"
@@ -68,6 +69,9 @@ type Config struct {
 	AuditRetention time.Duration
 	// Mail is how the service's mails leave; zero: it sends none.
 	Mail MailConfig
+	// OneTimeKeys hash one-time tokens and codes; nil: the flows that need
+	// them fail.
+	OneTimeKeys *onetime.Keys
 }
 
 // Service implements every authgate operation.

@@ -3,6 +3,8 @@ package auth_test
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -64,6 +66,7 @@ func TestASignInRacingARevocationLeavesNoLiveSession(t *testing.T) {
 		"revokeAllSessions": auth.CodeInvalidCredentials, // the client signs in again
 		"user disable":      auth.CodeUserDisabled,
 		"user ban":          auth.CodeUserDisabled,
+		"user delete":       auth.CodeInvalidCredentials, // no such account any more
 	}
 	for _, tc := range revokingEvents {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,6 +137,12 @@ var revokingEvents = []struct {
 	}},
 	{"user ban", func(t *testing.T, env *authtest.Env, victim *auth.AuthPayload) []string {
 		if _, err := env.Service.BanUser(bg, victim.User.Email, env.Clock.Now().Add(time.Hour), "stolen"); err != nil {
+			t.Error(err)
+		}
+		return nil
+	}},
+	{"user delete", func(t *testing.T, env *authtest.Env, victim *auth.AuthPayload) []string {
+		if err := env.Service.DeleteUser(auth.WithActor(bg, auth.ActorAdminSecret), victim.User.ID); err != nil {
 			t.Error(err)
 		}
 		return nil
@@ -216,7 +225,14 @@ func TestARevocationRacingASignInsCommitEndsItsSession(t *testing.T) {
 			p := got.p
 			wantDeadEverywhere(t, env, p)
 			var revokedAt *time.Time
-			if err := db.Get(&revokedAt, `SELECT revoked_at FROM auth.sessions WHERE id = $1`, p.SessionID); err != nil || revokedAt == nil {
+			err = db.Get(&revokedAt, `SELECT revoked_at FROM auth.sessions WHERE id = $1`, p.SessionID)
+			switch {
+			case tc.name == "user delete":
+				// The session went with its user (and the tombstone keeps its tokens dead).
+				if !errors.Is(err, sql.ErrNoRows) {
+					t.Errorf("the deleted user's session is still there (%v)", err)
+				}
+			case err != nil || revokedAt == nil:
 				t.Errorf("the sign-in's session is not marked revoked (%v)", err)
 			}
 			if live := liveSessions(t, env, victim.User.ID); !slices.Equal(live, kept) {

@@ -13,6 +13,8 @@ type Store interface {
 	SignupStore
 	AuditStore
 	MailStore
+	AdminStore
+	OneTimeStore
 	// CreateUserWithSession inserts a user and, when s is not nil, its first
 	// session, in one transaction. ErrEmailTaken when the email exists.
 	CreateUserWithSession(ctx context.Context, u NewUser, s *NewSession) (UserRecord, SessionRecord, error)
@@ -66,8 +68,10 @@ type Store interface {
 	// cuts the user off (ending every session, whose ids it returns) and
 	// opens s, in one transaction.
 	ChangePassword(ctx context.Context, userID, oldHash, newHash string, s NewSession, a LoginAttempt) (SessionRecord, []string, error)
-	// UpdateUser applies change to the user with this email; ErrNotFound when none.
-	UpdateUser(ctx context.Context, email string, change UserChange) (UserRecord, error)
+	// UpdateUser applies change to userID and records it in the audit
+	// trail; ErrNotFound when there is no such user, ErrEmailTaken when the
+	// new email is another user's.
+	UpdateUser(ctx context.Context, userID string, change UserChange) (UserRecord, error)
 	// ListUsers returns at most limit users whose email contains search, by
 	// email.
 	ListUsers(ctx context.Context, search string, limit int) ([]UserRecord, error)
@@ -107,6 +111,10 @@ type PurgePolicy struct {
 	// ThrottleRetention is how long after its last failure a login throttle
 	// row can still hold anyone back.
 	ThrottleRetention time.Duration
+	// MailThrottleRetention is how long after its last mail a mail
+	// throttle row (scopes mail and mail_address) can still hold a request
+	// back.
+	MailThrottleRetention time.Duration
 	// MailOutboxRetention is how long a sent or failed mail stays in the
 	// outbox (its outcome stays in the audit trail); zero keeps them.
 	MailOutboxRetention time.Duration
@@ -118,6 +126,8 @@ type PurgeResult struct {
 	Sessions, RetiredTokens, DeniedTokens int
 	AuditEvents, LoginThrottles           int
 	MailOutbox                            int
+	DeletedUsers                          int
+	OneTimeTokens                         int
 	Skipped                               bool
 }
 
@@ -149,7 +159,9 @@ type UserChange struct {
 	AllowedRoles []string
 	// Claims, when not nil, replaces the custom claims.
 	Claims Claims
-	Now    time.Time
+	// Email, when not nil, replaces the email (normalised).
+	Email *string
+	Now   time.Time
 }
 
 // NewSession is a session to open.
@@ -187,6 +199,20 @@ type VerifiedSignIn struct {
 	// Attempt is the login throttle's reservation that the sign-in settles
 	// as a correct password; nil when the flow made none.
 	Attempt *LoginAttempt
+	// Method names how the user proved who they are, in the audit trail
+	// ("password" when empty): "email_link", "email_code", "provider",
+	// "passkey", "mfa"…
+	Method string
+	// AMR lists the authentication methods (RFC 8176: "pwd", "otp", "hwk",
+	// "mfa"; "email" for an emailed link or code) the sign-in used; it is
+	// recorded with the login (and, once sessions carry it, on the session).
+	AMR []string
+	// Provider is the identity provider's id, for provider sign-ins.
+	Provider string
+	// VerifyEmail, when not empty, marks the user's address verified in the
+	// same statement, if it is still this address (an emailed token or
+	// code proved it).
+	VerifyEmail string
 }
 
 // SignInOutcome is what OpenSession found the user to be.

@@ -20,8 +20,10 @@ type User struct {
 	// access token.
 	Claims   Claims `json:"claims" db:"-"`
 	Disabled bool   `json:"-" db:"disabled"`
-	// BannedUntil, when after now, keeps the user from signing in.
+	// BannedUntil, when after now, keeps the user from signing in;
+	// BanReason says why (administrators see it).
 	BannedUntil *time.Time `json:"-" db:"banned_until"`
+	BanReason   *string    `json:"-" db:"ban_reason"`
 }
 
 // Session is one signed-in device, as its owner sees it.

@@ -14,6 +14,7 @@ import (
 
 	"authgate/internal/auth"
 	"authgate/internal/clock"
+	"authgate/internal/onetime"
 	"authgate/internal/password"
 	"authgate/internal/pgtest"
 	"authgate/internal/refreshtoken"
@@ -39,6 +40,17 @@ func RefreshKeys(t testing.TB) *refreshtoken.Keys {
 		t.Fatalf("authtest: %v", err)
 	}
 	keys, err := refreshtoken.NewKeys([]byte(RefreshSecret), nil, [][]byte{[]byte(RefreshSecret), jwtCfg.SymmetricKey()})
+	if err != nil {
+		t.Fatalf("authtest: %v", err)
+	}
+	return keys
+}
+
+// OneTimeKeys are the one-time token keys of RefreshSecret, as the server
+// builds them; they fail the test on error.
+func OneTimeKeys(t testing.TB) *onetime.Keys {
+	t.Helper()
+	keys, err := onetime.NewKeys([]byte(RefreshSecret))
 	if err != nil {
 		t.Fatalf("authtest: %v", err)
 	}
@@ -95,6 +107,9 @@ func NewOn(t testing.TB, url string, cfg auth.Config) *Env {
 	t.Helper()
 	if cfg == (auth.Config{}) {
 		cfg = DefaultConfig()
+	}
+	if cfg.OneTimeKeys == nil {
+		cfg.OneTimeKeys = OneTimeKeys(t)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

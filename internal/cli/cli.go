@@ -17,6 +17,7 @@ import (
 	"authgate/internal/auth"
 	"authgate/internal/clock"
 	"authgate/internal/config"
+	"authgate/internal/onetime"
 	"authgate/internal/password"
 	"authgate/internal/sealbox"
 	"authgate/internal/store"
@@ -99,7 +100,7 @@ func usage() string {
 			fmt.Fprintf(&b, "  %s\n  %30s%s\n", c.synopsis, "", c.about)
 		}
 	}
-	b.WriteString("\nSettings come from the environment; see README.md.\n")
+	b.WriteString("\nSettings come from the environment; docs/operations.md lists them.\n")
 	return b.String()
 }
 
@@ -271,7 +272,10 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		st.Close()
 		return nil, err
 	}
-	var mailBox *sealbox.Box
+	var (
+		mailBox     *sealbox.Box
+		oneTimeKeys *onetime.Keys
+	)
 	if cfg.RefreshTokenSecret != "" {
 		previous := make([][]byte, len(cfg.RefreshTokenPreviousSecrets))
 		for i, p := range cfg.RefreshTokenPreviousSecrets {
@@ -280,6 +284,13 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		if mailBox, err = newMailBox([]byte(cfg.RefreshTokenSecret), previous...); err != nil {
 			st.Close()
 			return nil, err
+		}
+		// One-time tokens are hashed under a key derived from the same
+		// secret (apart from the outbox's): the previous secrets still find
+		// tokens made before a rotation.
+		if oneTimeKeys, err = onetime.NewKeys([]byte(cfg.RefreshTokenSecret), previous...); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: %w", err)
 		}
 	}
 	hasher := password.New(cfg.Argon2, cfg.HashConcurrency, rand.Reader)
@@ -301,6 +312,7 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		Throttle:           cfg.LoginThrottle,
 		AuditRetention:     cfg.AuditRetention,
 		Mail:               mailConfig(mailBox, cfg.Mail),
+		OneTimeKeys:        oneTimeKeys,
 	})
 	return &parts{cfg: cfg, store: st, auth: svc, issuer: issuer, clock: clk, mailBox: mailBox}, nil
 }

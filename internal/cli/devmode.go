@@ -174,7 +174,7 @@ func warnUnknownSettings(logger *slog.Logger, environ []string) {
 				"name", u.Name, "nearest", u.Nearest)
 			continue
 		}
-		logger.Warn(u.Name+" is not an authgate setting and is ignored (README.md lists them)", "name", u.Name)
+		logger.Warn(u.Name+" is not an authgate setting and is ignored (docs/operations.md lists them)", "name", u.Name)
 	}
 }
 

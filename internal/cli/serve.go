@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"authgate/graph"
+	"authgate/internal/admin"
 	"authgate/internal/auth"
 	"authgate/internal/config"
 	"authgate/internal/httpapi"
@@ -176,6 +177,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		MetricsOnOwnAddress:  cfg.MetricsAddr != "",
 		Introspection:        cfg.Introspection,
 		DevMail:              devMailbox(devMail),
+		Admin:                admin.NewAPI(p.auth, admin.Access{Secret: cfg.AdminSecret, Roles: cfg.AdminRoles}),
 	}, p.auth, gql, p.store, logger)
 
 	policy := httpapi.BrowserPolicy{
@@ -248,7 +250,7 @@ func purgeEvery(ctx context.Context, svc *auth.Service, interval time.Duration, 
 		}
 		if !res.Skipped {
 			logger.Info("purged", "sessions", res.Sessions, "retired_refresh_tokens", res.RetiredTokens,
-				"denied_access_tokens", res.DeniedTokens, "audit_events", res.AuditEvents, "login_throttles", res.LoginThrottles, "mail_outbox", res.MailOutbox)
+				"denied_access_tokens", res.DeniedTokens, "audit_events", res.AuditEvents, "login_throttles", res.LoginThrottles, "mail_outbox", res.MailOutbox, "one_time_tokens", res.OneTimeTokens)
 		}
 	})
 }

@@ -14,6 +14,8 @@ import (
 
 // runUser runs `authgate user <subcommand>`.
 func runUser(ctx context.Context, args []string, env Env) error {
+	// The audit trail records what the command line does as the CLI's.
+	ctx = auth.WithActor(ctx, auth.ActorCLI)
 	if len(args) == 0 {
 		return usageError("user: missing subcommand (add, list, set-password, import, disable, enable, ban, unban, set-roles, set-claims, revoke-sessions)")
 	}

@@ -115,6 +115,17 @@ type Config struct {
 	// Mail is mail delivery (AUTHGATE_SMTP_URL, AUTHGATE_MAIL_FROM, …).
 	Mail MailSettings
 
+	// AdminSecret, when set, authorises callers of the admin API that send it
+	// as X-Authgate-Admin-Secret (AUTHGATE_ADMIN_SECRET); empty: that way in
+	// is off.
+	AdminSecret string
+	// AdminRoles are the roles that may administer (AUTHGATE_ADMIN_ROLES).
+	AdminRoles []string
+	// AdminConsole serves the admin console on /admin (AUTHGATE_ADMIN_CONSOLE);
+	// AdminConsoleIdleTimeout signs a console out after that long unused.
+	AdminConsole            bool
+	AdminConsoleIdleTimeout time.Duration
+
 	// Redirects are the pages authgate may send a browser to after an
 	// emailed link or a provider sign-in (AUTHGATE_REDIRECT_URLS), with
 	// AUTHGATE_APP_URL as the default; never nil.
@@ -192,6 +203,10 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	c.PprofAddr = r.str("AUTHGATE_PPROF_ADDR", "")
 	c.MetricsAddr = r.str("AUTHGATE_METRICS_ADDR", "")
 	c.Addr = r.listenAddr()
+	c.AdminSecret = getenv("AUTHGATE_ADMIN_SECRET")
+	c.AdminRoles = r.roles("AUTHGATE_ADMIN_ROLES", "admin")
+	c.AdminConsole = r.boolean("AUTHGATE_ADMIN_CONSOLE", true)
+	c.AdminConsoleIdleTimeout = r.durationMin("AUTHGATE_ADMIN_CONSOLE_IDLE_TIMEOUT", 15*time.Minute, time.Minute)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -219,6 +234,10 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	// variables: it must not be guessable.
 	if c.ActionSecret != "" && len(c.ActionSecret) < minActionSecretBytes {
 		return nil, fmt.Errorf("AUTHGATE_ACTION_SECRET: must be at least %d bytes (e.g. openssl rand -hex 32)", minActionSecretBytes)
+	}
+	// The admin secret can do anything to any account.
+	if c.AdminSecret != "" && len(c.AdminSecret) < minActionSecretBytes {
+		return nil, fmt.Errorf("AUTHGATE_ADMIN_SECRET: must be at least %d bytes (e.g. openssl rand -hex 32)", minActionSecretBytes)
 	}
 	secret, keys := getenv("HASURA_GRAPHQL_JWT_SECRET"), getenv("AUTHGATE_JWT_PRIVATE_KEYS")
 	if secret != "" || keys != "" {
@@ -411,6 +430,28 @@ func (r *reader) oneOf(name, def string, allowed ...string) string {
 // with an optional port and nothing after it (a lone trailing slash is
 // dropped), and returns them as browsers send them in Origin: lower case,
 // without the scheme's default port.
+// roles reads a comma-separated list of Hasura roles (def when unset).
+func (r *reader) roles(name, def string) []string {
+	var out []string
+	for _, role := range strings.Split(r.str(name, def), ",") {
+		role = strings.TrimSpace(role)
+		if role == "" {
+			continue
+		}
+		for _, c := range role {
+			if !(c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+				r.fail(name, "role %q may hold only letters, digits, '_' and '-'", role)
+				return nil
+			}
+		}
+		out = append(out, role)
+	}
+	if len(out) == 0 {
+		r.fail(name, "name at least one role")
+	}
+	return out
+}
+
 func (r *reader) origins(name string) []string {
 	var out []string
 	for _, part := range strings.Split(r.getenv(name), ",") {

@@ -16,7 +16,7 @@ func env(vars map[string]string) func(string) string {
 	return func(name string) string { return vars[name] }
 }
 
-// TestDefaults checks every default the README states, with nothing set.
+// TestDefaults checks every default docs/operations.md states, with nothing set.
 func TestDefaults(t *testing.T) {
 	c, err := config.Load(env(nil))
 	if err != nil {

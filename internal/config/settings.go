@@ -69,6 +69,10 @@ var settingNames = []string{
 	"AUTHGATE_MAIL_TEMPLATES",
 	"AUTHGATE_REDIRECT_URLS",
 	"AUTHGATE_APP_URL",
+	"AUTHGATE_ADMIN_SECRET",
+	"AUTHGATE_ADMIN_ROLES",
+	"AUTHGATE_ADMIN_CONSOLE",
+	"AUTHGATE_ADMIN_CONSOLE_IDLE_TIMEOUT",
 }
 
 // otherVariables are AUTHGATE_* names that mean something, but not to the

@@ -32,7 +32,7 @@ func errorCode(t *testing.T, path string, raw []byte) (code, message string) {
 // TestEveryRequestErrorCarriesACode sends requests that fail before any
 // operation runs (transport, body, parse, validation, routing) and checks
 // that each answer is JSON with extensions.code, with the status and code
-// documented in the README.
+// documented in docs/api.md.
 func TestEveryRequestErrorCarriesACode(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, httpapi.Config{})

@@ -55,6 +55,11 @@ type Config struct {
 	// Introspection says whether GraphQL introspection is on: without it
 	// the playground asks for no schema and says how to turn it on.
 	Introspection bool
+	// Admin, when set, is the admin API, served on POST /admin/graphql; it
+	// authorises its callers itself. Console, when set, is the admin
+	// console, served on /admin and below.
+	Admin   http.Handler
+	Console http.Handler
 	// DevMail, set in development mode when mails are kept in memory, is
 	// listed at GET /dev/mail; nil: there is no such route (404).
 	DevMail DevMailbox
@@ -96,6 +101,13 @@ func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger 
 	mux.HandleFunc("POST /hasura/auth", a.handleAuthHook)
 	if cfg.DevMail != nil {
 		mux.HandleFunc("GET /dev/mail", a.handleDevMail)
+	}
+	if cfg.Admin != nil {
+		mux.Handle("POST /admin/graphql", cfg.Admin)
+	}
+	if cfg.Console != nil {
+		mux.Handle("/admin", cfg.Console)
+		mux.Handle("/admin/", cfg.Console)
 	}
 	return a.middleware(withJSONFallbacks(mux))
 }

@@ -14,8 +14,8 @@ import (
 // ip, user_agent, detail). The event names are auth's AuditEventKind values.
 
 const insertAuditEvent = `
-INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent, detail)
-VALUES ($1, $2, $3::uuid, $4::uuid, $5, $6, $7::jsonb)`
+INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent, detail, actor)
+VALUES ($1, $2, $3::uuid, $4::uuid, $5, $6, $7::jsonb, $8)`
 
 // RecordAudit implements auth.AuditStore.
 func (s *Store) RecordAudit(ctx context.Context, e auth.AuditEvent) error {
@@ -24,18 +24,20 @@ func (s *Store) RecordAudit(ctx context.Context, e auth.AuditEvent) error {
 		return err
 	}
 	_, err = s.db.ExecContext(ctx, insertAuditEvent, e.At, string(e.Event), nullIfEmpty(e.UserID),
-		nullIfEmpty(e.SessionID), nullIfEmpty(e.IP), nullIfEmpty(e.UserAgent), detail)
+		nullIfEmpty(e.SessionID), nullIfEmpty(e.IP), nullIfEmpty(e.UserAgent), detail, nullIfEmpty(e.Actor))
 	return mapError(err)
 }
 
-// auditTrail is a user's events and the attempts on its email that found no
-// user, oldest first: $1 the email, $2 since.
+// auditTrail is a user's events (a deleted user's too, by the email it
+// had) and the attempts on its email that found no user, oldest first: $1
+// the email, $2 since.
 const auditTrail = `
 SELECT at, event, COALESCE(user_id::text, ''), COALESCE(session_id::text, ''),
        COALESCE(ip, ''), COALESCE(user_agent, ''), detail
 FROM (
     SELECT * FROM auth.audit_events
-    WHERE user_id = (SELECT id FROM auth.users WHERE email = $1) AND at >= $2
+    WHERE user_id IN (SELECT id FROM auth.users WHERE email = $1 UNION ALL SELECT id FROM auth.deleted_users WHERE email = $1)
+      AND at >= $2
     UNION ALL
     SELECT * FROM auth.audit_events
     WHERE user_id IS NULL AND detail ->> 'email' = $1 AND at >= $2
@@ -91,6 +93,10 @@ func requestClient(ctx context.Context) (ip, userAgent any) {
 	c := auth.ClientFrom(ctx)
 	return nullIfEmpty(c.IP), nullIfEmpty(c.UserAgent)
 }
+
+// requestActor is the administrator the request acts for (auth.WithActor),
+// nil when none.
+func requestActor(ctx context.Context) any { return nullIfEmpty(auth.ActorFrom(ctx)) }
 
 // jsonObject encodes an audit event's detail (nil: {}), as a string:
 // lib/pq would send bytes as bytea.

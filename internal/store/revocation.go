@@ -12,11 +12,20 @@ import (
 
 var _ revocation.Loader = (*Store)(nil)
 
-const unbanUser = `UPDATE auth.users SET banned_until = NULL, ban_reason = NULL, updated_at = $2 WHERE id = $1`
+// unbanUser lifts a ban; the trigger that records it reads who did it and
+// from where ($3 actor, $4 ip, $5 user agent) from settings this statement
+// makes for its own transaction, before it updates the row.
+const unbanUser = `
+UPDATE auth.users SET banned_until = NULL, ban_reason = NULL, updated_at = $2
+WHERE id = $1 AND (SELECT count(*) FROM (VALUES
+    (set_config('authgate.actor', COALESCE($3, ''), true)),
+    (set_config('authgate.ip', COALESCE($4, ''), true)),
+    (set_config('authgate.user_agent', COALESCE($5, ''), true))) v) = 3`
 
 // Unban implements auth.Store.
 func (s *Store) Unban(ctx context.Context, userID string, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, unbanUser, userID, now)
+	ip, ua := requestClient(ctx)
+	res, err := s.db.ExecContext(ctx, unbanUser, userID, now, requestActor(ctx), ip, ua)
 	if err != nil {
 		return mapError(err)
 	}
@@ -80,10 +89,12 @@ func (s *Store) LongestAccessTokenLifetime(ctx context.Context, after time.Time)
 // keys only: $1 jti, $2 session id, $3 user id (each ” to skip), $4 the
 // token's issue (whole seconds) plus one second, so that "issued before the
 // cut-off's second" reads valid_after >= $4, as the in-memory check does.
+// A deleted user's tokens are all dead.
 const revoked = `
 SELECT EXISTS (SELECT 1 FROM auth.revoked_access_tokens WHERE jti = NULLIF($1, ''))
     OR EXISTS (SELECT 1 FROM auth.sessions WHERE id = NULLIF($2, '')::uuid AND revoked_at IS NOT NULL)
-    OR EXISTS (SELECT 1 FROM auth.users WHERE id = NULLIF($3, '')::uuid AND valid_after >= $4)`
+    OR EXISTS (SELECT 1 FROM auth.users WHERE id = NULLIF($3, '')::uuid AND valid_after >= $4)
+    OR EXISTS (SELECT 1 FROM auth.deleted_users WHERE id = NULLIF($3, '')::uuid)`
 
 // Revoked implements auth.Store.
 func (s *Store) Revoked(ctx context.Context, c auth.RevocationCheck) (bool, error) {
@@ -98,8 +109,13 @@ func (s *Store) Revoked(ctx context.Context, c auth.RevocationCheck) (bool, erro
 	return dead, mapError(err)
 }
 
+// A deleted user reads as a cut-off a second after its deletion: every
+// token it holds was issued before (no sign-in follows a deletion), those
+// of the deletion's own second too (access tokens carry whole seconds).
 const recentRevocations = `
 SELECT 'u', id::text, valid_after FROM auth.users WHERE valid_after > $1
+UNION ALL
+SELECT 'u', id::text, deleted_at + interval '1 second' FROM auth.deleted_users WHERE deleted_at > $1
 UNION ALL
 SELECT 's', id::text, revoked_at FROM auth.sessions WHERE revoked_at > $1
 UNION ALL
@@ -170,6 +186,11 @@ DELETE FROM auth.retired_refresh_tokens WHERE token_hash IN (
         SELECT 1 FROM auth.sessions s
         WHERE s.id = r.session_id AND s.revoked_at IS NULL AND s.expires_at > $1 AND s.max_expires_at > $1)
     LIMIT $2)`
+	// purgeDeletedUsers forgets a deleted user once its audit rows are past
+	// their retention ($1) and no token of it can be live ($3).
+	purgeDeletedUsers = `
+DELETE FROM auth.deleted_users WHERE id IN (
+    SELECT id FROM auth.deleted_users WHERE deleted_at <= LEAST($1::timestamptz, $3::timestamptz) LIMIT $2)`
 	purgeDeniedTokens = `
 DELETE FROM auth.revoked_access_tokens WHERE jti IN (
     SELECT jti FROM auth.revoked_access_tokens WHERE expires_at <= $1 LIMIT $2)`
@@ -195,8 +216,10 @@ func (s *Store) Purge(ctx context.Context, p auth.PurgePolicy) (auth.PurgeResult
 		{purgeRetiredTokens, []any{p.Now, p.BatchSize}, &res.RetiredTokens},
 		{purgeDeniedTokens, []any{p.Now, p.BatchSize}, &res.DeniedTokens},
 		{purgeAuditEvents, []any{auditPurgeCutoff(p), p.BatchSize}, &res.AuditEvents},
-		{purgeLoginThrottles, []any{throttlePurgeCutoff(p), p.BatchSize}, &res.LoginThrottles},
+		{purgeLoginThrottles, []any{throttlePurgeCutoff(p), p.BatchSize, retentionCutoff(p.Now, p.MailThrottleRetention)}, &res.LoginThrottles},
 		{purgeMailOutbox, []any{retentionCutoff(p.Now, p.MailOutboxRetention), p.BatchSize}, &res.MailOutbox},
+		{purgeDeletedUsers, []any{auditPurgeCutoff(p), p.BatchSize, p.Now.Add(-p.KeepRevokedFor)}, &res.DeletedUsers},
+		{purgeOneTimeTokens, []any{p.Now, p.BatchSize}, &res.OneTimeTokens},
 	}
 	for i, step := range steps {
 		for {

@@ -32,13 +32,17 @@ import (
 // do for that; this statement may also rewrite the hash, and two sign-ins
 // that both held FOR SHARE and then both wanted to update would deadlock.)
 //
-// opened gates everything else: the re-hash ($11, when not empty), the
+// opened gates everything else: the re-hash ($11, when not empty) or the
+// verification of the address ($16, when not empty and still the user's:
+// one UPDATE, as two of one row in one statement would not both apply), the
 // settling of the throttle's reservation (a correct password ends the
 // account's count, $12, and gives the address, $13, its reserved failure
 // back; $14 the reservation's now), the session and the audit event.
 // $1 user, $2 the session's token secret, $3 description, $4 user agent, $5 ip, $6 now,
 // $7 sliding expiry, $8 absolute expiry, $9 the verified password hash
-// (”: none), $10 the verified cut-off (null: none yet).
+// (”: none), $10 the verified cut-off (null: none yet), $15 more detail for
+// the audit row (the method, AMR and provider of a sign-in without a
+// password).
 var openSession = `
 WITH verified AS (
     SELECT id, CASE
@@ -51,9 +55,12 @@ WITH verified AS (
 ), opened AS (
     SELECT id FROM verified WHERE outcome = 'opened'
 ), rehash AS (
-    UPDATE auth.users SET password_hash = $11, updated_at = $6
-    WHERE $11 <> '' AND id = (SELECT id FROM opened)
-    RETURNING id
+    UPDATE auth.users SET
+        password_hash     = CASE WHEN $11 <> '' THEN $11 ELSE password_hash END,
+        email_verified_at = CASE WHEN $16 <> '' AND email = $16 THEN COALESCE(email_verified_at, $6) ELSE email_verified_at END,
+        updated_at        = $6
+    WHERE ($11 <> '' OR ($16 <> '' AND email = $16 AND email_verified_at IS NULL)) AND id = (SELECT id FROM opened)
+    RETURNING id, $11 <> '' AS rehashed
 ), reset AS (
     DELETE FROM auth.login_throttle
     WHERE scope = 'account' AND subject = $12 AND EXISTS (SELECT 1 FROM opened)
@@ -66,7 +73,7 @@ WITH verified AS (
 ), audit AS (
     INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent, detail)
     SELECT $6, 'login', s.user_id, s.id, s.ip, s.user_agent,
-           CASE WHEN EXISTS (SELECT 1 FROM rehash) THEN '{"rehashed": true}'::jsonb ELSE '{}'::jsonb END
+           CASE WHEN EXISTS (SELECT 1 FROM rehash WHERE rehashed) THEN '{"rehashed": true}'::jsonb ELSE '{}'::jsonb END || $15::jsonb
     FROM s
 )
 SELECT v.outcome, s.id, s.created_at, s.expires_at FROM verified v LEFT JOIN s ON true`
@@ -84,14 +91,19 @@ func (s *Store) OpenSession(ctx context.Context, ns auth.NewSession, v auth.Veri
 	if v.Attempt != nil {
 		a = *v.Attempt
 	}
+	detail, err := jsonObject(v.AuditDetail())
+	if err != nil {
+		return auth.SessionRecord{}, "", err
+	}
 	var (
 		outcome       auth.SignInOutcome
 		id            sql.NullString
 		created, exps sql.NullTime
 	)
-	err := stmts{s}.QueryRowxContext(ctx, openSession, ns.UserID, ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP,
+	err = stmts{s}.QueryRowxContext(ctx, openSession, ns.UserID, ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP,
 		ns.Now, ns.ExpiresAt, ns.MaxExpiresAt, v.PasswordHash, v.ValidAfter, v.Rehash,
-		reservedSubject(a.Account, a.Reserved.AccountFailures), reservedSubject(a.Address, a.Reserved.AddressFailures), a.Now).
+		reservedSubject(a.Account, a.Reserved.AccountFailures), reservedSubject(a.Address, a.Reserved.AddressFailures), a.Now,
+		detail, v.VerifyEmail).
 		Scan(&outcome, &id, &created, &exps)
 	if errors.Is(err, sql.ErrNoRows) {
 		return auth.SessionRecord{}, auth.SignInUserGone, nil
@@ -330,7 +342,7 @@ func (s *Store) RevokeSession(ctx context.Context, userID, sessionID string, now
 // $3 reason, $4 now in unix microseconds, $5 disabled (null: unchanged), $6
 // banned_until, $7 ban_reason (set with banned_until), $8 the audit event,
 // $9 ip, $10 user agent, $11 the event's detail (the number of sessions
-// ended is added).
+// ended is added), $12 the actor.
 const cutOffUser = `
 WITH u AS (
     UPDATE auth.users SET
@@ -346,8 +358,8 @@ WITH u AS (
     WHERE user_id = (SELECT id FROM u) AND ` + liveSession + `
     RETURNING id
 ), audit AS (
-    INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail)
-    SELECT $2, $8, u.id, $9, $10, $11::jsonb || jsonb_build_object('sessions', (SELECT count(*) FROM s))
+    INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail, actor)
+    SELECT $2, $8, u.id, $9, $10, $11::jsonb || jsonb_build_object('sessions', (SELECT count(*) FROM s)), $12
     FROM u
 )
 SELECT (SELECT count(*) FROM u),
@@ -411,7 +423,7 @@ func cutOff(ctx context.Context, q sqlx.QueryerContext, userID string, c auth.Cu
 		return nil, err
 	}
 	err = q.QueryRowxContext(ctx, cutOffUser, userID, c.Now, c.Reason, micros(c.Now), c.Disable, bannedUntil, c.BanReason,
-		string(event), ip, ua, d).
+		string(event), ip, ua, d, requestActor(ctx)).
 		Scan(&users, &notifiedUsers, &notifiedSessions, &sessions)
 	if err != nil {
 		return nil, mapError(err)

@@ -274,10 +274,12 @@ func (s *Store) ReleaseSignup(ctx context.Context, a auth.SignupAttempt) error {
 
 // purgeLoginThrottles deletes a batch of rows whose last failure is so old
 // that neither their window nor their back-off can hold anyone back:
-// $1 the cut-off, $2 the batch size.
+// $1 the cut-off, $2 the batch size, $3 the cut-off of mail throttles.
 const purgeLoginThrottles = `
 DELETE FROM auth.login_throttle WHERE (scope, subject) IN (
-    SELECT scope, subject FROM auth.login_throttle WHERE last_failure_at <= $1 LIMIT $2)`
+    SELECT scope, subject FROM auth.login_throttle
+    WHERE last_failure_at <= CASE WHEN scope IN ('mail', 'mail_address') THEN $3::timestamptz ELSE $1::timestamptz END
+    LIMIT $2)`
 
 // throttlePurgeCutoff is the purge's cut-off for throttle rows; the zero
 // time (nothing) when the policy names no retention.

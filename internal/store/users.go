@@ -23,6 +23,7 @@ type userRow struct {
 	CreatedAt    time.Time      `db:"created_at"`
 	CustomClaims claimsJSON     `db:"custom_claims"`
 	BannedUntil  *time.Time     `db:"banned_until"`
+	BanReason    *string        `db:"ban_reason"`
 	ValidAfter   *time.Time     `db:"valid_after"`
 }
 
@@ -31,25 +32,26 @@ func (r userRow) record() auth.UserRecord {
 		User: auth.User{
 			ID: r.ID, Email: r.Email, DefaultRole: r.DefaultRole,
 			AllowedRoles: []string(r.AllowedRoles), CreatedAt: r.CreatedAt.UTC(), Disabled: r.Disabled,
-			Claims: auth.Claims(r.CustomClaims), BannedUntil: r.BannedUntil,
+			Claims: auth.Claims(r.CustomClaims), BannedUntil: r.BannedUntil, BanReason: r.BanReason,
 		},
 		PasswordHash: r.PasswordHash,
 		ValidAfter:   r.ValidAfter,
 	}
 }
 
-const userColumns = `id, email, password_hash, default_role, allowed_roles, disabled, created_at, custom_claims, banned_until, valid_after`
+const userColumns = `id, email, password_hash, default_role, allowed_roles, disabled, created_at, custom_claims, banned_until, ban_reason, valid_after`
 
 // insertUser creates a user (an administrator's, or imported: $6 disabled,
-// $7 imported) and records it in the audit trail.
+// $7 imported) and records it in the audit trail, with $8 the actor, $9 ip,
+// $10 user agent.
 const insertUser = `
 WITH u AS (
     INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at, disabled)
     VALUES ($1, $2, $3, $4, $5, $5, $6)
     RETURNING ` + userColumns + `
 ), audit AS (
-    INSERT INTO auth.audit_events (at, event, user_id, detail)
-    SELECT $5, 'user_created', u.id, jsonb_build_object('imported', $7::boolean, 'disabled', u.disabled) FROM u
+    INSERT INTO auth.audit_events (at, event, user_id, detail, actor, ip, user_agent)
+    SELECT $5, 'user_created', u.id, jsonb_build_object('imported', $7::boolean, 'disabled', u.disabled), $8, $9, $10 FROM u
 )
 SELECT * FROM u`
 
@@ -77,8 +79,9 @@ func (s *Store) CreateUserWithSession(ctx context.Context, u auth.NewUser, ns *a
 	roles := pq.StringArray(u.AllowedRoles)
 	if ns == nil {
 		var row userRow
+		ip, ua := requestClient(ctx)
 		err := s.db.QueryRowxContext(ctx, insertUser, u.Email, u.PasswordHash, u.DefaultRole, roles, u.Now,
-			u.Disabled, u.Imported).StructScan(&row)
+			u.Disabled, u.Imported, requestActor(ctx), ip, ua).StructScan(&row)
 		if err != nil {
 			return auth.UserRecord{}, auth.SessionRecord{}, userInsertError(err)
 		}
@@ -130,10 +133,11 @@ func (s *Store) getUser(ctx context.Context, query string, arg any) (auth.UserRe
 }
 
 // updateUser applies an administrative change and records in the audit
-// trail what it changed: $1 email, $2 disabled, $3 default role, $4 allowed
-// roles, $5 now, $6 custom claims (each null: unchanged), $7 ip, $8 user
-// agent. The row is locked before it is read, so the recorded transition
-// (enabled, disabled) is the one this statement made.
+// trail what it changed: $1 user id, $2 disabled, $3 default role, $4
+// allowed roles, $5 now, $6 custom claims, $9 email (each null: unchanged),
+// $7 ip, $8 user agent, $10 the actor. The row is locked before it is
+// read, so the recorded transition (enabled, disabled, the old email) is the
+// one this statement made.
 const updateUser = `
 WITH u AS (
     UPDATE auth.users SET
@@ -141,13 +145,16 @@ WITH u AS (
         default_role  = COALESCE($3, default_role),
         allowed_roles = COALESCE($4, allowed_roles),
         custom_claims = COALESCE($6, custom_claims),
+        email         = COALESCE($9, email),
+        -- A new address is not verified.
+        email_verified_at = CASE WHEN $9::text IS NOT NULL AND $9 <> email THEN NULL ELSE email_verified_at END,
         updated_at    = $5
-    FROM (SELECT id AS old_id, disabled AS was_disabled FROM auth.users WHERE email = $1 FOR UPDATE) old
+    FROM (SELECT id AS old_id, disabled AS was_disabled, email AS old_email FROM auth.users WHERE id = $1 FOR UPDATE) old
     WHERE id = old.old_id
-    RETURNING ` + userColumns + `, was_disabled
+    RETURNING ` + userColumns + `, was_disabled, old_email
 ), audit AS (
-    INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail)
-    SELECT $5, e.event, u.id, $7, $8, e.detail
+    INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail, actor)
+    SELECT $5, e.event, u.id, $7, $8, e.detail, $10
     FROM u, LATERAL (VALUES
         (CASE WHEN u.disabled AND NOT u.was_disabled THEN 'disabled'
               WHEN NOT u.disabled AND u.was_disabled THEN 'enabled' END, '{}'::jsonb),
@@ -155,14 +162,16 @@ WITH u AS (
          jsonb_build_object('default_role', u.default_role, 'allowed_roles', u.allowed_roles)),
         (CASE WHEN $6::jsonb IS NOT NULL THEN 'claims_changed' END,
          jsonb_build_object('names', (SELECT COALESCE(jsonb_agg(k ORDER BY k), '[]'::jsonb)
-                                      FROM jsonb_object_keys(u.custom_claims) k)))
+                                      FROM jsonb_object_keys(u.custom_claims) k))),
+        (CASE WHEN u.email <> u.old_email THEN 'email_changed' END,
+         jsonb_build_object('from', u.old_email, 'to', u.email))
     ) e (event, detail)
     WHERE e.event IS NOT NULL
 )
 SELECT ` + userColumns + ` FROM u`
 
 // UpdateUser implements auth.Store.
-func (s *Store) UpdateUser(ctx context.Context, email string, c auth.UserChange) (auth.UserRecord, error) {
+func (s *Store) UpdateUser(ctx context.Context, userID string, c auth.UserChange) (auth.UserRecord, error) {
 	var roles any
 	if c.AllowedRoles != nil {
 		roles = pq.StringArray(c.AllowedRoles)
@@ -173,12 +182,13 @@ func (s *Store) UpdateUser(ctx context.Context, email string, c auth.UserChange)
 	}
 	var row userRow
 	ip, ua := requestClient(ctx)
-	err := s.db.QueryRowxContext(ctx, updateUser, email, c.Disabled, c.DefaultRole, roles, c.Now, claims, ip, ua).StructScan(&row)
+	err := s.db.QueryRowxContext(ctx, updateUser, userID, c.Disabled, c.DefaultRole, roles, c.Now, claims, ip, ua,
+		c.Email, requestActor(ctx)).StructScan(&row)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return auth.UserRecord{}, auth.ErrNotFound
 		}
-		return auth.UserRecord{}, mapError(err)
+		return auth.UserRecord{}, userInsertError(err)
 	}
 	return row.record(), nil
 }

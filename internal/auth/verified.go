@@ -1,0 +1,63 @@
+package auth
+
+import (
+	"context"
+)
+
+// signInVerified opens a session for the user whose sign-in was proved by
+// something other than a password check of Login: an emailed link or code,
+// an identity provider, a passkey, a completed second factor. Every such
+// flow ends here, so the one rule holds for all of them: the session is
+// opened by the statement that checks, under the user's row lock, that the
+// user is not disabled or banned and that its cut-off has not moved since
+// it was read (OpenSession), and v's Method, AMR and Provider go into the
+// login's audit row. v.ValidAfter is filled here; a flow that proved a
+// password earlier (a second factor after Login) passes its hash in
+// v.PasswordHash, so that a password change meanwhile kills the sign-in.
+// Errors: INVALID_CREDENTIALS (the user vanished, or every session was
+// revoked while the sign-in went on), USER_DISABLED, BAD_USER_INPUT (the
+// description), UNAVAILABLE.
+func (s *Service) signInVerified(ctx context.Context, userID string, v VerifiedSignIn, description *string) (*AuthPayload, error) {
+	if err := checkDescription(description); err != nil {
+		return nil, err
+	}
+	u, err := s.store.UserByID(ctx, userID)
+	if CodeOf(err) == CodeNotFound {
+		return nil, ErrInvalidCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled || banned(u.User, s.clock.Now()) {
+		e := auditEvent(ctx, s.clock.Now(), EventLoginFailed, u.ID, "", signInDetail(v, map[string]any{"reason": "user disabled or banned"}))
+		if err := s.store.RecordAudit(ctx, e); err != nil {
+			return nil, err
+		}
+		return nil, ErrUserDisabled
+	}
+	v.ValidAfter = u.ValidAfter
+	return s.openSession(ctx, u, v, description)
+}
+
+// AuditDetail is what the sign-in adds to its login's audit row: its
+// method, AMR and provider, where set.
+func (v VerifiedSignIn) AuditDetail() map[string]any {
+	return signInDetail(v, nil)
+}
+
+// signInDetail adds v's method, AMR and provider to an audit detail.
+func signInDetail(v VerifiedSignIn, detail map[string]any) map[string]any {
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	if v.Method != "" {
+		detail["method"] = v.Method
+	}
+	if len(v.AMR) > 0 {
+		detail["amr"] = v.AMR
+	}
+	if v.Provider != "" {
+		detail["provider"] = v.Provider
+	}
+	return detail
+}
