@@ -76,10 +76,19 @@ function report(label, r) {
   const ok = r.stats.reduce((n, s) => n + s.ok, 0);
   const failed = r.stats.reduce((n, s) => n + s.failed, 0);
   const signedOut = r.stats.reduce((n, s) => n + s.events.filter((e) => e === 'SIGNED_OUT').length, 0);
+  // What the refresh requests that were answered with an error said (none should end the session).
+  const refused = r.watch.refreshAnswers
+    .filter((body) => body.includes('"errors"') && !body.includes('INVALID_CREDENTIALS'))
+    .map((body) => JSON.parse(body).errors?.[0]?.extensions?.code ?? 'no code');
+  const initialProbe = label.startsWith('cookie') ? 1 : 0; // a cookie-mode tab's first try, before anyone signed in
   console.log(
     `${label}: 3 tabs, ${r.elapsed.toFixed(0)} s, ${TTL}-s tokens: ${ok} requests ok, ${failed} failed, ` +
-      `${signedOut} sign-outs; ${r.watch.refreshes} refresh requests, server: ${r.server.rotations} rotations, ` +
-      `${r.server.replays} grace replays, ${r.server.reuses} reuse detections, session ${r.server.state}`,
+      `${signedOut} sign-outs; ${r.watch.refreshes} refresh requests (${refused.length} answered with an error: ${refused.join(', ') || 'none'}), ` +
+      `server: ${r.server.rotations} rotations, ${r.server.replays} grace replays, ${r.server.reuses} reuse detections, session ${r.server.state}`,
+  );
+  assert.ok(
+    refused.filter((c) => ['INVALID_REFRESH_TOKEN', 'REFRESH_TOKEN_REUSED', 'USER_DISABLED'].includes(c)).length <= initialProbe,
+    `a refresh was refused for good: ${refused}`,
   );
   assert.deepEqual(r.watch.problems, [], 'no console errors, failed requests or foreign requests');
   assert.equal(failed, 0, `failed requests: ${JSON.stringify(r.stats.map((s) => s.errors))}`);
@@ -88,7 +97,7 @@ function report(label, r) {
   assert.equal(r.server.state, 'live', 'the session was never ended');
   // One rotation per token: each is refreshed MARGIN seconds before its earliest expiry (the
   // client counts on TTL − 1 s, as iat is truncated to whole seconds).
-  const bound = Math.ceil(r.elapsed / (TTL - 1 - MARGIN)) + 1;
+  const bound = Math.ceil(r.elapsed / (TTL - 1 - MARGIN)) + 2; // + the first token's and the last one's
   assert.ok(r.server.rotations <= bound, `${r.server.rotations} rotations in ${r.elapsed} s, at most ${bound} expected`);
   assert.ok(r.server.rotations >= Math.floor(r.elapsed / TTL) - 1, `only ${r.server.rotations} rotations: did the tabs keep working?`);
   return { ok, failed };
@@ -100,7 +109,7 @@ test(`three tabs (localStorage) for ${RUN} s across ${Math.round(RUN / TTL)} exp
   // A grace replay (the same successor again, to the same browser) is no failure, but with Web
   // Locks it should stay rare: at most one for every four rotations.
   assert.ok(r.server.replays * 4 <= r.server.rotations, `${r.server.replays} grace replays for ${r.server.rotations} rotations`);
-  assert.equal(r.watch.refreshes, r.server.rotations + r.server.replays, 'every refresh request was a rotation or a replay');
+  assert.ok(r.watch.refreshes >= r.server.rotations + r.server.replays, 'the server saw no refresh the tabs did not send');
 });
 
 test('without Web Locks (BroadcastChannel fallback): three tabs for 20 s, one asleep for 12 s: no failure, no reuse', async () => {
