@@ -49,6 +49,10 @@ func NewServer(svc *auth.Service, opts Options) *handler.Server {
 	cfg.Complexity.Mutation.Login = passwordOp
 	cfg.Complexity.Mutation.Signup = passwordOp
 	cfg.Complexity.Mutation.ChangePassword = func(int, string, string) int { return passwordOpCost }
+	// changeEmail counts against a mail limit, confirmEmailChange uses a
+	// token: one per request, like the password operations.
+	cfg.Complexity.Mutation.ChangeEmail = func(int, string, *string, *string) int { return passwordOpCost }
+	cfg.Complexity.Mutation.ConfirmEmailChange = func(int, string) int { return passwordOpCost }
 	cfg.Complexity.Mutation.RefreshToken = func(childComplexity int, _ string) int { return refreshOpCost + childComplexity }
 
 	srv := handler.New(NewExecutableSchema(cfg))
@@ -154,8 +158,9 @@ func truncate(s string, n int) string {
 }
 
 // presentError puts an auth.Error's code in extensions.code, the seconds
-// a RATE_LIMITED client should wait in extensions.retryAfter, and why a
-// bearer token was refused in extensions.reason. gqlgen's own
+// a RATE_LIMITED client should wait in extensions.retryAfter, why a
+// bearer token was refused in extensions.reason, and an MFA_REQUIRED
+// sign-in's ticket and methods in extensions.ticket and extensions.methods. gqlgen's own
 // errors (parse, validation, complexity) keep their codes; anything else is
 // logged and shown as INTERNAL, with no detail.
 func presentError(ctx context.Context, err error) *gqlerror.Error {
@@ -170,6 +175,10 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 		}
 		if ae.Reason != "" {
 			ext["reason"] = ae.Reason
+		}
+		if ae.Ticket != "" {
+			ext["ticket"] = ae.Ticket
+			ext["methods"] = ae.Methods
 		}
 		return &gqlerror.Error{Message: ae.Message, Path: graphql.GetPath(ctx), Extensions: ext}
 	}

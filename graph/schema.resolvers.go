@@ -50,6 +50,66 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, oldPassword strin
 	return r.Auth.ChangePassword(ctx, oldPassword, newPassword)
 }
 
+// EnrollTotp is the resolver for the enrollTotp field.
+func (r *mutationResolver) EnrollTotp(ctx context.Context) (*auth.TOTPEnrollment, error) {
+	return r.Auth.EnrollTOTP(ctx)
+}
+
+// ConfirmTotp is the resolver for the confirmTotp field.
+func (r *mutationResolver) ConfirmTotp(ctx context.Context, code string) ([]string, error) {
+	return r.Auth.ConfirmTOTP(ctx, code)
+}
+
+// DisableTotp is the resolver for the disableTotp field.
+func (r *mutationResolver) DisableTotp(ctx context.Context, code string) (bool, error) {
+	return r.Auth.DisableTOTP(ctx, code)
+}
+
+// RegenerateRecoveryCodes is the resolver for the regenerateRecoveryCodes field.
+func (r *mutationResolver) RegenerateRecoveryCodes(ctx context.Context, code string) ([]string, error) {
+	return r.Auth.RegenerateRecoveryCodes(ctx, code)
+}
+
+// CompleteMfa is the resolver for the completeMfa field.
+func (r *mutationResolver) CompleteMfa(ctx context.Context, ticket string, code *string, recoveryCode *string, description *string) (*auth.AuthPayload, error) {
+	return r.Auth.CompleteMFA(ctx, ticket, code, recoveryCode, description)
+}
+
+// BeginPasskeyRegistration is the resolver for the beginPasskeyRegistration field.
+func (r *mutationResolver) BeginPasskeyRegistration(ctx context.Context) (auth.JSONObject, error) {
+	return r.Auth.BeginPasskeyRegistration(ctx)
+}
+
+// FinishPasskeyRegistration is the resolver for the finishPasskeyRegistration field.
+func (r *mutationResolver) FinishPasskeyRegistration(ctx context.Context, credential auth.JSONObject, name *string) (*auth.Passkey, error) {
+	return r.Auth.FinishPasskeyRegistration(ctx, credential, name)
+}
+
+// BeginPasskeySignIn is the resolver for the beginPasskeySignIn field.
+func (r *mutationResolver) BeginPasskeySignIn(ctx context.Context, email *string) (auth.JSONObject, error) {
+	return r.Auth.BeginPasskeySignIn(ctx, email)
+}
+
+// FinishPasskeySignIn is the resolver for the finishPasskeySignIn field.
+func (r *mutationResolver) FinishPasskeySignIn(ctx context.Context, credential auth.JSONObject, description *string) (*auth.AuthPayload, error) {
+	return r.Auth.FinishPasskeySignIn(ctx, credential, description)
+}
+
+// RemovePasskey is the resolver for the removePasskey field.
+func (r *mutationResolver) RemovePasskey(ctx context.Context, id string) (bool, error) {
+	return r.Auth.RemovePasskey(ctx, id)
+}
+
+// ChangeEmail is the resolver for the changeEmail field.
+func (r *mutationResolver) ChangeEmail(ctx context.Context, newEmail string, redirectTo *string, locale *string) (bool, error) {
+	return r.Auth.ChangeEmail(ctx, auth.EmailChangeRequest{NewEmail: newEmail, RedirectTo: redirectTo, Locale: locale})
+}
+
+// ConfirmEmailChange is the resolver for the confirmEmailChange field.
+func (r *mutationResolver) ConfirmEmailChange(ctx context.Context, token string) (bool, error) {
+	return r.Auth.ConfirmEmailChange(ctx, token)
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*auth.User, error) {
 	return r.Auth.Me(ctx)
@@ -60,13 +120,29 @@ func (r *queryResolver) MySessions(ctx context.Context) ([]*auth.Session, error)
 	return r.Auth.MySessions(ctx)
 }
 
+// TotpEnabled is the resolver for the totpEnabled field.
+func (r *userResolver) TotpEnabled(ctx context.Context, obj *auth.User) (bool, error) {
+	on, _, err := r.Auth.UserFactors(ctx, obj.ID)
+	return on, err
+}
+
+// Passkeys is the resolver for the passkeys field.
+func (r *userResolver) Passkeys(ctx context.Context, obj *auth.User) ([]*auth.Passkey, error) {
+	_, passkeys, err := r.Auth.UserFactors(ctx, obj.ID)
+	return passkeys, err
+}
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// User returns UserResolver implementation.
+func (r *Resolver) User() UserResolver { return &userResolver{r} }
+
 type (
 	mutationResolver struct{ *Resolver }
 	queryResolver    struct{ *Resolver }
+	userResolver     struct{ *Resolver }
 )

@@ -3,7 +3,8 @@
 # with such a key, sign in, and verify the token with npm's jose (verify.mjs),
 # through /.well-known/jwks.json for asymmetric keys, with issuer and audience
 # checks. Then open the playground in headless Chromium and run a query
-# through it (playground.mjs). Needs node/npm, Chromium ($CHROMIUM, default
+# through it (playground.mjs), and register and sign in with a passkey in
+# Chromium's virtual authenticator (passkeys.mjs). Needs node/npm, Chromium ($CHROMIUM, default
 # /usr/bin/chromium) and the PostgreSQL that `make test` uses.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -36,13 +37,14 @@ issuer="https://auth.example.test"
 audience="interop-app"
 hs_key=$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n')   # 96 hex characters: enough for HS512
 
-# start_server JWT_SECRET [KEYS_FILE]: the built server on $port, its log in
-# server.log, once it answers /healthz.
+# start_server JWT_SECRET [KEYS_FILE [NAME=VALUE…]]: the built server on
+# $port, with the extra settings given, its log in server.log, once it
+# answers /healthz.
 start_server() {
   env DATABASE_URL="$db_url" HASURA_GRAPHQL_JWT_SECRET="$1" AUTHGATE_JWT_PRIVATE_KEYS="${2:-}" \
       AUTHGATE_REFRESH_TOKEN_SECRET="interop-refresh-secret-0123456789abcdef" AUTHGATE_ADDR="127.0.0.1:$port" \
       AUTHGATE_ARGON2_MEMORY_KIB=1024 AUTHGATE_ARGON2_ITERATIONS=1 AUTHGATE_LOG_LEVEL=warn AUTHGATE_SIGNUP_IP_LIMIT=0 \
-      "$work/authgate" serve 2>"$work/server.log" &
+      "${@:3}" "$work/authgate" serve 2>"$work/server.log" &
   server_pid=$!
   for _ in $(seq 1 300); do curl -sf "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 }
@@ -74,6 +76,18 @@ echo "interop: $((10 - failures)) passed, $failures failed"
 
 start_server "{\"type\":\"HS256\",\"key\":\"$hs_key\"}"
 if ! CHROMIUM="$chromium" node playground.mjs "$base" introspection-off; then
+  echo "server log:"; cat "$work/server.log"; failures=$((failures + 1))
+fi
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+
+# Passkeys in the browser (passkeys.mjs): the relying party is localhost,
+# which browsers treat as a secure context over plain http; the test page
+# is served on authgate's own origin. The screenshot stays in
+# interop/screenshots/.
+mkdir -p screenshots
+start_server "{\"type\":\"HS256\",\"key\":\"$hs_key\"}" "" \
+  AUTHGATE_WEBAUTHN_RP_ID=localhost AUTHGATE_WEBAUTHN_ORIGINS="http://localhost:$port"
+if ! CHROMIUM="$chromium" node passkeys.mjs "http://localhost:$port" screenshots/passkeys.png; then
   echo "server log:"; cat "$work/server.log"; failures=$((failures + 1))
 fi
 [ "$failures" -eq 0 ]

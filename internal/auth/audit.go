@@ -42,6 +42,14 @@ const (
 	// mail's link or code.
 	EventMailSent   AuditEventKind = "mail_sent"
 	EventMailFailed AuditEventKind = "mail_failed"
+	// Second factors and passkeys: detail.method (totp, passkey), and for
+	// mfa_disabled the proof given and how many other sessions it ended.
+	EventMFAEnabled               AuditEventKind = "mfa_enabled"
+	EventMFADisabled              AuditEventKind = "mfa_disabled"
+	EventMFAFailed                AuditEventKind = "mfa_failed" // a wrong, replayed or used-up code
+	EventRecoveryCodesRegenerated AuditEventKind = "recovery_codes_regenerated"
+	EventPasskeyAdded             AuditEventKind = "passkey_added"
+	EventPasskeyRemoved           AuditEventKind = "passkey_removed"
 	// EventEmailChanged: an administrator changed the address (detail.from,
 	// detail.to). EventUserDeleted: detail.email, detail.sessions (the live
 	// sessions it ended).

@@ -56,6 +56,7 @@ var reservedClaims = map[string]bool{
 	"x-hasura-allowed-roles": true,
 	"x-hasura-session-id":    true,
 	"x-hasura-role":          true,
+	"x-hasura-auth-level":    true,
 }
 
 const (
@@ -107,4 +108,44 @@ func isClaimName(s string) bool {
 		}
 	}
 	return true
+}
+
+// JSONObject is a JSON object passed through as it is: a WebAuthn
+// ceremony's options and credentials (the GraphQL JSON scalar).
+type JSONObject json.RawMessage
+
+// MarshalGQL writes the object (null when empty).
+func (j JSONObject) MarshalGQL(w io.Writer) {
+	if len(j) == 0 {
+		_, _ = w.Write([]byte("null"))
+		return
+	}
+	_, _ = w.Write(j)
+}
+
+// UnmarshalGQL reads any JSON object.
+func (j *JSONObject) UnmarshalGQL(v any) error {
+	if _, ok := v.(map[string]any); !ok {
+		return fmt.Errorf("must be a JSON object")
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	*j = b
+	return nil
+}
+
+// MarshalJSON writes the object as it is.
+func (j JSONObject) MarshalJSON() ([]byte, error) {
+	if len(j) == 0 {
+		return []byte("null"), nil
+	}
+	return j, nil
+}
+
+// UnmarshalJSON keeps the object as it is.
+func (j *JSONObject) UnmarshalJSON(b []byte) error {
+	*j = append((*j)[:0], b...)
+	return nil
 }

@@ -31,6 +31,16 @@ const (
 	// CodeEmailNotConfigured refuses a request that needs mail when no delivery
 	// is set up (outside development).
 	CodeEmailNotConfigured Code = "EMAIL_NOT_CONFIGURED"
+	// CodeMFARequired answers a first factor that passed for a user with a
+	// second one: extensions.ticket finishes the sign-in (completeMfa) with
+	// one of extensions.methods.
+	CodeMFARequired Code = "MFA_REQUIRED"
+	// CodeInvalidMFACode refuses a wrong, replayed or used-up TOTP or
+	// recovery code, or an MFA ticket that is unknown, expired or used
+	// (extensions.reason "ticket": sign in again).
+	CodeInvalidMFACode Code = "INVALID_MFA_CODE"
+	// CodeInvalidPasskey refuses a passkey response that fails a check.
+	CodeInvalidPasskey Code = "INVALID_PASSKEY"
 	// CodeInvalidEmailToken answers an emailed token or code that is
 	// unknown, used, expired, or made for another purpose: one answer for all.
 	CodeInvalidEmailToken Code = "INVALID_EMAIL_TOKEN"
@@ -50,8 +60,15 @@ type Error struct {
 	// Reason, on UNAUTHENTICATED when a bearer token was sent but failed,
 	// says why (ReasonExpired, ReasonInvalid, ReasonRevoked; clients see
 	// extensions.reason), so that a client refreshes an expired token
-	// instead of signing its user out.
+	// instead of signing its user out. On INVALID_MFA_CODE, "ticket" says
+	// the ticket is dead (sign in again), "code" that only the code was
+	// refused (try another).
 	Reason string
+	// Ticket and Methods, on MFA_REQUIRED, are the MFA ticket and the
+	// second factors that can finish the sign-in (extensions.ticket,
+	// extensions.methods).
+	Ticket  string
+	Methods []string
 }
 
 // The reasons a bearer access token is refused.

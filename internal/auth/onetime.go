@@ -130,6 +130,8 @@ var errMailThrottled = newError(CodeRateLimited, "too many mails to this address
 // code add their purpose here.
 func invalidOneTime(p onetime.Purpose) error {
 	switch p {
+	case onetime.MFATicket:
+		return errMFATicket
 	default:
 		return ErrInvalidEmailToken
 	}

@@ -18,6 +18,7 @@ import (
 	"authgate/internal/clock"
 	"authgate/internal/onetime"
 	"authgate/internal/password"
+	"authgate/internal/redirect"
 	"authgate/internal/refreshtoken"
 	"authgate/internal/token"
 )
@@ -69,9 +70,14 @@ type Config struct {
 	AuditRetention time.Duration
 	// Mail is how the service's mails leave; zero: it sends none.
 	Mail MailConfig
+	// MFA is the second-factor and passkey setup; zero: both are off.
+	MFA MFAConfig
 	// OneTimeKeys hash one-time tokens and codes; nil: the flows that need
 	// them fail.
 	OneTimeKeys *onetime.Keys
+	// Redirects are the pages emailed links may lead to (nil: none but
+	// none: every request needs a redirect the allow-list admits).
+	Redirects *redirect.AllowList
 }
 
 // Service implements every authgate operation.
@@ -141,7 +147,7 @@ func (s *Service) Signup(ctx context.Context, email, pw string, description *str
 		return nil, err
 	}
 	now := s.clock.Now()
-	ns, err := s.newSession(ctx, "", description, now)
+	ns, err := s.newSession(ctx, "", description, now, passwordOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +219,11 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, description 
 		// hasher is saturated the sign-in goes on, and the next one upgrades.
 		newHash, _ = s.hashPassword(ctx, pw)
 	}
-	return s.openSession(ctx, u, VerifiedSignIn{PasswordHash: u.PasswordHash, ValidAfter: u.ValidAfter, Rehash: newHash, Attempt: &a}, description)
+	v := VerifiedSignIn{PasswordHash: u.PasswordHash, ValidAfter: u.ValidAfter, Rehash: newHash, Attempt: &a, AMR: []string{AMRPassword}}
+	if err := s.secondFactorDue(ctx, u, v); err != nil {
+		return nil, err
+	}
+	return s.openSession(ctx, u, v, description)
 }
 
 // openSession opens a session for u, whose sign-in verified v, and answers
@@ -226,7 +236,7 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, description 
 // USER_DISABLED (disabled or banned since), UNAVAILABLE.
 func (s *Service) openSession(ctx context.Context, u UserRecord, v VerifiedSignIn, description *string) (*AuthPayload, error) {
 	now := s.clock.Now()
-	ns, err := s.newSession(ctx, u.ID, description, now)
+	ns, err := s.newSession(ctx, u.ID, description, now, assuranceOf(v.AMR))
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +334,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (*AuthPayload, er
 		if err != nil {
 			return nil, err
 		}
-		return s.payload(ctx, res.User, res.SessionID, res.AuthTime, successor, res.ExpiresAt)
+		return s.payload(ctx, res.User, res.SessionID, res.AuthTime, Assurance{AMR: res.AMR, Level: res.AuthLevel}, successor, res.ExpiresAt)
 	case Disabled:
 		return nil, ErrUserDisabled
 	case Reused:
@@ -460,7 +470,7 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 		return nil, err
 	}
 	now := s.clock.Now()
-	ns, err := s.newSession(ctx, u.ID, nil, now)
+	ns, err := s.newSession(ctx, u.ID, nil, now, s.sessionAssurance(ctx, p))
 	if err != nil {
 		return nil, err
 	}
@@ -540,17 +550,21 @@ func PrincipalOf(v token.Verified) Principal {
 // payload issues an access token for u's session, assembles the answer and
 // hands the tokens to the request's carriers, if any; a refresh token a
 // carrier took is not in the answer.
-func (s *Service) payload(ctx context.Context, u User, sessionID string, authTime time.Time, refresh string, refreshExpiresAt time.Time) (*AuthPayload, error) {
+func (s *Service) payload(ctx context.Context, u User, sessionID string, authTime time.Time, a Assurance, refresh string, refreshExpiresAt time.Time) (*AuthPayload, error) {
 	if err := s.coverTokenLifetime(ctx, s.clock.Now()); err != nil {
 		return nil, err
 	}
+	a = a.normalized()
+	defaultRole, roles := s.rolesAt(u, a.Level)
 	tok, err := s.tokens.Issue(token.Claims{
 		UserID:       u.ID,
 		SessionID:    sessionID,
-		DefaultRole:  u.DefaultRole,
-		AllowedRoles: u.AllowedRoles,
-		Custom:       u.Claims,
+		DefaultRole:  defaultRole,
+		AllowedRoles: roles,
+		Custom:       withoutReserved(u.Claims),
 		AuthTime:     authTime,
+		AMR:          a.AMR,
+		AuthLevel:    a.Level,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("issuing access token: %w", err)
@@ -574,7 +588,7 @@ func (s *Service) payload(ctx context.Context, u User, sessionID string, authTim
 }
 
 // newSession makes the row of a fresh session, with its token secret.
-func (s *Service) newSession(ctx context.Context, userID string, description *string, now time.Time) (NewSession, error) {
+func (s *Service) newSession(ctx context.Context, userID string, description *string, now time.Time, a Assurance) (NewSession, error) {
 	if s.keys == nil {
 		return NewSession{}, errors.New("no refresh-token key is configured")
 	}
@@ -593,6 +607,8 @@ func (s *Service) newSession(ctx context.Context, userID string, description *st
 		Now:          now,
 		ExpiresAt:    minTime(now.Add(s.cfg.RefreshTokenTTL), maxExpiresAt),
 		MaxExpiresAt: maxExpiresAt,
+		AMR:          a.normalized().AMR,
+		AuthLevel:    a.normalized().Level,
 	}, nil
 }
 
@@ -603,7 +619,7 @@ func (s *Service) openedPayload(ctx context.Context, u User, rec SessionRecord, 
 	if err != nil {
 		return nil, err
 	}
-	return s.payload(ctx, u, rec.ID, now, refresh, rec.ExpiresAt)
+	return s.payload(ctx, u, rec.ID, now, Assurance{AMR: ns.AMR, Level: ns.AuthLevel}, refresh, rec.ExpiresAt)
 }
 
 func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {

@@ -13,8 +13,10 @@ type Store interface {
 	SignupStore
 	AuditStore
 	MailStore
+	MFAStore
 	AdminStore
 	OneTimeStore
+	EmailChangeStore
 	// CreateUserWithSession inserts a user and, when s is not nil, its first
 	// session, in one transaction. ErrEmailTaken when the email exists.
 	CreateUserWithSession(ctx context.Context, u NewUser, s *NewSession) (UserRecord, SessionRecord, error)
@@ -128,7 +130,9 @@ type PurgeResult struct {
 	MailOutbox                            int
 	DeletedUsers                          int
 	OneTimeTokens                         int
-	Skipped                               bool
+	// WebAuthnCeremonies are passkey ceremonies past their expiry, used or not.
+	WebAuthnCeremonies int
+	Skipped            bool
 }
 
 // UserRecord is a user with its password hash, as stored.
@@ -138,6 +142,9 @@ type UserRecord struct {
 	// ValidAfter is the user's cut-off: every token and session issued
 	// before it is dead (nil: none yet).
 	ValidAfter *time.Time
+	// TOTPEnabled says the user's TOTP is on; read by the sign-in lookups
+	// (UserByID, ReserveLoginAttempt), false elsewhere.
+	TOTPEnabled bool
 }
 
 // NewUser is a user to insert.
@@ -176,6 +183,10 @@ type NewSession struct {
 	Now          time.Time
 	ExpiresAt    time.Time
 	MaxExpiresAt time.Time
+	// AMR and AuthLevel are how the sign-in was proven (see Assurance);
+	// every access token of the session carries them.
+	AMR       []string
+	AuthLevel int
 }
 
 // VerifiedSignIn is what a sign-in proved about its user when it checked
@@ -285,6 +296,9 @@ type RotationResult struct {
 	AuthTime  time.Time
 	ExpiresAt time.Time
 	User      User
+	// AMR and AuthLevel are the session's, as its sign-in proved them.
+	AMR       []string
+	AuthLevel int
 	// SuccessorGeneration and SuccessorProof make the token the client gets.
 	SuccessorGeneration int64
 	SuccessorProof      []byte

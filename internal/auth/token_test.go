@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -275,4 +278,100 @@ func TestAnAncestorIsStillReuseAfterAPurgeUnderALowerMaxAge(t *testing.T) {
 	wantCode(t, err, auth.CodeRefreshTokenReused)
 	_, err = svc.Refresh(bg, t2.RefreshToken)
 	wantCode(t, err, auth.CodeInvalidRefreshToken)
+}
+
+// Argument case 3's second half: a genuine token of a generation the row has
+// not reached (what a database restored from a backup meets: the client's
+// token was issued after the backup) is unknown, not reuse. It answers
+// INVALID_REFRESH_TOKEN, writes nothing and ends nothing; the token of the
+// generation the row holds still rotates.
+func TestAGenerationTheRowHasNotReachedIsUnknownAndChangesNothing(t *testing.T) {
+	env := authtest.New(t, auth.Config{})
+	p := env.Signup(t, "a@example.com", "correct horse")
+	t1 := mustRefresh(t, env, p.RefreshToken)
+	t2 := mustRefresh(t, env, t1.RefreshToken)
+	// The backup was taken when t1 was current.
+	if _, err := env.Store.DB().Exec(`UPDATE auth.sessions SET generation = generation - 1 WHERE id = $1`, p.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	before := sessionRow(t, env, p.SessionID)
+	_, err := env.Service.Refresh(browser, t2.RefreshToken)
+	wantCode(t, err, auth.CodeInvalidRefreshToken)
+	if sessionRow(t, env, p.SessionID) != before {
+		t.Fatal("a token of a generation not reached changed the session")
+	}
+	if !env.Current(t, t1.RefreshToken) {
+		t.Fatal("the restored generation's token no longer holds")
+	}
+	mustRefresh(t, env, t1.RefreshToken)
+}
+
+// rotatedColumns are the columns of auth.sessions the refresh statement
+// writes (store's rotateTail, SET list): an index on any of them would make
+// rotations non-HOT updates.
+var rotatedColumns = []string{"generation", "rotated_at", "rotated_client", "replays", "last_activity_at",
+	"expires_at", "ip", "user_agent"}
+
+// Issue 19: no index of auth.sessions covers a column a rotation writes, as
+// a key, in an expression or in a partial index's predicate; so the purge
+// cannot use one either (it finds idle sessions by a sweep in primary-key
+// order). The list above is checked against what a rotation actually
+// changes, so a new column written by rotations cannot be missed.
+func TestNoIndexCoversAColumnARotationWrites(t *testing.T) {
+	env := authtest.New(t, auth.Config{})
+	p := env.Signup(t, "a@example.com", "correct horse")
+	db := env.Store.DB()
+	var before, after []string
+	rowColumns := `SELECT key || '=' || coalesce(value::text, 'null') FROM auth.sessions s, jsonb_each(to_jsonb(s)) WHERE s.id = $1`
+	if err := db.Select(&before, rowColumns, p.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	env.Clock.Advance(time.Minute)
+	mustRefreshFrom(t, thief, env, p.RefreshToken)
+	if err := db.Select(&after, rowColumns, p.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	changed := map[string]bool{}
+	for _, kv := range after {
+		if !slices.Contains(before, kv) {
+			col, _, _ := strings.Cut(kv, "=")
+			changed[col] = true
+		}
+	}
+	for col := range changed {
+		if !slices.Contains(rotatedColumns, col) {
+			t.Errorf("a rotation changed %s, which rotatedColumns does not list", col)
+		}
+	}
+	if len(changed) < 5 {
+		t.Fatalf("a rotation changed only %v: the check would prove little", changed)
+	}
+
+	var indexes []struct {
+		Name    string `db:"name"`
+		Columns string `db:"columns"`
+		Def     string `db:"def"`
+	}
+	// Every column an index mentions: its key columns, and those in its
+	// expressions and predicate (pg_get_indexdef spells them all).
+	if err := db.Select(&indexes, `
+		SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def,
+		       coalesce((SELECT string_agg(a.attname, ',') FROM pg_attribute a
+		                 WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)), '') AS columns
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE i.indrelid = 'auth.sessions'::regclass`); err != nil {
+		t.Fatal(err)
+	}
+	if len(indexes) < 3 {
+		t.Fatalf("found %d indexes of auth.sessions; the query is wrong", len(indexes))
+	}
+	word := regexp.MustCompile(`[a-z_]+`)
+	for _, ix := range indexes {
+		mentioned := append(strings.Split(ix.Columns, ","), word.FindAllString(ix.Def[strings.Index(ix.Def, " USING "):], -1)...)
+		for _, col := range rotatedColumns {
+			if slices.Contains(mentioned, col) {
+				t.Errorf("index %s covers %s, which every rotation writes: %s", ix.Name, col, ix.Def)
+			}
+		}
+	}
 }

@@ -11,12 +11,14 @@ import (
 // opened by the statement that checks, under the user's row lock, that the
 // user is not disabled or banned and that its cut-off has not moved since
 // it was read (OpenSession), and v's Method, AMR and Provider go into the
-// login's audit row. v.ValidAfter is filled here; a flow that proved a
+// login's audit row. A user with TOTP on whose sign-in proved one factor
+// gets MFA_REQUIRED and a ticket instead (see secondFactorDue).
+// v.ValidAfter is filled here; a flow that proved a
 // password earlier (a second factor after Login) passes its hash in
 // v.PasswordHash, so that a password change meanwhile kills the sign-in.
 // Errors: INVALID_CREDENTIALS (the user vanished, or every session was
-// revoked while the sign-in went on), USER_DISABLED, BAD_USER_INPUT (the
-// description), UNAVAILABLE.
+// revoked while the sign-in went on), USER_DISABLED, MFA_REQUIRED,
+// BAD_USER_INPUT (the description), UNAVAILABLE.
 func (s *Service) signInVerified(ctx context.Context, userID string, v VerifiedSignIn, description *string) (*AuthPayload, error) {
 	if err := checkDescription(description); err != nil {
 		return nil, err
@@ -34,6 +36,9 @@ func (s *Service) signInVerified(ctx context.Context, userID string, v VerifiedS
 			return nil, err
 		}
 		return nil, ErrUserDisabled
+	}
+	if err := s.secondFactorDue(ctx, u, v); err != nil {
+		return nil, err
 	}
 	v.ValidAfter = u.ValidAfter
 	return s.openSession(ctx, u, v, description)

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -76,6 +77,9 @@ func (s *Service) HasuraWebhookSession(ctx context.Context, req WebhookRequest, 
 	vars["X-Hasura-User-Id"] = v.UserID
 	vars["X-Hasura-Role"] = role
 	vars["X-Hasura-Session-Id"] = v.SessionID
+	// The sign-in's assurance, as in a token: a token from before levels
+	// is one factor.
+	vars["X-Hasura-Auth-Level"] = strconv.Itoa(max(v.AuthLevel, 1))
 	cacheFor := min(p.MaxCache, v.ExpiresAt.Sub(s.clock.Now()))
 	return HasuraSession{Variables: vars, CacheFor: max(cacheFor, 0)}, nil
 }

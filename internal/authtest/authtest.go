@@ -9,11 +9,13 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"reflect"
 	"testing"
 	"time"
 
 	"authgate/internal/auth"
 	"authgate/internal/clock"
+	"authgate/internal/mfa"
 	"authgate/internal/onetime"
 	"authgate/internal/password"
 	"authgate/internal/pgtest"
@@ -92,7 +94,31 @@ func DefaultConfig() auth.Config {
 		SignupEnabled:      true,
 		SignupRole:         "user",
 		AccessTokenTTL:     15 * time.Minute,
+		MFA:                MFAConfig(),
 	}
+}
+
+// MFAKey is the tests' AUTHGATE_MFA_ENCRYPTION_KEY.
+const MFAKey = "authtest-mfa-encryption-key-0123456789abcdef"
+
+// The tests' WebAuthn relying party.
+const (
+	PasskeyRPID   = "localhost"
+	PasskeyOrigin = "http://localhost:8080"
+)
+
+// MFAConfig is the tests' second-factor setup: TOTP keyed by MFAKey,
+// passkeys for PasskeyRPID from PasskeyOrigin.
+func MFAConfig() auth.MFAConfig {
+	keys, err := mfa.NewKeys([]byte(MFAKey))
+	if err != nil {
+		panic(err)
+	}
+	passkeys, err := mfa.NewPasskeys(mfa.PasskeyConfig{RPID: PasskeyRPID, RPName: "authgate tests", Origins: []string{PasskeyOrigin}})
+	if err != nil {
+		panic(err)
+	}
+	return auth.MFAConfig{Keys: keys, Passkeys: passkeys, Issuer: "authgate tests"}
 }
 
 // New builds an Env with cfg (DefaultConfig when zero) on a fresh database.
@@ -105,7 +131,7 @@ func New(t testing.TB, cfg auth.Config) *Env {
 // database at url.
 func NewOn(t testing.TB, url string, cfg auth.Config) *Env {
 	t.Helper()
-	if cfg == (auth.Config{}) {
+	if reflect.DeepEqual(cfg, auth.Config{}) {
 		cfg = DefaultConfig()
 	}
 	if cfg.OneTimeKeys == nil {

@@ -157,8 +157,8 @@ func info(name string, value float64, measured string) TargetCheck {
 	return TargetCheck{Name: name, Goal: "—", Value: value, Measured: measured, Status: "INFO"}
 }
 
-// evaluateTargets compares the report with issue 6's targets; a figure that
-// was not measured is left out.
+// evaluateTargets compares the report with issue 6's and issue 19's targets;
+// a figure that was not measured is left out.
 func evaluateTargets(r *Report) []TargetCheck {
 	var out []TargetCheck
 	actions, graphql := r.op(opRefreshActions), r.op(opRefreshGraphQL)
@@ -193,12 +193,32 @@ func evaluateTargets(r *Report) []TargetCheck {
 		out = append(out, check("refresh /graphql ÷ refresh /actions", "≥ 0.85", v, v >= 0.85,
 			fmt.Sprintf("%.2f (%.0f / %.0f per s)", v, graphql.OKPerSec, actions.OKPerSec)))
 	}
+	// Issue 19: PostgreSQL's CPU per refresh against the cheapest write's.
+	if hot := r.ceiling("plain_update_hot"); hot != nil && hot.PostgresCPUPer1k > 0 {
+		for _, o := range []*OpResult{actions, graphql} {
+			if o == nil || o.PostgresCPUPer1k <= 0 {
+				continue
+			}
+			v := o.PostgresCPUPer1k / hot.PostgresCPUPer1k
+			m := fmt.Sprintf("%.1f× (%.3f / %.3f ms)", v, o.PostgresCPUPer1k, hot.PostgresCPUPer1k)
+			if o == actions {
+				out = append(out, check(o.Label+" PG CPU ÷ plain HOT UPDATE's", "≤ 2.5×", v, v <= 2.5, m))
+			} else {
+				out = append(out, info(o.Label+" PG CPU ÷ plain HOT UPDATE's", v, m))
+			}
+		}
+	}
 	for _, o := range []*OpResult{actions, graphql} {
 		if o == nil {
 			continue
 		}
 		out = append(out, check(o.Label+" p99", "< 20 ms", o.Latency.P99Ms, o.Latency.P99Ms < 20,
 			fmt.Sprintf("%.2f ms", o.Latency.P99Ms)))
+		if o.Latency.P50Ms > 0 {
+			v := o.Latency.P99Ms / o.Latency.P50Ms
+			out = append(out, check(o.Label+" p99 ÷ p50", "≤ 3", v, v <= 3,
+				fmt.Sprintf("%.2f (%.2f / %.2f ms)", v, o.Latency.P99Ms, o.Latency.P50Ms)))
+		}
 		out = append(out, check(o.Label+" errors", "0", float64(o.ErrorCount), o.ErrorCount == 0,
 			fmt.Sprintf("%d of %d", o.ErrorCount, o.Requests)))
 	}
@@ -219,8 +239,14 @@ func evaluateTargets(r *Report) []TargetCheck {
 		peak = max(peak, o.Usage.ServerPeakRSSBytes)
 	}
 	if peak > 0 {
+		// Issue 19: 64 MB plus the working memory of every hashing slot.
+		limit, goal := 100.0, "< 100 MB"
+		if s := r.Server; s.HashConcurrency > 0 && s.Argon2MemoryKiB > 0 {
+			limit = 64 + float64(s.HashConcurrency)*float64(s.Argon2MemoryKiB)/1024
+			goal = fmt.Sprintf("< 64 MB + %d × %.0f MB = %.0f MB", s.HashConcurrency, float64(s.Argon2MemoryKiB)/1024, limit)
+		}
 		mb := float64(peak) / (1 << 20)
-		out = append(out, check("server peak RSS under load", "< 100 MB", mb, mb < 100, fmt.Sprintf("%.1f MB", mb)))
+		out = append(out, check("server peak RSS under load", goal, mb, mb < limit, fmt.Sprintf("%.1f MB", mb)))
 	}
 	if in := r.Integrity; in != nil {
 		m := fmt.Sprintf("%d/%d client sessions current and refreshed once more; %d live = %d seeded + %d logins",

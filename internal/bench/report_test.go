@@ -14,9 +14,9 @@ func sampleReport() *Report {
 	r.Ops = []OpResult{
 		{Name: opLogin, Label: "login (GraphQL)", Requests: 100, OK: 100, OKPerSec: 19, RequestsPerSec: 19},
 		{Name: opRefreshGraphQL, Label: "refreshToken /graphql", Requests: 1000, OK: 1000, OKPerSec: 900, RequestsPerSec: 900,
-			Latency: Latency{P99Ms: 12}, Usage: Usage{ServerPeakRSSBytes: 40 << 20}},
+			Latency: Latency{P50Ms: 5, P99Ms: 12}, Usage: Usage{ServerPeakRSSBytes: 40 << 20}, PostgresCPUPer1k: 0.2},
 		{Name: opRefreshActions, Label: "refreshToken /actions", Requests: 1000, OK: 998, ErrorCount: 2,
-			Errors: map[string]int{"TIMEOUT": 1, "INTERNAL": 1}, OKPerSec: 1000, RequestsPerSec: 1002, Latency: Latency{P99Ms: 25}},
+			Errors: map[string]int{"TIMEOUT": 1, "INTERNAL": 1}, OKPerSec: 1000, RequestsPerSec: 1002, Latency: Latency{P50Ms: 5, P99Ms: 25}, PostgresCPUPer1k: 0.15},
 		{Name: opWebhook, Label: "Hasura auth webhook", Skipped: "not available: 404"},
 	}
 	r.HashRate = &HashRate{PerSecond: 20}
@@ -46,6 +46,8 @@ func TestEvaluateTargets(t *testing.T) {
 		"refreshToken /actions p99":                          "FAIL",
 		"refreshToken /graphql p99":                          "PASS",
 		"refreshToken /actions errors":                       "FAIL",
+		"refreshToken /actions p99 ÷ p50":                    "FAIL", // 5
+		"refreshToken /graphql p99 ÷ p50":                    "PASS", // 2.4
 		"login ÷ raw argon2id hash rate":                     "PASS", // 0.95
 		"server peak RSS under load":                         "PASS",
 		"no lost or forked sessions":                         "PASS",
@@ -114,5 +116,30 @@ func TestFormatErrors(t *testing.T) {
 	}
 	if got := formatErrors(3, map[string]int{"B": 1, "A": 2}); got != "3 (A 2, B 1)" {
 		t.Errorf("formatErrors = %q", got)
+	}
+}
+
+// Issue 19's targets: PostgreSQL's CPU per refresh against the plain HOT
+// UPDATE's, and the memory target from the hashing settings.
+func TestEvaluateIssue19Targets(t *testing.T) {
+	r := sampleReport()
+	r.Ceilings[2] = PgbenchResult{Name: "plain_update_hot", Label: "hot", TPS: 20000, PostgresCPUPer1k: 0.06}
+	r.Server = ServerInfo{HashConcurrency: 2, Argon2MemoryKiB: 19456}
+	r.Ops[1].Usage.ServerPeakRSSBytes = 103 << 20 // over 64 + 2 × 19 = 102
+	got := map[string]TargetCheck{}
+	for _, c := range evaluateTargets(r) {
+		got[c.Name] = c
+	}
+	for name, status := range map[string]string{
+		"refreshToken /actions PG CPU ÷ plain HOT UPDATE's": "PASS", // 0.15 / 0.06 = 2.5
+		"refreshToken /graphql PG CPU ÷ plain HOT UPDATE's": "INFO",
+		"server peak RSS under load":                        "FAIL",
+	} {
+		if c := got[name]; c.Status != status {
+			t.Errorf("%s: %s (%s), want %s", name, c.Status, c.Measured, status)
+		}
+	}
+	if g := got["server peak RSS under load"].Goal; g != "< 64 MB + 2 × 19 MB = 102 MB" {
+		t.Errorf("RSS goal %q", g)
 	}
 }

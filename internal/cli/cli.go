@@ -293,6 +293,16 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 			return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: %w", err)
 		}
 	}
+	mfaKeys, err := cfg.MFA.Keys()
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("AUTHGATE_MFA_ENCRYPTION_KEY: %w", err)
+	}
+	passkeys, err := cfg.MFA.Passkeys(cfg.Mail.AppName)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("AUTHGATE_WEBAUTHN_RP_ID: %w", err)
+	}
 	hasher := password.New(cfg.Argon2, cfg.HashConcurrency, rand.Reader)
 	var leeway time.Duration
 	if cfg.JWT != nil {
@@ -313,6 +323,9 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		AuditRetention:     cfg.AuditRetention,
 		Mail:               mailConfig(mailBox, cfg.Mail),
 		OneTimeKeys:        oneTimeKeys,
+		Redirects:          cfg.Redirects,
+		MFA: auth.MFAConfig{Keys: mfaKeys, Passkeys: passkeys, Issuer: cfg.Mail.AppName,
+			RequiredRoles: cfg.MFA.RequiredRoles},
 	})
 	return &parts{cfg: cfg, store: st, auth: svc, issuer: issuer, clock: clk, mailBox: mailBox}, nil
 }

@@ -130,6 +130,9 @@ type Config struct {
 	// emailed link or a provider sign-in (AUTHGATE_REDIRECT_URLS), with
 	// AUTHGATE_APP_URL as the default; never nil.
 	Redirects *redirect.AllowList
+
+	// MFA is second factors and passkeys (AUTHGATE_MFA_*, AUTHGATE_WEBAUTHN_*).
+	MFA MFASettings
 }
 
 // Load reads every setting through getenv (os.Getenv in production); a
@@ -196,6 +199,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	c.RefreshTokenPreviousSecrets = r.secrets("AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS")
 	c.Mail = r.mail()
 	c.Redirects = r.redirects()
+	c.MFA = r.mfaSettings(r.getenv("AUTHGATE_APP_URL"))
 	c.ListenDatabaseURL = r.str("AUTHGATE_LISTEN_DATABASE_URL", c.DatabaseURL)
 	c.WebhookAnonymousRole = r.strOrEmpty("AUTHGATE_WEBHOOK_ANONYMOUS_ROLE", "anonymous")
 	c.TrustedProxyHops = r.integer("AUTHGATE_TRUSTED_PROXY_HOPS", 0, 0, maxTrustedProxyHops)

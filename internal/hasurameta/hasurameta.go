@@ -23,16 +23,29 @@ const (
 	secretEnv     = "AUTHGATE_ACTION_SECRET"
 	anonymousRole = "anonymous"
 	userRole      = "user"
+	// mfaPendingRole is the only role of a one-factor token whose user's
+	// roles all need two factors (auth.MFAPendingRole): it may still reach
+	// authgate's own operations, to add or use a second factor.
+	mfaPendingRole = "mfa_pending"
 )
 
 // publicActions are the operations that need no session. Hasura allows them
 // to role anonymous and also to role user: a signed-in client still sends its
 // bearer token when it refreshes early or logs out, and Hasura then runs the
-// request as user. Every other action is for role user only.
-var publicActions = []string{"signup", "login", "refreshToken", "revoke"}
+// request as user. Every other action is for role user only. The emailed
+// flows are public: their links may be opened on another device, signed
+// out (changeEmail, which acts for its caller, is not one of them).
+var publicActions = append(slices.Clone(corePublicActions), "confirmEmailChange",
+	"completeMfa", "beginPasskeySignIn", "finishPasskeySignIn")
+
+// corePublicActions are the public actions every authgate schema has:
+// Generate refuses a schema that lacks one, since its permission would
+// silently go.
+var corePublicActions = []string{"signup", "login", "refreshToken", "revoke"}
 
 // IsPublic reports whether an action needs no signed-in caller (signup,
-// login, refreshToken, revoke). Every other action acts for its caller, and
+// login, refreshToken, revoke, and the second steps of sign-ins:
+// completeMfa, beginPasskeySignIn, finishPasskeySignIn). Every other action acts for its caller, and
 // /actions runs it only for a live session: a new action is caller-bound
 // unless it is added to the public ones here.
 func IsPublic(action string) bool { return slices.Contains(publicActions, action) }
@@ -117,14 +130,14 @@ func derive(sdl string) (*metadata, error) {
 			if err := d.action(r.def.Name, f); err != nil {
 				return nil, err
 			}
-			roles := []string{userRole}
+			roles := []string{userRole, mfaPendingRole}
 			if public[f.Name] {
-				roles = []string{anonymousRole, userRole}
+				roles = []string{anonymousRole, userRole, mfaPendingRole}
 			}
 			m.actions = append(m.actions, action{field: f, query: r.query, roles: roles})
 		}
 	}
-	for _, name := range publicActions {
+	for _, name := range corePublicActions {
 		if !seen[name] {
 			return nil, fmt.Errorf("hasurameta: the public action %s is not a field of Mutation or Query; update publicActions in internal/hasurameta to match schema.graphql", name)
 		}

@@ -159,6 +159,7 @@ actions:
     permissions:
       - role: anonymous
       - role: user
+      - role: mfa_pending
     comment: "Sign up."
   - name: login
     definition:
@@ -171,6 +172,7 @@ actions:
     permissions:
       - role: anonymous
       - role: user
+      - role: mfa_pending
   - name: refreshToken
     definition:
       kind: synchronous
@@ -182,6 +184,7 @@ actions:
     permissions:
       - role: anonymous
       - role: user
+      - role: mfa_pending
   - name: revoke
     definition:
       kind: synchronous
@@ -193,6 +196,7 @@ actions:
     permissions:
       - role: anonymous
       - role: user
+      - role: mfa_pending
   - name: endSession
     definition:
       kind: synchronous
@@ -203,6 +207,7 @@ actions:
           value_from_env: AUTHGATE_ACTION_SECRET
     permissions:
       - role: user
+      - role: mfa_pending
     comment: "End \"one\" session."
   - name: sessions
     definition:
@@ -214,6 +219,7 @@ actions:
           value_from_env: AUTHGATE_ACTION_SECRET
     permissions:
       - role: user
+      - role: mfa_pending
 custom_types:
   enums:
     - name: Method
@@ -278,7 +284,7 @@ extend type Mutation {
 	for _, want := range []string{
 		"  - name: revokeAccessToken\n    definition:\n      kind: synchronous\n      handler: \"{{AUTHGATE_URL}}/actions\"\n" +
 			"      forward_client_headers: true\n      headers:\n        - name: X-Action-Secret\n" +
-			"          value_from_env: AUTHGATE_ACTION_SECRET\n    permissions:\n      - role: user\n  - name: sessions\n",
+			"          value_from_env: AUTHGATE_ACTION_SECRET\n    permissions:\n      - role: user\n      - role: mfa_pending\n  - name: sessions\n",
 		"    - name: JSON\n      description: \"Any JSON value.\"\n",
 	} {
 		if !strings.Contains(string(yml), want) {

@@ -22,6 +22,10 @@ type actionRequest struct {
 	} `json:"action"`
 	Input            json.RawMessage   `json:"input"`
 	SessionVariables map[string]string `json:"session_variables"`
+	// RequestQuery is the client's GraphQL request, as Hasura (2.x) sends
+	// it: the user's second factors are looked up only when it can select
+	// them (see answerFactors).
+	RequestQuery *string `json:"request_query"`
 }
 
 // action runs one operation from its decoded input.
@@ -39,7 +43,7 @@ var actions = map[string]action{
 		if err := decodeInput(in, &a, arg{"email", &a.Email}, arg{"password", &a.Password}); err != nil {
 			return nil, err
 		}
-		return answer(svc.Signup(ctx, *a.Email, *a.Password, a.Description))
+		return answer(ctx, svc)(svc.Signup(ctx, *a.Email, *a.Password, a.Description))
 	},
 	"login": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
 		var a struct {
@@ -50,7 +54,7 @@ var actions = map[string]action{
 		if err := decodeInput(in, &a, arg{"identifier", &a.Identifier}, arg{"password", &a.Password}); err != nil {
 			return nil, err
 		}
-		return answer(svc.Login(ctx, *a.Identifier, *a.Password, a.Description))
+		return answer(ctx, svc)(svc.Login(ctx, *a.Identifier, *a.Password, a.Description))
 	},
 	"refreshToken": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
 		var a struct {
@@ -59,7 +63,7 @@ var actions = map[string]action{
 		if err := decodeInput(in, &a, arg{"refreshToken", &a.RefreshToken}); err != nil {
 			return nil, err
 		}
-		return answer(svc.Refresh(ctx, *a.RefreshToken))
+		return answer(ctx, svc)(svc.Refresh(ctx, *a.RefreshToken))
 	},
 	"revoke": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
 		var a struct {
@@ -90,13 +94,126 @@ var actions = map[string]action{
 		if err := decodeInput(in, &a, arg{"oldPassword", &a.OldPassword}, arg{"newPassword", &a.NewPassword}); err != nil {
 			return nil, err
 		}
-		return answer(svc.ChangePassword(ctx, *a.OldPassword, *a.NewPassword))
+		return answer(ctx, svc)(svc.ChangePassword(ctx, *a.OldPassword, *a.NewPassword))
+	},
+	"changeEmail": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			NewEmail   *string `json:"newEmail"`
+			RedirectTo *string `json:"redirectTo"`
+			Locale     *string `json:"locale"`
+		}
+		if err := decodeInput(in, &a, arg{"newEmail", &a.NewEmail}); err != nil {
+			return nil, err
+		}
+		return svc.ChangeEmail(ctx, auth.EmailChangeRequest{NewEmail: *a.NewEmail, RedirectTo: a.RedirectTo, Locale: a.Locale})
+	},
+	"confirmEmailChange": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Token *string `json:"token"`
+		}
+		if err := decodeInput(in, &a, arg{"token", &a.Token}); err != nil {
+			return nil, err
+		}
+		return svc.ConfirmEmailChange(ctx, *a.Token)
 	},
 	"revokeAccessToken": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
 		return svc.RevokeAccessToken(ctx)
 	},
 	"me": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
-		return svc.Me(ctx)
+		u, err := svc.Me(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return withFactors(ctx, svc, u)
+	},
+	"enrollTotp": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
+		return svc.EnrollTOTP(ctx)
+	},
+	"confirmTotp": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Code *string `json:"code"`
+		}
+		if err := decodeInput(in, &a, arg{"code", &a.Code}); err != nil {
+			return nil, err
+		}
+		return svc.ConfirmTOTP(ctx, *a.Code)
+	},
+	"disableTotp": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Code *string `json:"code"`
+		}
+		if err := decodeInput(in, &a, arg{"code", &a.Code}); err != nil {
+			return nil, err
+		}
+		return svc.DisableTOTP(ctx, *a.Code)
+	},
+	"regenerateRecoveryCodes": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Code *string `json:"code"`
+		}
+		if err := decodeInput(in, &a, arg{"code", &a.Code}); err != nil {
+			return nil, err
+		}
+		return svc.RegenerateRecoveryCodes(ctx, *a.Code)
+	},
+	"completeMfa": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Ticket       *string `json:"ticket"`
+			Code         *string `json:"code"`
+			RecoveryCode *string `json:"recoveryCode"`
+			Description  *string `json:"description"`
+		}
+		if err := decodeInput(in, &a, arg{"ticket", &a.Ticket}); err != nil {
+			return nil, err
+		}
+		return answer(ctx, svc)(svc.CompleteMFA(ctx, *a.Ticket, a.Code, a.RecoveryCode, a.Description))
+	},
+	"beginPasskeyRegistration": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
+		return svc.BeginPasskeyRegistration(ctx)
+	},
+	"finishPasskeyRegistration": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Credential auth.JSONObject `json:"credential"`
+			Name       *string         `json:"name"`
+		}
+		if err := decodeInput(in, &a); err != nil {
+			return nil, err
+		}
+		if err := requireObject("credential", a.Credential); err != nil {
+			return nil, err
+		}
+		return svc.FinishPasskeyRegistration(ctx, a.Credential, a.Name)
+	},
+	"beginPasskeySignIn": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Email *string `json:"email"`
+		}
+		if err := decodeInput(in, &a); err != nil {
+			return nil, err
+		}
+		return svc.BeginPasskeySignIn(ctx, a.Email)
+	},
+	"finishPasskeySignIn": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Credential  auth.JSONObject `json:"credential"`
+			Description *string         `json:"description"`
+		}
+		if err := decodeInput(in, &a); err != nil {
+			return nil, err
+		}
+		if err := requireObject("credential", a.Credential); err != nil {
+			return nil, err
+		}
+		return answer(ctx, svc)(svc.FinishPasskeySignIn(ctx, a.Credential, a.Description))
+	},
+	"removePasskey": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			ID *string `json:"id"`
+		}
+		if err := decodeInput(in, &a, arg{"id", &a.ID}); err != nil {
+			return nil, err
+		}
+		return svc.RemovePasskey(ctx, *a.ID)
 	},
 	"mySessions": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
 		return svc.MySessions(ctx)
@@ -107,15 +224,63 @@ var actions = map[string]action{
 // GraphQL type: refreshToken null when the cookie took it.
 type payloadAnswer struct {
 	*auth.AuthPayload
-	RefreshToken *string `json:"refreshToken"` // shadows the embedded field
+	RefreshToken *string     `json:"refreshToken"` // shadows the embedded field
+	User         *userAnswer `json:"user"`         // shadows the embedded field
 }
 
-// answer presents a service's AuthPayload as an action's answer.
-func answer(p *auth.AuthPayload, err error) (any, error) {
+// userAnswer is a User as an action answers it: with the fields GraphQL
+// resolves apart (Hasura picks what the client selected from one answer),
+// present whenever the client's request can select them.
+type userAnswer struct {
+	*auth.User
+	TOTPEnabled *bool            `json:"totpEnabled,omitempty"`
+	Passkeys    *[]*auth.Passkey `json:"passkeys,omitempty"`
+}
+
+type factorsKey struct{}
+
+// answerFactors says whether an action's answer must carry the user's second
+// factors: unless Hasura sent the client's query and neither field's name
+// is in it (so that no refresh pays a query for fields nobody asked for).
+func answerFactors(ctx context.Context, query *string) context.Context {
+	need := query == nil || strings.Contains(*query, "totpEnabled") || strings.Contains(*query, "passkeys")
+	return context.WithValue(ctx, factorsKey{}, need)
+}
+
+// withFactors answers u, with its second factors when the request can
+// select them (one indexed query).
+func withFactors(ctx context.Context, svc *auth.Service, u *auth.User) (*userAnswer, error) {
+	if need, ok := ctx.Value(factorsKey{}).(bool); ok && !need {
+		return &userAnswer{User: u}, nil
+	}
+	on, passkeys, err := svc.UserFactors(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
-	return payloadAnswer{p, p.RefreshTokenInBody()}, nil
+	return &userAnswer{User: u, TOTPEnabled: &on, Passkeys: &passkeys}, nil
+}
+
+// answer presents a service's AuthPayload as an action's answer:
+// answer(ctx, svc)(svc.Login(…)).
+func answer(ctx context.Context, svc *auth.Service) func(*auth.AuthPayload, error) (any, error) {
+	return func(p *auth.AuthPayload, err error) (any, error) {
+		if err != nil {
+			return nil, err
+		}
+		u, err := withFactors(ctx, svc, p.User)
+		if err != nil {
+			return nil, err
+		}
+		return payloadAnswer{p, p.RefreshTokenInBody(), u}, nil
+	}
+}
+
+// requireObject refuses a missing or null JSON argument.
+func requireObject(name string, v auth.JSONObject) error {
+	if len(v) == 0 || string(v) == "null" {
+		return &auth.Error{Code: auth.CodeBadUserInput, Message: fmt.Sprintf("input.%s is required", name)}
+	}
+	return nil
 }
 
 // arg is a required string argument: its name, and the field it decodes into.
@@ -173,7 +338,7 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	logctx.SetOutcome(r.Context(), logctx.Outcome{Operation: req.Action.Name})
-	ctx := r.Context()
+	ctx := answerFactors(r.Context(), req.RequestQuery)
 	if !hasurameta.IsPublic(req.Action.Name) {
 		// Hasura forwards the client's headers: its own access token, if
 		// it sent one, comes along.

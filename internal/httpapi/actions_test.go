@@ -29,7 +29,8 @@ func actionBody(t *testing.T, name string, input any, vars map[string]string) []
 		"action":            map[string]any{"name": name},
 		"input":             input,
 		"session_variables": vars,
-		"request_query":     "mutation { " + name + " { __typename } }",
+		// Selecting everything, the second factors too (see TestActionAnswersCarryFactorsOnlyWhenTheQueryCanAsk).
+		"request_query": "mutation { " + name + " { __typename user { totpEnabled passkeys { id } } } }",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +91,8 @@ func wantPayload(t *testing.T, status int, raw []byte, email string, issued, ref
 			"allowedRoles": []any{"user"},
 			"createdAt":    authtest.Start.Format(time.RFC3339),
 			"claims":       map[string]any{}, // User.claims in schema.graphql (custom claims)
+			"totpEnabled":  false,            // User.totpEnabled and User.passkeys (issue 16)
+			"passkeys":     []any{},
 		},
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -23,6 +23,9 @@ var actionStatus = map[auth.Code]int{
 	auth.CodeInvalidRefreshToken:  http.StatusUnauthorized,
 	auth.CodeRefreshTokenReused:   http.StatusUnauthorized,
 	auth.CodeUnauthenticated:      http.StatusUnauthorized,
+	auth.CodeMFARequired:          http.StatusUnauthorized,
+	auth.CodeInvalidMFACode:       http.StatusUnauthorized,
+	auth.CodeInvalidPasskey:       http.StatusUnauthorized,
 	auth.CodeActionSecretMismatch: http.StatusUnauthorized,
 	auth.CodeUserDisabled:         http.StatusForbidden,
 	auth.CodeForbidden:            http.StatusForbidden,
@@ -44,8 +47,12 @@ type actionError struct {
 		Code auth.Code `json:"code"`
 		// RetryAfter is the seconds a RATE_LIMITED client should wait.
 		RetryAfter int `json:"retryAfter,omitempty"`
-		// Reason says why a bearer token was refused (UNAUTHENTICATED).
+		// Reason says why a bearer token was refused (UNAUTHENTICATED), or
+		// what INVALID_MFA_CODE refused (ticket, code).
 		Reason string `json:"reason,omitempty"`
+		// Ticket and Methods finish an MFA_REQUIRED sign-in (completeMfa).
+		Ticket  string   `json:"ticket,omitempty"`
+		Methods []string `json:"methods,omitempty"`
 	} `json:"extensions"`
 }
 
@@ -69,6 +76,7 @@ func writeActionError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if ae := (*auth.Error)(nil); errors.As(err, &ae) {
 		body.Extensions.Reason = ae.Reason
+		body.Extensions.Ticket, body.Extensions.Methods = ae.Ticket, ae.Methods
 	}
 	if code == auth.CodeInternal || code == auth.CodeUnavailable {
 		logctx.From(r.Context()).Error("action failed", "code", code, "error", err)

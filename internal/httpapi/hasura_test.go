@@ -192,7 +192,7 @@ func TestHasuraWebhookInBothModes(t *testing.T) {
 				t.Fatalf("status %d, Cache-Control %q", status, cc)
 			}
 			want := map[string]string{"X-Hasura-User-Id": p.User.ID, "X-Hasura-Role": "user",
-				"X-Hasura-Session-Id": p.SessionID, "x-hasura-org-id": "7"}
+				"X-Hasura-Session-Id": p.SessionID, "x-hasura-org-id": "7", "X-Hasura-Auth-Level": "1"}
 			if fmt.Sprint(vars) != fmt.Sprint(want) {
 				t.Fatalf("session variables = %v, want %v", vars, want)
 			}

@@ -43,7 +43,7 @@ func BenchmarkActionJSON(b *testing.B) {
 				b.Fatal(err)
 			}
 			w := httptest.NewRecorder()
-			encode(w, payloadAnswer{answer, answer.RefreshTokenInBody()})
+			encode(w, payloadAnswer{answer, answer.RefreshTokenInBody(), &userAnswer{User: answer.User}})
 			if w.Body.Len() < 700 {
 				b.Fatalf("answer of %d bytes", w.Body.Len())
 			}

@@ -70,6 +70,15 @@ const mailWindowPassed = `(t.window_start <= $8::timestamptz - $13::float8 * int
 
 // IssueOneTimeToken implements auth.OneTimeStore.
 func (s *Store) IssueOneTimeToken(ctx context.Context, t auth.NewOneTimeToken) (bool, error) {
+	var ok bool
+	if err := s.db.QueryRowContext(ctx, issueOneTimeToken, issueOneTimeTokenArgs(t)...).Scan(&ok); err != nil {
+		return false, mapError(err)
+	}
+	return ok, nil
+}
+
+// issueOneTimeTokenArgs are the values of issueOneTimeToken's placeholders.
+func issueOneTimeTokenArgs(t auth.NewOneTimeToken) []any {
 	data := "{}"
 	if len(t.Data) > 0 {
 		data = string(t.Data)
@@ -88,11 +97,7 @@ func (s *Store) IssueOneTimeToken(ctx context.Context, t auth.NewOneTimeToken) (
 	args := append([]any{string(t.Purpose), nullIfEmpty(t.UserID), nullIfEmpty(t.Email), nullIfEmpty(t.Subject),
 		t.TokenHash, t.CodeHash, data, t.Now, t.ExpiresAt,
 		throttleSubject, limit, minInterval, window}, mailArgs...)
-	var ok bool
-	if err := s.db.QueryRowContext(ctx, issueOneTimeToken, args...).Scan(&ok); err != nil {
-		return false, mapError(err)
-	}
-	return ok, nil
+	return args
 }
 
 const oneTimeColumns = `id, purpose, COALESCE(user_id::text, '') AS user_id, COALESCE(email, '') AS email, data, created_at, expires_at`

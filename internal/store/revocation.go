@@ -220,6 +220,7 @@ func (s *Store) Purge(ctx context.Context, p auth.PurgePolicy) (auth.PurgeResult
 		{purgeMailOutbox, []any{retentionCutoff(p.Now, p.MailOutboxRetention), p.BatchSize}, &res.MailOutbox},
 		{purgeDeletedUsers, []any{auditPurgeCutoff(p), p.BatchSize, p.Now.Add(-p.KeepRevokedFor)}, &res.DeletedUsers},
 		{purgeOneTimeTokens, []any{p.Now, p.BatchSize}, &res.OneTimeTokens},
+		{purgeWebAuthnCeremonies, []any{p.Now, p.BatchSize}, &res.WebAuthnCeremonies},
 	}
 	for i, step := range steps {
 		for {

@@ -42,7 +42,7 @@ import (
 // $7 sliding expiry, $8 absolute expiry, $9 the verified password hash
 // (”: none), $10 the verified cut-off (null: none yet), $15 more detail for
 // the audit row (the method, AMR and provider of a sign-in without a
-// password).
+// password), $17 the session's amr, $18 its auth level.
 var openSession = `
 WITH verified AS (
     SELECT id, CASE
@@ -67,8 +67,8 @@ WITH verified AS (
 ), given_back AS (` + giveBack("'address'", "$13", "$14") + ` AND EXISTS (SELECT 1 FROM opened)
 ), s AS (
     INSERT INTO auth.sessions (user_id, token_secret, description, user_agent, ip,
-                               created_at, last_activity_at, expires_at, max_expires_at)
-    SELECT $1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $6, $7, $8 FROM opened
+                               created_at, last_activity_at, expires_at, max_expires_at, amr, auth_level)
+    SELECT $1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $6, $7, $8, $17, $18 FROM opened
     RETURNING id, user_id, created_at, expires_at, ip, user_agent
 ), audit AS (
     INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent, detail)
@@ -81,8 +81,8 @@ SELECT v.outcome, s.id, s.created_at, s.expires_at FROM verified v LEFT JOIN s O
 // insertSession opens a session (a password change's fresh one).
 const insertSession = `
 INSERT INTO auth.sessions (user_id, token_secret, description, user_agent, ip,
-                           created_at, last_activity_at, expires_at, max_expires_at)
-VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $6, $7, $8)
+                           created_at, last_activity_at, expires_at, max_expires_at, amr, auth_level)
+VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $6, $7, $8, $9, $10)
 RETURNING id, created_at, expires_at`
 
 // OpenSession implements auth.Store.
@@ -103,7 +103,7 @@ func (s *Store) OpenSession(ctx context.Context, ns auth.NewSession, v auth.Veri
 	err = stmts{s}.QueryRowxContext(ctx, openSession, ns.UserID, ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP,
 		ns.Now, ns.ExpiresAt, ns.MaxExpiresAt, v.PasswordHash, v.ValidAfter, v.Rehash,
 		reservedSubject(a.Account, a.Reserved.AccountFailures), reservedSubject(a.Address, a.Reserved.AddressFailures), a.Now,
-		detail, v.VerifyEmail).
+		detail, v.VerifyEmail, pq.StringArray(ns.AMR), ns.AuthLevel).
 		Scan(&outcome, &id, &created, &exps)
 	if errors.Is(err, sql.ErrNoRows) {
 		return auth.SessionRecord{}, auth.SignInUserGone, nil
@@ -120,7 +120,7 @@ func (s *Store) OpenSession(ctx context.Context, ns auth.NewSession, v auth.Veri
 func createSession(ctx context.Context, q sqlx.QueryerContext, query string, ns auth.NewSession, more ...any) (auth.SessionRecord, error) {
 	var rec auth.SessionRecord
 	args := append([]any{ns.UserID, ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP,
-		ns.Now, ns.ExpiresAt, ns.MaxExpiresAt}, more...)
+		ns.Now, ns.ExpiresAt, ns.MaxExpiresAt, pq.StringArray(ns.AMR), ns.AuthLevel}, more...)
 	err := q.QueryRowxContext(ctx, query, args...).Scan(&rec.ID, &rec.CreatedAt, &rec.ExpiresAt)
 	if err != nil {
 		return auth.SessionRecord{}, mapError(err)
@@ -154,7 +154,7 @@ func createSession(ctx context.Context, q sqlx.QueryerContext, query string, ns 
 const rotateTail = `
 cur AS (
     SELECT s.id, s.token_secret, s.generation, s.rotated_at, s.rotated_client, s.replays,
-           s.created_at, s.expires_at, s.max_expires_at, s.revoked_at,
+           s.created_at, s.expires_at, s.max_expires_at, s.revoked_at, s.amr, s.auth_level,
            u.id AS user_id, u.email, u.default_role, u.allowed_roles, u.disabled,
            u.created_at AS user_created_at, u.custom_claims, u.banned_until, u.valid_after
     FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
@@ -203,7 +203,7 @@ cur AS (
 )
 SELECT d.outcome, d.id, d.created_at, COALESCE((SELECT expires_at FROM upd), d.expires_at) AS expires_at,
        d.user_id, d.email, d.default_role, d.allowed_roles, d.user_created_at, d.custom_claims,
-       d.g + 1 AS successor_generation,
+       d.amr, d.auth_level, d.g + 1 AS successor_generation,
        CASE WHEN d.outcome IN ('rotated', 'replayed') THEN sha256(d.token_secret || int8send(d.g + 1)) END AS successor_proof,
        (SELECT count(pg_notify('` + revocation.Channel + `', 's|' || id || '|' || $6)) FROM decided WHERE outcome = 'reused') AS notified
 FROM decided d`
@@ -232,6 +232,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r auth.Rotation) (auth.R
 	var (
 		res    auth.RotationResult
 		roles  pq.StringArray
+		amr    pq.StringArray
 		claims claimsJSON
 	)
 	var notified int
@@ -244,7 +245,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r auth.Rotation) (auth.R
 	}
 	err := stmts{s}.QueryRowxContext(ctx, query, args...).Scan(&res.Outcome, &res.SessionID, &res.AuthTime, &res.ExpiresAt,
 		&res.User.ID, &res.User.Email, &res.User.DefaultRole, &roles, &res.User.CreatedAt, &claims,
-		&res.SuccessorGeneration, &res.SuccessorProof, &notified)
+		&amr, &res.AuthLevel, &res.SuccessorGeneration, &res.SuccessorProof, &notified)
 	if errors.Is(err, sql.ErrNoRows) {
 		return auth.RotationResult{Outcome: auth.Unknown}, nil
 	}
@@ -252,6 +253,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r auth.Rotation) (auth.R
 		return auth.RotationResult{}, mapError(err)
 	}
 	res.User.AllowedRoles = []string(roles)
+	res.AMR = []string(amr)
 	res.User.Claims = auth.Claims(claims)
 	res.AuthTime, res.ExpiresAt, res.User.CreatedAt = res.AuthTime.UTC(), res.ExpiresAt.UTC(), res.User.CreatedAt.UTC()
 	return res, nil

@@ -100,7 +100,8 @@ FROM (SELECT 1) one LEFT JOIN auth.users u ON u.email = $1`
 const candidateColumns = `COALESCE(u.id::text, '') AS id, COALESCE(u.email, '') AS email,
        COALESCE(u.password_hash, '') AS password_hash, COALESCE(u.default_role, '') AS default_role,
        u.allowed_roles, COALESCE(u.disabled, false) AS disabled,
-       COALESCE(u.created_at, 'epoch') AS created_at, u.custom_claims, u.banned_until, u.valid_after`
+       COALESCE(u.created_at, 'epoch') AS created_at, u.custom_claims, u.banned_until, u.valid_after,
+       ` + totpEnabledColumn
 
 // ReserveLoginAttempt implements auth.ThrottleStore.
 func (s *Store) ReserveLoginAttempt(ctx context.Context, a auth.LoginAttempt) (auth.LoginCandidate, error) {

@@ -25,6 +25,7 @@ type userRow struct {
 	BannedUntil  *time.Time     `db:"banned_until"`
 	BanReason    *string        `db:"ban_reason"`
 	ValidAfter   *time.Time     `db:"valid_after"`
+	TOTPEnabled  bool           `db:"totp_enabled"` // read only where a sign-in needs it
 }
 
 func (r userRow) record() auth.UserRecord {
@@ -36,6 +37,7 @@ func (r userRow) record() auth.UserRecord {
 		},
 		PasswordHash: r.PasswordHash,
 		ValidAfter:   r.ValidAfter,
+		TOTPEnabled:  r.TOTPEnabled,
 	}
 }
 
@@ -65,8 +67,8 @@ WITH u AS (
     RETURNING ` + userColumns + `
 ), s AS (
     INSERT INTO auth.sessions (user_id, token_secret, description, user_agent, ip,
-                               created_at, last_activity_at, expires_at, max_expires_at)
-    SELECT u.id, $6, $7, NULLIF($8, ''), NULLIF($9, ''), $5, $5, $10, $11 FROM u
+                               created_at, last_activity_at, expires_at, max_expires_at, amr, auth_level)
+    SELECT u.id, $6, $7, NULLIF($8, ''), NULLIF($9, ''), $5, $5, $10, $11, $12, $13 FROM u
     RETURNING id AS session_id, user_id, ip, user_agent, expires_at AS session_expires_at
 ), audit AS (
     INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent)
@@ -93,7 +95,8 @@ func (s *Store) CreateUserWithSession(ctx context.Context, u auth.NewUser, ns *a
 		SessionExpiresAt time.Time `db:"session_expires_at"`
 	}
 	err := s.db.QueryRowxContext(ctx, insertUserWithSession, u.Email, u.PasswordHash, u.DefaultRole, roles, u.Now,
-		ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP, ns.ExpiresAt, ns.MaxExpiresAt).StructScan(&row)
+		ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP, ns.ExpiresAt, ns.MaxExpiresAt,
+		pq.StringArray(ns.AMR), ns.AuthLevel).StructScan(&row)
 	if err != nil {
 		return auth.UserRecord{}, auth.SessionRecord{}, userInsertError(err)
 	}
@@ -114,7 +117,11 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (auth.UserRecord,
 	return s.getUser(ctx, userByEmail, email)
 }
 
-const userByID = `SELECT ` + userColumns + ` FROM auth.users WHERE id = $1`
+const userByID = `SELECT ` + userColumns + `, ` + totpEnabledColumn + ` FROM auth.users u WHERE id = $1`
+
+// totpEnabledColumn says whether the user u has TOTP on: a sign-in of one
+// factor then needs a second step.
+const totpEnabledColumn = `EXISTS (SELECT 1 FROM auth.user_totp t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS totp_enabled`
 
 // UserByID implements auth.Store.
 func (s *Store) UserByID(ctx context.Context, id string) (auth.UserRecord, error) {

@@ -157,7 +157,8 @@ func ParseConfig(hasuraJWTSecret, privateKeys string) (*Config, error) {
 // writes itself) stops start-up instead of every sign-in.
 func (c *Config) checkLayout() error {
 	sample := Claims{UserID: "sample-user", SessionID: "sample-session", DefaultRole: "sample-role",
-		AllowedRoles: []string{"sample-role"}, Custom: map[string]string{}, AuthTime: time.Unix(1, 0)}
+		AllowedRoles: []string{"sample-role"}, Custom: map[string]string{}, AuthTime: time.Unix(1, 0),
+		AMR: []string{"pwd"}, AuthLevel: 1}
 	for _, mc := range c.layout.claimsMap {
 		if !reservedSessionVariable(mc.name) {
 			sample.Custom[mc.name] = "sample"

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -48,6 +49,13 @@ type Claims struct {
 	AllowedRoles []string          // x-hasura-allowed-roles (DefaultRole is always added if missing)
 	Custom       map[string]string // extra x-hasura-* values copied into the namespace
 	AuthTime     time.Time         // the session's original login time → auth_time (unix seconds)
+	// AMR are the sign-in's authentication methods (RFC 8176 names, e.g.
+	// pwd, otp, hwk) → amr; none: no amr claim.
+	AMR []string
+	// AuthLevel is the sign-in's assurance: 1 (one factor) or 2 (two
+	// factors, or a passkey with user verification) → x-hasura-auth-level;
+	// 0: not carried (tokens made before authgate knew levels).
+	AuthLevel int
 }
 
 // Token is a signed access token.
@@ -164,6 +172,9 @@ func (cfg *Config) payload(c Claims, id string, issuedAt, expiresAt time.Time) (
 	if !c.AuthTime.IsZero() {
 		payload["auth_time"] = c.AuthTime.Unix()
 	}
+	if len(c.AMR) > 0 {
+		payload["amr"] = c.AMR
+	}
 	if cfg.issuer != "" {
 		payload["iss"] = cfg.issuer
 	}
@@ -174,7 +185,7 @@ func (cfg *Config) payload(c Claims, id string, issuedAt, expiresAt time.Time) (
 }
 
 // sessionVariables are the Hasura session variables a token carries for c,
-// by name: what Hasura's permissions see. A new one (say
+// by name: what Hasura's permissions see. A new one (like
 // x-hasura-auth-level) is a Claims field, a line here and a case in
 // hasuraClaims.decode; the layout puts it wherever the JWT config says.
 func (c Claims) sessionVariables() map[string]any {
@@ -190,6 +201,9 @@ func (c Claims) sessionVariables() map[string]any {
 	vars[claimSessionID] = c.SessionID
 	vars[claimDefaultRole] = c.DefaultRole
 	vars[claimAllowedRoles] = roles
+	if c.AuthLevel > 0 {
+		vars[claimAuthLevel] = strconv.Itoa(c.AuthLevel)
+	}
 	return vars
 }
 
@@ -201,13 +215,15 @@ func checkClaims(c Claims) error {
 		return errors.New("token: Claims.SessionID is empty")
 	case c.DefaultRole == "":
 		return errors.New("token: Claims.DefaultRole is empty")
+	case c.AuthLevel < 0 || c.AuthLevel > 2:
+		return errors.New("token: Claims.AuthLevel is not 0, 1 or 2")
 	}
 	for name := range c.Custom {
 		if !strings.HasPrefix(name, hasuraPrefix) || name != strings.ToLower(name) {
 			return fmt.Errorf("token: Claims.Custom name %q is not a lower-case x-hasura-* name", name)
 		}
 		switch name {
-		case claimUserID, claimSessionID, claimDefaultRole, claimAllowedRoles:
+		case claimUserID, claimSessionID, claimDefaultRole, claimAllowedRoles, claimAuthLevel:
 			return fmt.Errorf("token: Claims.Custom cannot set %s; it comes from the other Claims fields", name)
 		case claimRole:
 			return fmt.Errorf("token: Claims.Custom cannot set %s; Hasura picks the role per request", name)
@@ -248,6 +264,8 @@ func (i *Issuer) Verify(raw string) (Verified, error) {
 			DefaultRole:  claims.hasura.defaultRole,
 			AllowedRoles: claims.hasura.allowedRoles,
 			Custom:       claims.hasura.custom,
+			AMR:          claims.amr,
+			AuthLevel:    claims.hasura.authLevel,
 		},
 		ID:        claims.ID,
 		IssuedAt:  claims.IssuedAt.UTC(),
@@ -294,6 +312,7 @@ type wireClaims struct {
 	jwt.RegisteredClaims
 	sessionID string
 	authTime  *jwt.NumericDate
+	amr       []string
 	hasura    hasuraClaims
 }
 
@@ -329,6 +348,15 @@ func (w *wireClaims) UnmarshalJSON(data []byte) error {
 	}{{"exp", &w.ExpiresAt}, {"nbf", &w.NotBefore}, {"iat", &w.IssuedAt}, {"auth_time", &w.authTime}} {
 		if *field.dst, err = numericDate(top[field.name]); err != nil {
 			return fmt.Errorf("%s: %w", field.name, err)
+		}
+	}
+	if raw, ok := top["amr"]; ok && raw != nil {
+		list, ok := raw.([]any)
+		if !ok {
+			return errors.New("amr: not a list")
+		}
+		if w.amr, err = stringList(list); err != nil {
+			return fmt.Errorf("amr: %w", err)
 		}
 	}
 	members, err := w.layout.members(top)

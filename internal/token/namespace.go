@@ -16,6 +16,8 @@ const (
 	claimDefaultRole  = "x-hasura-default-role"
 	claimAllowedRoles = "x-hasura-allowed-roles"
 	claimSessionID    = "x-hasura-session-id"
+	// claimAuthLevel is the sign-in's assurance level, "1" or "2".
+	claimAuthLevel = "x-hasura-auth-level"
 	// claimRole is the role Hasura picks per request from the allowed roles;
 	// a token never carries it.
 	claimRole = "x-hasura-role"
@@ -25,7 +27,7 @@ const (
 // Claims' own fields, never from Custom.
 func reservedSessionVariable(name string) bool {
 	switch name {
-	case claimUserID, claimSessionID, claimDefaultRole, claimAllowedRoles:
+	case claimUserID, claimSessionID, claimDefaultRole, claimAllowedRoles, claimAuthLevel:
 		return true
 	}
 	return false
@@ -252,6 +254,7 @@ type hasuraClaims struct {
 	sessionID    string
 	defaultRole  string
 	allowedRoles []string
+	authLevel    int
 	custom       map[string]string
 }
 
@@ -289,6 +292,15 @@ func (h *hasuraClaims) decode(members map[string]any) error {
 			h.sessionID = text
 		case claimDefaultRole:
 			h.defaultRole = text
+		case claimAuthLevel:
+			switch text {
+			case "1":
+				h.authLevel = 1
+			case "2":
+				h.authLevel = 2
+			default:
+				return errors.New(claimAuthLevel + ` is not "1" or "2"`)
+			}
 		case claimRole:
 			return errors.New(claimRole + " is chosen per request, never carried in a token")
 		default:

@@ -62,3 +62,25 @@ func TestSizedMemoryIsNotReallocated(t *testing.T) {
 		t.Fatalf("a hash in sized memory allocates %d bytes (%v allocations); want the working memory reused", perHash, allocated)
 	}
 }
+
+// BenchmarkIDKey compares a hash in reused memory with x/crypto's, which
+// allocates its memory per hash, at the default parameters (see
+// docs/security.md for why the fork is kept): run with -count and compare
+// ns/op and B/op; the difference lives in the memory system (page faults,
+// zeroing, the collector), so measure it under a server's load too.
+func BenchmarkIDKey(b *testing.B) {
+	pw, salt := []byte("correct horse battery staple"), []byte("0123456789abcdef")
+	b.Run("reused", func(b *testing.B) {
+		b.ReportAllocs()
+		m := NewMemory(19456, 1)
+		for b.Loop() {
+			IDKey(m, pw, salt, 2, 19456, 1, 32)
+		}
+	})
+	b.Run("upstream", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			argon2.IDKey(pw, salt, 2, 19456, 1, 32)
+		}
+	})
+}
