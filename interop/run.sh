@@ -3,7 +3,7 @@
 # with such a key, sign in, and verify the token with npm's jose (verify.mjs),
 # through /.well-known/jwks.json for asymmetric keys, with issuer and audience
 # checks. Then open the playground in headless Chromium and run a query
-# through it (playground.mjs), and register and sign in with a passkey in
+# through it (playground.mjs), drive the admin console (admin.mjs), and register and sign in with a passkey in
 # Chromium's virtual authenticator (passkeys.mjs). Needs node/npm, Chromium ($CHROMIUM, default
 # /usr/bin/chromium) and the PostgreSQL that `make test` uses.
 set -euo pipefail
@@ -76,6 +76,18 @@ echo "interop: $((10 - failures)) passed, $failures failed"
 
 start_server "{\"type\":\"HS256\",\"key\":\"$hs_key\"}"
 if ! CHROMIUM="$chromium" node playground.mjs "$base" introspection-off; then
+  echo "server log:"; cat "$work/server.log"; failures=$((failures + 1))
+fi
+
+# The admin console (admin.mjs): an administrator made with the CLI, a user
+# with one session (its refresh token); the screenshots of the user list and
+# the user's page stay in interop/screenshots/.
+echo 'interop admin password' | env DATABASE_URL="$db_url" AUTHGATE_ARGON2_MEMORY_KIB=1024 AUTHGATE_ARGON2_ITERATIONS=1 \
+  "$work/authgate" user add --email interop-admin@example.com --password-stdin --default-role admin >/dev/null
+body='{"query":"mutation { signup(email: \"interop-user@example.com\", password: \"interop password\") { refreshToken } }"}'
+user_refresh=$(curl -s "$base/graphql" -H 'Content-Type: application/json' -d "$body" | sed -nE 's/.*"refreshToken":"([^"]+)".*/\1/p' || true)
+if ! CHROMIUM="$chromium" node admin.mjs "$base" interop-admin@example.com 'interop admin password' \
+    interop-user@example.com "$user_refresh" "$root/interop/screenshots"; then
   echo "server log:"; cat "$work/server.log"; failures=$((failures + 1))
 fi
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""

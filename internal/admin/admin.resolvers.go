@@ -11,6 +11,24 @@ import (
 	"time"
 )
 
+// LastSignInAt is the resolver for the lastSignInAt field.
+func (r *adminUserResolver) LastSignInAt(ctx context.Context, obj *User) (*time.Time, error) {
+	f, err := r.facts(ctx, obj)
+	return f.LastSignInAt, err
+}
+
+// EmailVerified is the resolver for the emailVerified field.
+func (r *adminUserResolver) EmailVerified(ctx context.Context, obj *User) (bool, error) {
+	f, err := r.facts(ctx, obj)
+	return f.EmailVerifiedAt != nil, err
+}
+
+// EmailVerifiedAt is the resolver for the emailVerifiedAt field.
+func (r *adminUserResolver) EmailVerifiedAt(ctx context.Context, obj *User) (*time.Time, error) {
+	f, err := r.facts(ctx, obj)
+	return f.EmailVerifiedAt, err
+}
+
 // Sessions is the resolver for the sessions field.
 func (r *adminUserResolver) Sessions(ctx context.Context, obj *User, includeEnded *bool) ([]*auth.AdminSession, error) {
 	return r.sessions(ctx, obj.ID, includeEnded)
@@ -97,7 +115,7 @@ func (r *mutationResolver) DeleteUser(ctx context.Context, id string) (bool, err
 	if err := userID(id); err != nil {
 		return false, err
 	}
-	if err := r.Auth.DeleteUser(ctx, id); err != nil {
+	if _, err := r.Auth.DeleteUser(ctx, id); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -125,7 +143,7 @@ func (r *queryResolver) User(ctx context.Context, id *string, email *string) (*U
 	if err != nil || d == nil {
 		return nil, err
 	}
-	return newUser(d.User, d.LastSignInAt, r.Auth.Now()), nil
+	return newUser(d.User, &d.UserFacts, r.Auth.Now()), nil
 }
 
 // Sessions is the resolver for the sessions field.

@@ -16,7 +16,7 @@ func (r *Resolver) user(ctx context.Context, id string) (*User, error) {
 	if d == nil {
 		return nil, &auth.Error{Code: auth.CodeNotFound, Message: fmt.Sprintf("no user with the id %q", id)}
 	}
-	return newUser(d.User, d.LastSignInAt, r.Auth.Now()), nil
+	return newUser(d.User, &d.UserFacts, r.Auth.Now()), nil
 }
 
 func (r *Resolver) sessions(ctx context.Context, userID string, includeEnded *bool) ([]*auth.AdminSession, error) {
@@ -73,4 +73,8 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+func (r *Resolver) facts(ctx context.Context, u *User) (auth.UserFacts, error) {
+	return u.Facts(func() (auth.UserFacts, error) { return r.Auth.UserFacts(ctx, u.ID) })
 }

@@ -55,18 +55,20 @@ type ComplexityRoot struct {
 	}
 
 	AdminUser struct {
-		AllowedRoles func(childComplexity int) int
-		BanReason    func(childComplexity int) int
-		Banned       func(childComplexity int) int
-		BannedUntil  func(childComplexity int) int
-		Claims       func(childComplexity int) int
-		CreatedAt    func(childComplexity int) int
-		DefaultRole  func(childComplexity int) int
-		Disabled     func(childComplexity int) int
-		Email        func(childComplexity int) int
-		ID           func(childComplexity int) int
-		LastSignInAt func(childComplexity int) int
-		Sessions     func(childComplexity int, includeEnded *bool) int
+		AllowedRoles    func(childComplexity int) int
+		BanReason       func(childComplexity int) int
+		Banned          func(childComplexity int) int
+		BannedUntil     func(childComplexity int) int
+		Claims          func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		DefaultRole     func(childComplexity int) int
+		Disabled        func(childComplexity int) int
+		Email           func(childComplexity int) int
+		EmailVerified   func(childComplexity int) int
+		EmailVerifiedAt func(childComplexity int) int
+		ID              func(childComplexity int) int
+		LastSignInAt    func(childComplexity int) int
+		Sessions        func(childComplexity int, includeEnded *bool) int
 	}
 
 	AuditEvent struct {
@@ -142,6 +144,9 @@ type ComplexityRoot struct {
 // region    ************************** generated!.gotpl **************************
 
 type AdminUserResolver interface {
+	LastSignInAt(ctx context.Context, obj *User) (*time.Time, error)
+	EmailVerified(ctx context.Context, obj *User) (bool, error)
+	EmailVerifiedAt(ctx context.Context, obj *User) (*time.Time, error)
 	Sessions(ctx context.Context, obj *User, includeEnded *bool) ([]*auth.AdminSession, error)
 }
 type AuditEventConnectionResolver interface {
@@ -307,6 +312,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AdminUser.Email(childComplexity), true
+	case "AdminUser.emailVerified":
+		if e.ComplexityRoot.AdminUser.EmailVerified == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.EmailVerified(childComplexity), true
+	case "AdminUser.emailVerifiedAt":
+		if e.ComplexityRoot.AdminUser.EmailVerifiedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.EmailVerifiedAt(childComplexity), true
 	case "AdminUser.id":
 		if e.ComplexityRoot.AdminUser.ID == nil {
 			break
@@ -799,6 +816,9 @@ type AdminUser {
   createdAt: Time!
   "The latest sign-in or sign-up the audit trail holds."
   lastSignInAt: Time
+  "Whether the user proved its email address, and when."
+  emailVerified: Boolean!
+  emailVerifiedAt: Time
   sessions(includeEnded: Boolean): [AdminSession!]!
 }
 
@@ -911,6 +931,10 @@ func (ec *executionContext) childFields_AdminUser(ctx context.Context, field gra
 		return ec.fieldContext_AdminUser_createdAt(ctx, field)
 	case "lastSignInAt":
 		return ec.fieldContext_AdminUser_lastSignInAt(ctx, field)
+	case "emailVerified":
+		return ec.fieldContext_AdminUser_emailVerified(ctx, field)
+	case "emailVerifiedAt":
+		return ec.fieldContext_AdminUser_emailVerifiedAt(ctx, field)
 	case "sessions":
 		return ec.fieldContext_AdminUser_sessions(ctx, field)
 	}
@@ -2045,7 +2069,7 @@ func (ec *executionContext) _AdminUser_lastSignInAt(ctx context.Context, field g
 			return ec.fieldContext_AdminUser_lastSignInAt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.LastSignInAt, nil
+			return ec.Resolvers.AdminUser().LastSignInAt(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
@@ -2056,7 +2080,53 @@ func (ec *executionContext) _AdminUser_lastSignInAt(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_AdminUser_lastSignInAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AdminUser", field, false, false, errors.New("field of type Time does not have child fields"))
+	return graphql.NewScalarFieldContext("AdminUser", field, true, true, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _AdminUser_emailVerified(ctx context.Context, field graphql.CollectedField, obj *User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_emailVerified(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminUser().EmailVerified(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_emailVerified(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUser", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _AdminUser_emailVerifiedAt(ctx context.Context, field graphql.CollectedField, obj *User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_emailVerifiedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminUser().EmailVerifiedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_emailVerifiedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUser", field, true, true, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _AdminUser_sessions(ctx context.Context, field graphql.CollectedField, obj *User) (ret graphql.Marshaler) {
@@ -4632,10 +4702,119 @@ func (ec *executionContext) _AdminUser(ctx context.Context, sel ast.SelectionSet
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "lastSignInAt":
-			out.Values[i] = ec._AdminUser_lastSignInAt(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._AdminUser_lastSignInAt(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
 			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "emailVerified":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._AdminUser_emailVerified(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "emailVerifiedAt":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._AdminUser_emailVerifiedAt(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "sessions":
 			field := field
 

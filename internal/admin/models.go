@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"io"
+	"sync"
 	"time"
 
 	"authgate/internal/auth"
@@ -46,10 +47,23 @@ type User struct {
 	BanReason    *string
 	Banned       bool
 	CreatedAt    time.Time
-	LastSignInAt *time.Time
+
+	// facts are read once, when a query first asks for one of them (a list
+	// of users reads them only if asked).
+	factsOnce sync.Once
+	facts     auth.UserFacts
+	factsErr  error
 }
 
-func newUser(u auth.User, lastSignIn *time.Time, now time.Time) *User {
+// Facts returns u's last sign-in and email verification, read through
+// load the first time.
+func (u *User) Facts(load func() (auth.UserFacts, error)) (auth.UserFacts, error) {
+	u.factsOnce.Do(func() { u.facts, u.factsErr = load() })
+	return u.facts, u.factsErr
+}
+
+// newUser is u as the API shows it; facts, when known, save reading them.
+func newUser(u auth.User, facts *auth.UserFacts, now time.Time) *User {
 	claims := JSON{}
 	for k, v := range u.Claims {
 		claims[k] = v
@@ -58,12 +72,16 @@ func newUser(u auth.User, lastSignIn *time.Time, now time.Time) *User {
 	if roles == nil {
 		roles = []string{}
 	}
-	return &User{
+	out := &User{
 		ID: u.ID, Email: u.Email, DefaultRole: u.DefaultRole, AllowedRoles: roles, Claims: claims,
 		Disabled: u.Disabled, BannedUntil: u.BannedUntil, BanReason: u.BanReason,
 		Banned:    u.BannedUntil != nil && u.BannedUntil.After(now),
-		CreatedAt: u.CreatedAt, LastSignInAt: lastSignIn,
+		CreatedAt: u.CreatedAt,
 	}
+	if facts != nil {
+		out.factsOnce.Do(func() { out.facts = *facts })
+	}
+	return out
 }
 
 // UserConnection is a page of users; TotalCount counts Search's matches.

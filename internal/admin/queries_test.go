@@ -272,6 +272,26 @@ func TestAuditEventsUserAndStats(t *testing.T) {
 		!u.User.LastSignInAt.Equal(s.env.Clock.Now()) {
 		t.Fatalf("user: %+v", u.User)
 	}
+	// A list reads each user's facts only when asked for them.
+	if _, err := s.env.Store.DB().Exec(`UPDATE auth.users SET email_verified_at = $1 WHERE id = $2`, authtest.Start, ann.User.ID); err != nil {
+		t.Fatal(err)
+	}
+	var listed struct {
+		Users struct {
+			Edges []struct {
+				Node struct {
+					LastSignInAt    *time.Time
+					EmailVerified   bool
+					EmailVerifiedAt *time.Time
+				}
+			}
+		}
+	}
+	s.call(t, asSecret, `{ users { edges { node { lastSignInAt emailVerified emailVerifiedAt } } } }`, nil).decode(t, &listed)
+	if n := listed.Users.Edges[0].Node; n.LastSignInAt == nil || !n.LastSignInAt.Equal(s.env.Clock.Now()) || !n.EmailVerified ||
+		n.EmailVerifiedAt == nil || !n.EmailVerifiedAt.Equal(authtest.Start) {
+		t.Fatalf("users' facts: %+v", n)
+	}
 	if r := s.call(t, asSecret, `{ user(email: "nobody@example.com") { id } }`, nil); string(r.Data) != `{"user":null}` {
 		t.Fatalf("user of nobody: %s", r.Body)
 	}

@@ -200,23 +200,24 @@ func noSuchSession(id string) error {
 
 // DeleteUser deletes the user who names (its id or email) and its
 // sessions, which end at once on every instance (every token it holds dies
-// with them); its audit rows stay, found by its id or by the email it had.
+// with them), and returns how many live sessions it ended; its audit rows
+// stay, found by its id or by the email it had.
 // Errors: BAD_USER_INPUT, NOT_FOUND, UNAVAILABLE.
-func (s *Service) DeleteUser(ctx context.Context, who string) error {
+func (s *Service) DeleteUser(ctx context.Context, who string) (int, error) {
 	u, err := s.findUser(ctx, who)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	now := s.clock.Now()
 	ended, err := s.store.DeleteUser(ctx, u.ID, now)
 	if err != nil {
-		return noUserWith(who, err)
+		return 0, noUserWith(who, err)
 	}
 	// Every token of the user dies, those of this second too (see
 	// AdminStore.DeleteUser): no sign-in can follow.
 	s.revocations.CutOff(u.ID, now.Add(time.Second))
 	s.revocations.SessionsEnded(now, ended...)
-	return nil
+	return len(ended), nil
 }
 
 // findUser finds the user who names: its id, or its email.
@@ -372,28 +373,28 @@ func (s *Service) AuthorizeAdmin(ctx context.Context, requestedRole string, admi
 
 // AuthorizeConsole checks a signed-in console's session: sessionID must
 // still be a live session of userID, and one of the user's roles one of
-// adminRoles. Errors: UNAUTHENTICATED (the session ended, the user is
-// gone, disabled or banned), FORBIDDEN (no administrative role any more),
-// UNAVAILABLE.
-func (s *Service) AuthorizeConsole(ctx context.Context, userID, sessionID string, adminRoles []string) error {
+// adminRoles; it returns the user. Errors: UNAUTHENTICATED (the session
+// ended, the user is gone, disabled or banned), FORBIDDEN (no
+// administrative role any more), UNAVAILABLE.
+func (s *Service) AuthorizeConsole(ctx context.Context, userID, sessionID string, adminRoles []string) (User, error) {
 	if !isUUID(userID) || !isUUID(sessionID) {
-		return ErrUnauthenticated
+		return User{}, ErrUnauthenticated
 	}
 	live, err := s.store.SessionIsLive(ctx, userID, sessionID, s.clock.Now())
 	if err != nil {
-		return err
+		return User{}, err
 	}
 	if !live {
-		return ErrUnauthenticated
+		return User{}, ErrUnauthenticated
 	}
 	u, err := s.store.UserByID(ctx, userID)
 	if err != nil {
-		return authError(err)
+		return User{}, authError(err)
 	}
 	if !IsAdmin(u.User, adminRoles) {
-		return &Error{Code: CodeForbidden, Message: "this account has no administrative role"}
+		return User{}, &Error{Code: CodeForbidden, Message: "this account has no administrative role"}
 	}
-	return nil
+	return u.User, nil
 }
 
 // IsAdmin reports whether one of u's roles is one of adminRoles.

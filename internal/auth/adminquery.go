@@ -18,9 +18,9 @@ type AdminStore interface {
 	UsersPage(ctx context.Context, search string, after PageKey, limit int) ([]UserRecord, error)
 	// CountUsers counts the users whose email contains search.
 	CountUsers(ctx context.Context, search string) (int, error)
-	// LastSignIn is when userID last signed in (or signed up); nil: never,
-	// as far as the audit trail remembers.
-	LastSignIn(ctx context.Context, userID string) (*time.Time, error)
+	// UserFacts reads what an administrator sees of userID beyond its
+	// record: its last sign-in, its email's verification.
+	UserFacts(ctx context.Context, userID string) (UserFacts, error)
 	// UserSessions returns userID's sessions, newest first: the live ones,
 	// and with includeEnded the ended ones the purge has not yet deleted.
 	UserSessions(ctx context.Context, userID string, includeEnded bool, now time.Time) ([]AdminSession, error)
@@ -59,11 +59,19 @@ type AdminSession struct {
 	Live bool
 }
 
+// UserFacts are what an administrator sees of a user beyond its record.
+type UserFacts struct {
+	// LastSignInAt is the latest sign-in or sign-up the audit trail holds
+	// (nil: none).
+	LastSignInAt *time.Time
+	// EmailVerifiedAt is when the user proved its address (nil: not yet).
+	EmailVerifiedAt *time.Time
+}
+
 // UserDetail is a user as the admin API shows one.
 type UserDetail struct {
 	User
-	// LastSignInAt is the latest sign-in or sign-up the audit trail holds.
-	LastSignInAt *time.Time
+	UserFacts
 }
 
 // Stats are the admin dashboard's figures. Refreshes is nil unless every
@@ -205,11 +213,20 @@ func (s *Service) User(ctx context.Context, id, email string) (*UserDetail, erro
 	if err != nil {
 		return nil, err
 	}
-	last, err := s.store.LastSignIn(ctx, u.ID)
+	facts, err := s.UserFacts(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
-	return &UserDetail{User: u.User, LastSignInAt: last}, nil
+	return &UserDetail{User: u.User, UserFacts: facts}, nil
+}
+
+// UserFacts reads a user's last sign-in and its email's verification
+// (zero for a user that does not exist). Errors: UNAVAILABLE.
+func (s *Service) UserFacts(ctx context.Context, userID string) (UserFacts, error) {
+	if !isUUID(userID) {
+		return UserFacts{}, nil
+	}
+	return s.store.UserFacts(ctx, strings.ToLower(userID))
 }
 
 // UserSessions lists a user's sessions, newest first: the live ones, and

@@ -142,7 +142,7 @@ var revokingEvents = []struct {
 		return nil
 	}},
 	{"user delete", func(t *testing.T, env *authtest.Env, victim *auth.AuthPayload) []string {
-		if err := env.Service.DeleteUser(auth.WithActor(bg, auth.ActorAdminSecret), victim.User.ID); err != nil {
+		if _, err := env.Service.DeleteUser(auth.WithActor(bg, auth.ActorAdminSecret), victim.User.ID); err != nil {
 			t.Error(err)
 		}
 		return nil

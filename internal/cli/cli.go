@@ -80,6 +80,7 @@ var commands = []command{
 	{"user ban --email E --until T [--reason R]", "ban a user until T: a duration (24h), a date (2030-01-01) or an RFC 3339 instant; every token it holds dies"},
 	{"user unban --email E", "lift a ban (old tokens stay dead)"},
 	{"user revoke-sessions --email E", "end every session of a user; prints how many"},
+	{"user delete --email E", "delete a user; its sessions end at once, its audit trail stays"},
 	{"user import", "create users from JSON lines on stdin, with password hashes made elsewhere (bcrypt, argon2id); reports each line"},
 	{"audit --email E [--since D]", "print a user's security events, oldest first (D: a duration such as 24h, or an RFC 3339 instant)"},
 	{"keys generate --type HS256|Ed25519|RS256|ES256", "print a new key: an HS* secret as Hasura's JSON, or a PKCS#8 PEM private key"},

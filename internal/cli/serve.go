@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -160,6 +162,14 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	}
 
 	gql := graph.NewServer(p.auth, graph.Options{Introspection: cfg.Introspection, Metrics: m})
+	var console http.Handler
+	if cfg.AdminConsole {
+		if console, err = admin.NewConsole(p.auth, admin.ConsoleConfig{
+			Roles: cfg.AdminRoles, IdleTimeout: cfg.AdminConsoleIdleTimeout, Key: consoleKey(cfg.RefreshTokenSecret),
+		}); err != nil {
+			return err
+		}
+	}
 	handler := httpapi.New(httpapi.Config{
 		ActionSecret:     cfg.ActionSecret,
 		TrustedProxies:   cfg.TrustedProxies,
@@ -178,6 +188,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		Introspection:        cfg.Introspection,
 		DevMail:              devMailbox(devMail),
 		Admin:                admin.NewAPI(p.auth, admin.Access{Secret: cfg.AdminSecret, Roles: cfg.AdminRoles}),
+		Console:              console,
 	}, p.auth, gql, p.store, logger)
 
 	policy := httpapi.BrowserPolicy{
@@ -223,6 +234,15 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	return nil
+}
+
+// consoleKey is the key of the admin console's cookies and CSRF tokens:
+// derived from the refresh-token secret, for this use alone (rotating the
+// secret signs every console out).
+func consoleKey(refreshSecret string) []byte {
+	m := hmac.New(sha256.New, []byte(refreshSecret))
+	m.Write([]byte("authgate admin console v1"))
+	return m.Sum(nil)
 }
 
 // accessTokenConfig is where the JWT config's "header" says clients carry

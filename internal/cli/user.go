@@ -17,7 +17,7 @@ func runUser(ctx context.Context, args []string, env Env) error {
 	// The audit trail records what the command line does as the CLI's.
 	ctx = auth.WithActor(ctx, auth.ActorCLI)
 	if len(args) == 0 {
-		return usageError("user: missing subcommand (add, list, set-password, import, disable, enable, ban, unban, set-roles, set-claims, revoke-sessions)")
+		return usageError("user: missing subcommand (add, list, set-password, import, disable, enable, ban, unban, set-roles, set-claims, revoke-sessions, delete)")
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
@@ -47,7 +47,7 @@ func runUser(ctx context.Context, args []string, env Env) error {
 	case "ban":
 		until = fs.String("until", "", "when the ban ends: a duration from now (24h), a date (2030-01-01) or an RFC 3339 instant")
 		reason = fs.String("reason", "", "why (recorded)")
-	case "disable", "enable", "unban", "revoke-sessions", "set-claims":
+	case "disable", "enable", "unban", "revoke-sessions", "set-claims", "delete":
 	default:
 		return usageError(fmt.Sprintf("user: unknown subcommand %q", sub))
 	}
@@ -146,6 +146,12 @@ func runUser(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 		fmt.Fprintln(env.Stdout, n)
+	case "delete":
+		n, err := p.auth.DeleteUser(ctx, addr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "deleted %s; %d session(s) ended\n", addr, n)
 	}
 	return nil
 }

@@ -318,3 +318,32 @@ func TestUserCommandsNormaliseTheAddress(t *testing.T) {
 		t.Fatalf("a mixed-script address: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// TestUserDeleteEndsItsSessionsAndKeepsItsTrail deletes a user from the
+// command line, as the admin API's deleteUser does: its sessions end, its
+// audit trail stays (by the email it had), and a second delete is
+// NOT_FOUND.
+func TestUserDeleteEndsItsSessionsAndKeepsItsTrail(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{})
+	s := baseSettings(env)
+	first := env.Signup(t, "dee@example.com", pw)
+	login(t, env, "dee@example.com", pw)
+
+	if out := mustRun(t, s, "", "user", "delete", "--email", "Dee@example.com"); out != "deleted dee@example.com; 2 session(s) ended\n" {
+		t.Errorf("delete printed %q", out)
+	}
+	_, err := env.Service.Refresh(context.Background(), first.RefreshToken)
+	wantCode(t, err, auth.CodeInvalidRefreshToken)
+	trail := mustRun(t, s, "", "audit", "--email", "dee@example.com")
+	if !strings.Contains(trail, "signup") || !strings.Contains(trail, "user_deleted") {
+		t.Errorf("the deleted user's trail:\n%s", trail)
+	}
+	var actor string
+	if err := env.Store.DB().Get(&actor, `SELECT actor FROM auth.audit_events WHERE event = 'user_deleted'`); err != nil || actor != "cli" {
+		t.Errorf("user_deleted actor %q (%v), want cli", actor, err)
+	}
+	if r := run(t, s, "", "user", "delete", "--email", "dee@example.com"); r.code != 1 || !strings.Contains(r.stderr, "NOT_FOUND") {
+		t.Errorf("second delete: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
