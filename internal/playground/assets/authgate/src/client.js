@@ -500,6 +500,44 @@ export class AuthgateClient {
         await this.coordinator.exclusive(() => this.commit(s, 'SIGNED_IN'));
         return publicSession(s);
     }
+    // ---- second factors (issue 16) and the email change (issue 14) -----------
+    /**
+     * completeMfa finishes a sign-in that rejected with MFA_REQUIRED: pass its
+     * `extensions.ticket` and a TOTP `code` or a `recoveryCode`. Rejects with
+     * INVALID_MFA_CODE (`reason` ticket: sign in again; code: try another).
+     */
+    completeMfa(p) {
+        return this.signedIn('completeMfa', `mutation($ticket: String!, $code: String, $recoveryCode: String, $description: String) { completeMfa(ticket: $ticket, code: $code, recoveryCode: $recoveryCode, description: $description) { ${PAYLOAD} } }`, { ticket: p.ticket, code: p.code ?? null, recoveryCode: p.recoveryCode ?? null, description: p.description ?? null });
+    }
+    /** enrollTotp starts turning TOTP on: `{ secret, otpauthUrl, qrCodePng }` (base64 PNG). */
+    enrollTotp() {
+        return this.authed('enrollTotp', 'mutation { enrollTotp { secret otpauthUrl qrCodePng } }');
+    }
+    /** confirmTotp turns TOTP on with its first code and resolves to the 10 recovery codes (shown once). */
+    confirmTotp(p) {
+        return this.authed('confirmTotp', 'mutation($code: String!) { confirmTotp(code: $code) }', { code: p.code });
+    }
+    /** disableTotp turns TOTP off, given a current TOTP code or a recovery code. */
+    disableTotp(p) {
+        return this.authed('disableTotp', 'mutation($code: String!) { disableTotp(code: $code) }', { code: p.code });
+    }
+    /** regenerateRecoveryCodes replaces the recovery codes, given a current code; resolves to the new ones. */
+    regenerateRecoveryCodes(p) {
+        return this.authed('regenerateRecoveryCodes', 'mutation($code: String!) { regenerateRecoveryCodes(code: $code) }', { code: p.code });
+    }
+    /** changeEmail mails a confirmation link for newEmail (always true, see docs/email.md). */
+    changeEmail(p) {
+        return this.authed('changeEmail', 'mutation($newEmail: String!, $redirectTo: String, $locale: String) { changeEmail(newEmail: $newEmail, redirectTo: $redirectTo, locale: $locale) }', {
+            newEmail: p.newEmail,
+            redirectTo: p.redirectTo ?? null,
+            locale: p.locale ?? null,
+        });
+    }
+    /** confirmEmailChange switches the address with the emailed token (no session needed). Rejects with INVALID_EMAIL_TOKEN or EMAIL_TAKEN. */
+    async confirmEmailChange(p) {
+        const data = await this.call('confirmEmailChange', 'mutation($token: String!) { confirmEmailChange(token: $token) }', { token: p.token });
+        return data.confirmEmailChange;
+    }
     /** me resolves to the signed-in user, fresh from the server. */
     me() {
         return this.authed('me', `query { me { ${USER_FIELDS} } }`);
