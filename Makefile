@@ -31,10 +31,13 @@ test-client:
 		{ [ -d node_modules/typescript ] || npm ci --no-audit --no-fund >/dev/null; } && \
 		AUTHGATE_TEST_DATABASE_URL="$$url" npm test --silent
 
-## test-interop: tokens of every JWT type verified by npm's jose through /.well-known/jwks.json; the playground run in headless Chromium
+## test-interop: tokens of every JWT type verified by npm's jose through /.well-known/jwks.json; the playground run in headless Chromium; @authgate/client in headless Chromium (tabs refreshing at once, a sleeping tab, cookie mode, cross-tab sign-out)
 test-interop:
 	@url="$${AUTHGATE_TEST_DATABASE_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && \
-		AUTHGATE_TEST_DATABASE_URL="$$url" interop/run.sh
+		AUTHGATE_TEST_DATABASE_URL="$$url" interop/run.sh && \
+		$(GO) build -o clients/js/.test-bin/authgate . && cd clients/js && \
+		{ [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund >/dev/null; } && \
+		AUTHGATE_TEST_DATABASE_URL="$$url" AUTHGATE_BIN="$$PWD/.test-bin/authgate" npm run --silent test:browser
 
 ## fuzz: run each fuzz target for a short, bounded time (FUZZTIME each, default 15s); seeds and found corpus live in testdata/fuzz
 FUZZTIME ?= 15s

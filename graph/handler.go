@@ -47,8 +47,17 @@ func NewServer(svc *auth.Service, opts Options) *handler.Server {
 	cfg := Config{Resolvers: &Resolver{Auth: svc}}
 	passwordOp := func(childComplexity int, _, _ string, _ *string) int { return passwordOpCost }
 	cfg.Complexity.Mutation.Login = passwordOp
-	cfg.Complexity.Mutation.Signup = passwordOp
+	cfg.Complexity.Mutation.Signup = func(int, string, string, *string, *string) int { return passwordOpCost }
 	cfg.Complexity.Mutation.ChangePassword = func(int, string, string) int { return passwordOpCost }
+	// The emailed flows hash a password or count against a mail or code
+	// limit: one of them per request, like the password operations.
+	cfg.Complexity.Mutation.ResetPassword = func(int, string, string, *string) int { return passwordOpCost }
+	cfg.Complexity.Mutation.SendVerificationEmail = func(int, string, *string, *string) int { return passwordOpCost }
+	cfg.Complexity.Mutation.RequestPasswordReset = func(int, string, *string, *string) int { return passwordOpCost }
+	cfg.Complexity.Mutation.RequestEmailSignIn = func(int, string, *string, *string, *string) int { return passwordOpCost }
+	cfg.Complexity.Mutation.SignInWithEmailCode = func(int, string, string, *string) int { return passwordOpCost }
+	cfg.Complexity.Mutation.SignInWithEmailToken = func(int, string, *string) int { return passwordOpCost }
+	cfg.Complexity.Mutation.VerifyEmail = func(int, string) int { return passwordOpCost }
 	// changeEmail counts against a mail limit, confirmEmailChange uses a
 	// token: one per request, like the password operations.
 	cfg.Complexity.Mutation.ChangeEmail = func(int, string, *string, *string) int { return passwordOpCost }

@@ -11,8 +11,8 @@ import (
 )
 
 // Signup is the resolver for the signup field.
-func (r *mutationResolver) Signup(ctx context.Context, email string, password string, description *string) (*auth.AuthPayload, error) {
-	return r.Auth.Signup(ctx, email, password, description)
+func (r *mutationResolver) Signup(ctx context.Context, email string, password string, description *string, locale *string) (*auth.AuthPayload, error) {
+	return r.Auth.SignupWith(ctx, auth.SignupRequest{Email: email, Password: password, Description: description, Locale: locale})
 }
 
 // Login is the resolver for the login field.
@@ -48,6 +48,41 @@ func (r *mutationResolver) RevokeAccessToken(ctx context.Context) (bool, error) 
 // ChangePassword is the resolver for the changePassword field.
 func (r *mutationResolver) ChangePassword(ctx context.Context, oldPassword string, newPassword string) (*auth.AuthPayload, error) {
 	return r.Auth.ChangePassword(ctx, oldPassword, newPassword)
+}
+
+// SendVerificationEmail is the resolver for the sendVerificationEmail field.
+func (r *mutationResolver) SendVerificationEmail(ctx context.Context, email string, redirectTo *string, locale *string) (bool, error) {
+	return r.Auth.SendVerificationEmail(ctx, auth.EmailRequest{Email: email, RedirectTo: redirectTo, Locale: locale})
+}
+
+// VerifyEmail is the resolver for the verifyEmail field.
+func (r *mutationResolver) VerifyEmail(ctx context.Context, token string) (bool, error) {
+	return r.Auth.VerifyEmail(ctx, token)
+}
+
+// RequestPasswordReset is the resolver for the requestPasswordReset field.
+func (r *mutationResolver) RequestPasswordReset(ctx context.Context, email string, redirectTo *string, locale *string) (bool, error) {
+	return r.Auth.RequestPasswordReset(ctx, auth.EmailRequest{Email: email, RedirectTo: redirectTo, Locale: locale})
+}
+
+// ResetPassword is the resolver for the resetPassword field.
+func (r *mutationResolver) ResetPassword(ctx context.Context, token string, newPassword string, description *string) (*auth.AuthPayload, error) {
+	return r.Auth.ResetPassword(ctx, token, newPassword, description)
+}
+
+// RequestEmailSignIn is the resolver for the requestEmailSignIn field.
+func (r *mutationResolver) RequestEmailSignIn(ctx context.Context, email string, redirectTo *string, description *string, locale *string) (bool, error) {
+	return r.Auth.RequestEmailSignIn(ctx, auth.EmailRequest{Email: email, RedirectTo: redirectTo, Description: description, Locale: locale})
+}
+
+// SignInWithEmailToken is the resolver for the signInWithEmailToken field.
+func (r *mutationResolver) SignInWithEmailToken(ctx context.Context, token string, description *string) (*auth.AuthPayload, error) {
+	return r.Auth.SignInWithEmailToken(ctx, token, description)
+}
+
+// SignInWithEmailCode is the resolver for the signInWithEmailCode field.
+func (r *mutationResolver) SignInWithEmailCode(ctx context.Context, email string, code string, description *string) (*auth.AuthPayload, error) {
+	return r.Auth.SignInWithEmailCode(ctx, email, code, description)
 }
 
 // EnrollTotp is the resolver for the enrollTotp field.

@@ -34,6 +34,18 @@ func (r *adminUserResolver) Sessions(ctx context.Context, obj *User, includeEnde
 	return r.sessions(ctx, obj.ID, includeEnded)
 }
 
+// TotpEnabled is the resolver for the totpEnabled field.
+func (r *adminUserResolver) TotpEnabled(ctx context.Context, obj *User) (bool, error) {
+	on, _, err := r.Auth.UserFactors(ctx, obj.ID)
+	return on, err
+}
+
+// Passkeys is the resolver for the passkeys field.
+func (r *adminUserResolver) Passkeys(ctx context.Context, obj *User) ([]*auth.Passkey, error) {
+	_, passkeys, err := r.Auth.UserFactors(ctx, obj.ID)
+	return passkeys, err
+}
+
 // TotalCount is the resolver for the totalCount field.
 func (r *auditEventConnectionResolver) TotalCount(ctx context.Context, obj *AuditEventConnection) (int, error) {
 	return r.Auth.CountAuditEvents(ctx, obj.Query)

@@ -66,7 +66,7 @@ func NewConsole(svc *auth.Service, cfg ConsoleConfig) (http.Handler, error) {
 	}
 	c := &console{svc: svc, cfg: cfg, pages: map[string]*template.Template{}}
 	funcs := template.FuncMap{"when": whenAny, "ago": func(t time.Time) string { return ago(svc.Now(), t) }, "deref": derefAny}
-	for _, name := range []string{"signin", "dashboard", "users", "user", "confirm", "message"} {
+	for _, name := range []string{"signin", "signin_mfa", "dashboard", "users", "user", "confirm", "message"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(consoleFiles, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err
@@ -82,6 +82,7 @@ func NewConsole(svc *auth.Service, cfg ConsoleConfig) (http.Handler, error) {
 	mux.HandleFunc("GET /admin/assets/console.css", c.serveCSS)
 	mux.HandleFunc("GET /admin/signin", c.signinPage)
 	mux.HandleFunc("POST /admin/signin", c.signin)
+	mux.HandleFunc("POST /admin/signin/mfa", c.signinMFA)
 	mux.HandleFunc("POST /admin/signout", c.authed(c.signout))
 	mux.HandleFunc("GET /admin", c.authed(c.dashboard))
 	mux.HandleFunc("GET /admin/{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -254,12 +255,51 @@ func (c *console) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	desc := "admin console"
 	p, err := c.svc.Login(r.Context(), r.PostFormValue("email"), r.PostFormValue("password"), &desc)
+	var ae *auth.Error
+	if errors.As(err, &ae) && ae.Code == auth.CodeMFARequired {
+		// The account has a second factor: ask for its code, on the same
+		// sign-in nonce.
+		c.render(w, r, http.StatusOK, "signin_mfa", page{Title: "Second factor", CSRF: r.PostFormValue("csrf"), Data: ae.Ticket})
+		return
+	}
+	c.finishSignin(w, r, p, err)
+}
+
+// signinMFA finishes a sign-in whose account has a second factor: a TOTP
+// code (6 digits) or a recovery code, with the ticket the first step gave.
+func (c *console) signinMFA(w http.ResponseWriter, r *http.Request) {
+	nonce, err := r.Cookie(signinCookie)
+	if err != nil || !sameOrigin(r) || !csrfValid(c.cfg.Key, "signin", nonce.Value, r.PostFormValue("csrf")) {
+		c.showSignin(w, r, http.StatusForbidden, "The sign-in form expired or came from another site: try again.")
+		return
+	}
+	desc := "admin console"
+	ticket, code := r.PostFormValue("ticket"), strings.TrimSpace(r.PostFormValue("code"))
+	var p *auth.AuthPayload
+	if len(code) == 6 && strings.Trim(code, "0123456789") == "" {
+		p, err = c.svc.CompleteMFA(r.Context(), ticket, &code, nil, &desc)
+	} else {
+		p, err = c.svc.CompleteMFA(r.Context(), ticket, nil, &code, &desc)
+	}
+	var ae *auth.Error
+	if errors.As(err, &ae) && ae.Code == auth.CodeInvalidMFACode && ae.Reason == "code" {
+		c.render(w, r, http.StatusUnauthorized, "signin_mfa", page{Title: "Second factor", CSRF: r.PostFormValue("csrf"), Data: ticket,
+			Error: "That code is not right: try the current one."})
+		return
+	}
+	c.finishSignin(w, r, p, err)
+}
+
+// finishSignin keeps the session of a sign-in only for an administrator.
+func (c *console) finishSignin(w http.ResponseWriter, r *http.Request, p *auth.AuthPayload, err error) {
 	if err != nil {
 		switch auth.CodeOf(err) {
 		case auth.CodeRateLimited, auth.CodeUnavailable:
 			c.showSignin(w, r, http.StatusTooManyRequests, err.(*auth.Error).Message)
 		case auth.CodeInternal:
 			c.fail(w, r, err)
+		case auth.CodeInvalidMFACode:
+			c.showSignin(w, r, http.StatusUnauthorized, "The second step expired: sign in again.")
 		default:
 			c.showSignin(w, r, http.StatusUnauthorized, "Wrong email or password, or the account may not administer.")
 		}

@@ -40,6 +40,13 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AdminPasskey struct {
+		CreatedAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		LastUsedAt func(childComplexity int) int
+		Name       func(childComplexity int) int
+	}
+
 	AdminSession struct {
 		CreatedAt      func(childComplexity int) int
 		Description    func(childComplexity int) int
@@ -68,7 +75,9 @@ type ComplexityRoot struct {
 		EmailVerifiedAt func(childComplexity int) int
 		ID              func(childComplexity int) int
 		LastSignInAt    func(childComplexity int) int
+		Passkeys        func(childComplexity int) int
 		Sessions        func(childComplexity int, includeEnded *bool) int
+		TotpEnabled     func(childComplexity int) int
 	}
 
 	AuditEvent struct {
@@ -148,6 +157,8 @@ type AdminUserResolver interface {
 	EmailVerified(ctx context.Context, obj *User) (bool, error)
 	EmailVerifiedAt(ctx context.Context, obj *User) (*time.Time, error)
 	Sessions(ctx context.Context, obj *User, includeEnded *bool) ([]*auth.AdminSession, error)
+	TotpEnabled(ctx context.Context, obj *User) (bool, error)
+	Passkeys(ctx context.Context, obj *User) ([]*auth.Passkey, error)
 }
 type AuditEventConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *AuditEventConnection) (int, error)
@@ -190,6 +201,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AdminPasskey.createdAt":
+		if e.ComplexityRoot.AdminPasskey.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminPasskey.CreatedAt(childComplexity), true
+	case "AdminPasskey.id":
+		if e.ComplexityRoot.AdminPasskey.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminPasskey.ID(childComplexity), true
+	case "AdminPasskey.lastUsedAt":
+		if e.ComplexityRoot.AdminPasskey.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminPasskey.LastUsedAt(childComplexity), true
+	case "AdminPasskey.name":
+		if e.ComplexityRoot.AdminPasskey.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminPasskey.Name(childComplexity), true
 
 	case "AdminSession.createdAt":
 		if e.ComplexityRoot.AdminSession.CreatedAt == nil {
@@ -336,6 +372,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AdminUser.LastSignInAt(childComplexity), true
+	case "AdminUser.passkeys":
+		if e.ComplexityRoot.AdminUser.Passkeys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.Passkeys(childComplexity), true
 	case "AdminUser.sessions":
 		if e.ComplexityRoot.AdminUser.Sessions == nil {
 			break
@@ -347,6 +389,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AdminUser.Sessions(childComplexity, args["includeEnded"].(*bool)), true
+	case "AdminUser.totpEnabled":
+		if e.ComplexityRoot.AdminUser.TotpEnabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.TotpEnabled(childComplexity), true
 
 	case "AuditEvent.actor":
 		if e.ComplexityRoot.AuditEvent.Actor == nil {
@@ -820,6 +868,16 @@ type AdminUser {
   emailVerified: Boolean!
   emailVerifiedAt: Time
   sessions(includeEnded: Boolean): [AdminSession!]!
+  "Second factors: whether TOTP is on, and the passkeys."
+  totpEnabled: Boolean!
+  passkeys: [AdminPasskey!]!
+}
+
+type AdminPasskey {
+  id: ID!
+  name: String!
+  createdAt: Time!
+  lastUsedAt: Time
 }
 
 type AdminSession {
@@ -879,6 +937,20 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_AdminPasskey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AdminPasskey_id(ctx, field)
+	case "name":
+		return ec.fieldContext_AdminPasskey_name(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AdminPasskey_createdAt(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_AdminPasskey_lastUsedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminPasskey", field.Name)
+}
+
 func (ec *executionContext) childFields_AdminSession(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -937,6 +1009,10 @@ func (ec *executionContext) childFields_AdminUser(ctx context.Context, field gra
 		return ec.fieldContext_AdminUser_emailVerifiedAt(ctx, field)
 	case "sessions":
 		return ec.fieldContext_AdminUser_sessions(ctx, field)
+	case "totpEnabled":
+		return ec.fieldContext_AdminUser_totpEnabled(ctx, field)
+	case "passkeys":
+		return ec.fieldContext_AdminUser_passkeys(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AdminUser", field.Name)
 }
@@ -1577,6 +1653,98 @@ func (ec *executionContext) field___Type_fields_args(ctx context.Context, rawArg
 
 // region    **************************** field.gotpl *****************************
 
+func (ec *executionContext) _AdminPasskey_id(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminPasskey_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminPasskey_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminPasskey", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _AdminPasskey_name(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminPasskey_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminPasskey_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminPasskey", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AdminPasskey_createdAt(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminPasskey_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminPasskey_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminPasskey", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _AdminPasskey_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminPasskey_lastUsedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastUsedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminPasskey_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminPasskey", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
 func (ec *executionContext) _AdminSession_id(ctx context.Context, field graphql.CollectedField, obj *auth.AdminSession) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2169,6 +2337,61 @@ func (ec *executionContext) fieldContext_AdminUser_sessions(ctx context.Context,
 	if fc.Args, err = ec.field_AdminUser_sessions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminUser_totpEnabled(ctx context.Context, field graphql.CollectedField, obj *User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_totpEnabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminUser().TotpEnabled(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_totpEnabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUser", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _AdminUser_passkeys(ctx context.Context, field graphql.CollectedField, obj *User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_passkeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminUser().Passkeys(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*auth.Passkey) graphql.Marshaler {
+			return ec.marshalNAdminPasskey2ᚕᚖauthgateᚋinternalᚋauthᚐPasskeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_passkeys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminUser",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminPasskey(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -4551,6 +4774,59 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** object.gotpl ****************************
 
+var adminPasskeyImplementors = []string{"AdminPasskey"}
+
+func (ec *executionContext) _AdminPasskey(ctx context.Context, sel ast.SelectionSet, obj *auth.Passkey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminPasskeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminPasskey")
+		case "id":
+			out.Values[i] = ec._AdminPasskey_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._AdminPasskey_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._AdminPasskey_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastUsedAt":
+			out.Values[i] = ec._AdminPasskey_lastUsedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var adminSessionImplementors = []string{"AdminSession"}
 
 func (ec *executionContext) _AdminSession(ctx context.Context, sel ast.SelectionSet, obj *auth.AdminSession) graphql.Marshaler {
@@ -4825,6 +5101,82 @@ func (ec *executionContext) _AdminUser(ctx context.Context, sel ast.SelectionSet
 					}
 				}()
 				res = ec._AdminUser_sessions(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "totpEnabled":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._AdminUser_totpEnabled(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "passkeys":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._AdminUser_passkeys(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -5959,6 +6311,32 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 // endregion **************************** object.gotpl ****************************
 
 // region    ***************************** type.gotpl *****************************
+
+func (ec *executionContext) marshalNAdminPasskey2ᚕᚖauthgateᚋinternalᚋauthᚐPasskeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*auth.Passkey) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminPasskey2ᚖauthgateᚋinternalᚋauthᚐPasskey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAdminPasskey2ᚖauthgateᚋinternalᚋauthᚐPasskey(ctx context.Context, sel ast.SelectionSet, v *auth.Passkey) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AdminPasskey(ctx, sel, v)
+}
 
 func (ec *executionContext) marshalNAdminSession2ᚕᚖauthgateᚋinternalᚋauthᚐAdminSessionᚄ(ctx context.Context, sel ast.SelectionSet, v []*auth.AdminSession) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {

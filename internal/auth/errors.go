@@ -44,6 +44,9 @@ const (
 	// CodeInvalidEmailToken answers an emailed token or code that is
 	// unknown, used, expired, or made for another purpose: one answer for all.
 	CodeInvalidEmailToken Code = "INVALID_EMAIL_TOKEN"
+	// CodeEmailNotVerified answers a sign-up, or a correct password, while
+	// AUTHGATE_EMAIL_VERIFICATION=required and the address is not verified.
+	CodeEmailNotVerified Code = "EMAIL_NOT_VERIFIED"
 )
 
 // Error is the one error type that reaches clients: a code and a message
@@ -135,6 +138,7 @@ var (
 	ErrEmailTaken          = newError(CodeEmailTaken, "an account with this email already exists")
 	ErrEmailNotConfigured  = newError(CodeEmailNotConfigured, "mail delivery is not configured on this server")
 	ErrInvalidEmailToken   = newError(CodeInvalidEmailToken, "the link or code is invalid, used or expired")
+	ErrEmailNotVerified    = newError(CodeEmailNotVerified, "the email address is not verified yet; follow the link in the mail we sent")
 	ErrBusy                = &Error{Code: CodeRateLimited, Message: "too many sign-ins at once; try again in a moment", RetryAfter: time.Second}
 )
 

@@ -22,6 +22,10 @@ type ImportedUser struct {
 	DefaultRole  string
 	AllowedRoles []string
 	Enabled      bool
+	// EmailVerified imports the address as verified (user import
+	// --verified); else it is unverified, like every address until its
+	// owner proves it.
+	EmailVerified bool
 }
 
 // ImportUser creates a user with a password hash made elsewhere, stored as
@@ -46,7 +50,7 @@ func (s *Service) ImportUser(ctx context.Context, in ImportedUser) (User, error)
 	}
 	u, _, err := s.store.CreateUserWithSession(ctx, NewUser{
 		Email: email, PasswordHash: in.PasswordHash, DefaultRole: roles[0], AllowedRoles: roles,
-		Now: s.clock.Now(), Disabled: !in.Enabled, Imported: true,
+		Now: s.clock.Now(), Disabled: !in.Enabled, Imported: true, EmailVerified: in.EmailVerified,
 	}, nil)
 	return u.User, err
 }

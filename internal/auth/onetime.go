@@ -32,6 +32,9 @@ type OneTimeRequest struct {
 	// written to the outbox in the statement that makes the token, so the
 	// mail exists exactly when the token does.
 	Mail func(t IssuedOneTimeToken) Mail
+	// Locale, when not empty, is stored as the user's language (UserID) in
+	// the statement that makes the token.
+	Locale string
 	// Throttle, when not nil, limits how often this purpose mails this
 	// address; a request it holds back makes no token and no mail, leaves
 	// the older token valid, and IssueOneTimeToken answers errMailThrottled.
@@ -85,8 +88,11 @@ type NewOneTimeToken struct {
 	Data      json.RawMessage
 	Now       time.Time
 	ExpiresAt time.Time
-	// Mail, when not nil, is written to the outbox with the token.
+	// Mail, when not nil, is written to the outbox with the token (or, when
+	// TokenHash is nil, alone: a mail that carries no token).
 	Mail *OutboxMail
+	// Locale, when not empty, is stored as UserID's language.
+	Locale string
 	// Throttle, when not nil, is counted per ThrottleSubject first; the
 	// token is made only when it lets the mail through.
 	Throttle        *MailThrottle
@@ -168,7 +174,7 @@ func (s *Service) IssueOneTimeToken(ctx context.Context, r OneTimeRequest) (Issu
 	t := NewOneTimeToken{
 		Purpose: r.Purpose, UserID: r.UserID, Email: r.Email,
 		TokenHash: s.cfg.OneTimeKeys.TokenHash(tok), Data: r.Data,
-		Now: now, ExpiresAt: issued.ExpiresAt, Throttle: r.Throttle,
+		Now: now, ExpiresAt: issued.ExpiresAt, Throttle: r.Throttle, Locale: r.Locale,
 	}
 	if r.Purpose.Exclusive() {
 		t.Subject = r.UserID

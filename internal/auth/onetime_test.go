@@ -329,3 +329,13 @@ func TestThePurgeDeletesExpiredOneTimeTokens(t *testing.T) {
 		t.Errorf("the live token: %v", err)
 	}
 }
+
+func TestATokenWithoutACodeStoresNoCodeHash(t *testing.T) {
+	env := authtest.New(t, auth.Config{})
+	u := env.Signup(t, "nocode@example.com", "correct horse").User
+	issue(t, env, auth.OneTimeRequest{Purpose: onetime.SignIn, UserID: u.ID, Email: u.Email})
+	var n int
+	if err := env.Store.DB().Get(&n, `SELECT count(*) FROM auth.one_time_tokens WHERE code_hash IS NULL AND length(token_hash) = 32`); err != nil || n != 1 {
+		t.Fatalf("%d tokens with a hash and no code hash (%v)", n, err)
+	}
+}

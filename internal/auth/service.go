@@ -75,9 +75,18 @@ type Config struct {
 	// OneTimeKeys hash one-time tokens and codes; nil: the flows that need
 	// them fail.
 	OneTimeKeys *onetime.Keys
+	// EmailVerification is the verification policy; "": optional.
+	EmailVerification EmailVerification
+	// EmailTokenTTL is the lifetime of verify and reset links,
+	// EmailSignInTTL that of sign-in links and codes; zero: the defaults.
+	EmailTokenTTL  time.Duration
+	EmailSignInTTL time.Duration
 	// Redirects are the pages emailed links may lead to (nil: none but
 	// none: every request needs a redirect the allow-list admits).
 	Redirects *redirect.AllowList
+	// EmailIPLimit is how many mail requests (the request mutations) one
+	// client address may make per MailRequestWindow; 0: no limit.
+	EmailIPLimit int
 }
 
 // Service implements every authgate operation.
@@ -114,14 +123,38 @@ func New(store Store, revocations Revocations, tokens *token.Issuer, hasher *pas
 	return &Service{store: store, revocations: revocations, observer: noObserver{}, tokens: tokens, hasher: hasher, keys: keys, clock: clk, random: random, cfg: cfg}
 }
 
-// Signup creates a user with the sign-up role and opens its first session.
-// Every sign-up that gets past the input checks, one that finds the address
-// taken too, counts against the client address's hourly limit
-// (Config.SignupIPLimit), checked before the password is hashed.
-// Errors: FORBIDDEN (sign-up off), BAD_USER_INPUT, WEAK_PASSWORD, EMAIL_TAKEN,
-// RATE_LIMITED (the address's limit, with the wait; or hashing saturated),
-// UNAVAILABLE.
+// Signup creates a user with the sign-up role and opens its first session
+// (SignupWith without a locale).
 func (s *Service) Signup(ctx context.Context, email, pw string, description *string) (*AuthPayload, error) {
+	return s.SignupWith(ctx, SignupRequest{Email: email, Password: pw, Description: description})
+}
+
+// SignupRequest is a sign-up: the address, the password, the first
+// session's description and the language of the user's mails (BCP 47).
+type SignupRequest struct {
+	Email       string
+	Password    string
+	Description *string
+	Locale      *string
+}
+
+// SignupWith creates a user with the sign-up role and opens its first
+// session. Every sign-up that gets past the input checks, one that finds
+// the address taken too, counts against the client address's hourly limit
+// (Config.SignupIPLimit), checked before the password is hashed.
+//
+// While email verification is optional and mail is delivered, the new user
+// is mailed a verification link. While it is required, no session is
+// opened: the user is mailed the link and the answer is EMAIL_NOT_VERIFIED;
+// an address that already has an account gets the same answer (so a
+// sign-up tells nobody whether an address is taken) and its owner a mail
+// saying so (signup_existing), instead of EMAIL_TAKEN.
+// Errors: FORBIDDEN (sign-up off), BAD_USER_INPUT, WEAK_PASSWORD, EMAIL_TAKEN
+// (verification off or optional), EMAIL_NOT_VERIFIED (required),
+// EMAIL_NOT_CONFIGURED (required, and no mail delivery), RATE_LIMITED (the
+// address's limit, with the wait; or hashing saturated), UNAVAILABLE.
+func (s *Service) SignupWith(ctx context.Context, r SignupRequest) (*AuthPayload, error) {
+	email, pw, description := r.Email, r.Password, r.Description
 	if !s.cfg.SignupEnabled {
 		return nil, ErrSignupDisabled
 	}
@@ -135,6 +168,14 @@ func (s *Service) Signup(ctx context.Context, email, pw string, description *str
 	if err := checkDescription(description); err != nil {
 		return nil, err
 	}
+	locale, err := checkLocale(r.Locale)
+	if err != nil {
+		return nil, err
+	}
+	required := s.verification() == VerificationRequired
+	if required && !s.MailConfigured() {
+		return nil, ErrEmailNotConfigured
+	}
 	reserved, err := s.reserveSignup(ctx)
 	if err != nil {
 		return nil, err
@@ -147,18 +188,83 @@ func (s *Service) Signup(ctx context.Context, email, pw string, description *str
 		return nil, err
 	}
 	now := s.clock.Now()
+	nu := NewUser{
+		Email: email, PasswordHash: hash, DefaultRole: s.cfg.SignupRole,
+		AllowedRoles: []string{s.cfg.SignupRole}, Now: now, Locale: locale,
+	}
+	if required {
+		return nil, s.signupUnverified(ctx, nu)
+	}
 	ns, err := s.newSession(ctx, "", description, now, passwordOnly)
 	if err != nil {
 		return nil, err
 	}
-	u, rec, err := s.store.CreateUserWithSession(ctx, NewUser{
-		Email: email, PasswordHash: hash, DefaultRole: s.cfg.SignupRole,
-		AllowedRoles: []string{s.cfg.SignupRole}, Now: now,
-	}, &ns)
+	u, rec, err := s.store.CreateUserWithSession(ctx, nu, &ns)
 	if err != nil {
 		return nil, err
 	}
+	if s.verification() == VerificationOptional && s.MailConfigured() {
+		// The account is made and signed in: a verification mail that
+		// cannot be written now is no reason to fail the sign-up, and the
+		// user can ask for another (sendVerificationEmail).
+		_ = s.mailVerification(ctx, u)
+	}
 	return s.openedPayload(ctx, u.User, rec, ns, now)
+}
+
+// signupUnverified is a sign-up while verification is required: it makes
+// the account without a session and mails the verification link, or, for
+// an address that has an account, mails its owner; it answers
+// EMAIL_NOT_VERIFIED either way.
+func (s *Service) signupUnverified(ctx context.Context, nu NewUser) error {
+	nu.Event = EventSignup
+	u, _, err := s.store.CreateUserWithSession(ctx, nu, nil)
+	switch {
+	case errors.Is(err, ErrEmailTaken):
+		if err := s.mailSignupExisting(ctx, nu.Email, nu.Locale); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if err := s.mailVerification(ctx, u); err != nil {
+			return err
+		}
+	}
+	return ErrEmailNotVerified
+}
+
+// mailVerification mails u a verification link to AUTHGATE_APP_URL
+// (throttled like sendVerificationEmail).
+func (s *Service) mailVerification(ctx context.Context, u UserRecord) error {
+	target, err := s.linkTarget(nil)
+	if err != nil {
+		return err
+	}
+	return s.mailToken(ctx, emailRequest{email: u.Email, target: target}, onetime.Verify, u, true,
+		OneTimeRequest{UserID: u.ID, TTL: s.emailTokenTTL()})
+}
+
+// mailSignupExisting tells the owner of email that someone tried to sign
+// up with it (throttled per address like the other mails); the mail
+// carries no token.
+func (s *Service) mailSignupExisting(ctx context.Context, email, locale string) error {
+	u, err := s.store.UserByEmail(ctx, email)
+	if err != nil {
+		return err
+	}
+	if locale == "" {
+		locale = u.Locale
+	}
+	m, err := s.sealMail(Mail{Template: MailSignupExisting, To: email, Locale: locale, UserID: u.ID})
+	if err != nil {
+		return err
+	}
+	_, err = s.store.IssueOneTimeToken(ctx, NewOneTimeToken{
+		Purpose: onetime.Purpose(MailSignupExisting), Now: s.clock.Now(), Mail: &m,
+		Throttle: &DefaultMailThrottle, ThrottleSubject: string(MailSignupExisting) + ":" + email,
+	})
+	return err
 }
 
 // Login checks an email and password and opens a session. An unknown email
@@ -166,7 +272,8 @@ func (s *Service) Signup(ctx context.Context, email, pw string, description *str
 // checks are counted per account and per client address; while the
 // throttle holds either back, Login answers RATE_LIMITED (with the wait)
 // without checking the password, for known and unknown accounts alike.
-// Errors: INVALID_CREDENTIALS, USER_DISABLED (only after a correct password),
+// Errors: INVALID_CREDENTIALS, USER_DISABLED and EMAIL_NOT_VERIFIED
+// (verification required; both only after a correct password),
 // BAD_USER_INPUT (an identifier or description that cannot be stored,
 // refused before any other work), RATE_LIMITED, UNAVAILABLE.
 func (s *Service) Login(ctx context.Context, identifier, pw string, description *string) (*AuthPayload, error) {
@@ -212,6 +319,14 @@ func (s *Service) Login(ctx context.Context, identifier, pw string, description 
 			return nil, err
 		}
 		return nil, ErrUserDisabled
+	}
+	if s.verification() == VerificationRequired && !u.EmailVerified {
+		// A correct password, as for a disabled user: recorded, not counted.
+		e := auditEvent(ctx, a.Now, EventLoginFailed, u.ID, "", attemptDetail(a, map[string]any{"reason": "email not verified"}))
+		if err := s.store.ReleaseLoginAttempt(ctx, a, &e); err != nil {
+			return nil, err
+		}
+		return nil, ErrEmailNotVerified
 	}
 	newHash := ""
 	if rehash {

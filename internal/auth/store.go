@@ -77,11 +77,40 @@ type Store interface {
 	// ListUsers returns at most limit users whose email contains search, by
 	// email.
 	ListUsers(ctx context.Context, search string, limit int) ([]UserRecord, error)
+	// VerifyEmailByToken uses a live verify token whose hash is one of
+	// hashes and marks its user's address verified if it is still the
+	// token's, in one statement, recording e (the use) and the
+	// verification; false when there is no such token or the address
+	// changed (the token is used up either way).
+	VerifyEmailByToken(ctx context.Context, hashes [][]byte, now time.Time, e AuditEvent) (bool, error)
+	// ResetPassword uses the live reset token r names and, in the same
+	// transaction, sets the new password of its user (if the address is
+	// still the token's: else ErrInvalidEmailToken), verifies the address,
+	// clears the account's login throttle, cuts the user off (ending every
+	// session, whose ids it returns) and opens r.Session. ErrInvalidEmailToken
+	// when there is no such token, ErrUserDisabled for a disabled or banned
+	// user; on any error nothing changes, the token's use included.
+	ResetPassword(ctx context.Context, r PasswordReset) (UserRecord, SessionRecord, []string, error)
+	// MarkEmailVerified marks the address of the user with this email
+	// verified (keeping an earlier instant) and records it; ErrNotFound
+	// when there is no such user.
+	MarkEmailVerified(ctx context.Context, email string, now time.Time) (UserRecord, error)
 	// SetPassword replaces userID's password hash, whatever it was, clears
 	// the account's login throttle and cuts the user off (ending every
 	// session, whose ids it returns), in one transaction; ErrNotFound when
 	// there is no such user.
 	SetPassword(ctx context.Context, userID, newHash string, now time.Time) ([]string, error)
+}
+
+// PasswordReset is a password reset by an emailed token.
+type PasswordReset struct {
+	TokenHashes [][]byte
+	NewHash     string
+	// Session is the fresh session; its UserID is the token's user, as a
+	// peek found it (the reset fails if the token's user differs).
+	Session NewSession
+	// Audit is the token's use (its client).
+	Audit AuditEvent
 }
 
 // CutOff is a per-user revocation with optional account changes.
@@ -142,6 +171,8 @@ type UserRecord struct {
 	// ValidAfter is the user's cut-off: every token and session issued
 	// before it is dead (nil: none yet).
 	ValidAfter *time.Time
+	// Locale is the language of the user's mails (BCP 47; "": English).
+	Locale string
 	// TOTPEnabled says the user's TOTP is on; read by the sign-in lookups
 	// (UserByID, ReserveLoginAttempt), false elsewhere.
 	TOTPEnabled bool
@@ -157,6 +188,17 @@ type NewUser struct {
 	// Disabled creates the user disabled; Imported records that its
 	// password hash was made elsewhere.
 	Disabled, Imported bool
+	// EmailVerified creates the user with its address verified (at Now).
+	EmailVerified bool
+	// Locale is the language of the user's mails ("": none chosen).
+	Locale string
+	// Detail is added to the sign-up's audit row (a first email sign-in's
+	// method).
+	Detail map[string]any
+	// Event is the audit event of a user made without a session:
+	// EventUserCreated ("") or EventSignup (a sign-up that waits for its
+	// address to be verified).
+	Event AuditEventKind
 }
 
 // UserChange is an administrative change to a user; nil fields stay as they are.

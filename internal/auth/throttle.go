@@ -93,6 +93,9 @@ type SignupStore interface {
 
 // SignupAttempt is one sign-up as its limit sees it.
 type SignupAttempt struct {
+	// Scope is the throttle's scope: "" (sign-ups) or "mail_address" (the
+	// request mutations of the emailed flows, counted the same way).
+	Scope string
 	// Address is the client address (IPv6 by its /64).
 	Address string
 	Now     time.Time

@@ -24,6 +24,9 @@ type User struct {
 	// BanReason says why (administrators see it).
 	BannedUntil *time.Time `json:"-" db:"banned_until"`
 	BanReason   *string    `json:"-" db:"ban_reason"`
+	// EmailVerified says the user proved they read mail at Email (an
+	// emailed link or code, a password reset, or an administrator).
+	EmailVerified bool `json:"emailVerified" db:"-"`
 }
 
 // Session is one signed-in device, as its owner sees it.

@@ -41,6 +41,9 @@ func (s *Service) signInVerified(ctx context.Context, userID string, v VerifiedS
 		return nil, err
 	}
 	v.ValidAfter = u.ValidAfter
+	if v.VerifyEmail != "" && v.VerifyEmail == u.Email {
+		u.EmailVerified = true // the statement that opens the session marks it
+	}
 	return s.openSession(ctx, u, v, description)
 }
 

@@ -377,7 +377,7 @@ func PrintTable(w io.Writer, r *Report) {
 			verdict, in.CurrentInDB, in.ClientSessions, in.FinalRefreshOK, in.RevokedSessions, in.LiveSessions, in.SeededSessions, in.Logins)
 	}
 	if len(r.Targets) > 0 {
-		fmt.Fprintf(w, "\ntargets (issue 6)\n")
+		fmt.Fprintf(w, "\ntargets (issues 6 and 19)\n")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, t := range r.Targets {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Status, t.Name, t.Goal, t.Measured)

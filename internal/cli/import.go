@@ -31,6 +31,7 @@ type importRecord struct {
 // no fault of the line (the database went away).
 func runUserImport(ctx context.Context, args []string, env Env) error {
 	fs := newFlagSet("user import", env)
+	verified := fs.Bool("verified", false, "import every address as verified (else unverified until its owner proves it)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func runUserImport(ctx context.Context, args []string, env Env) error {
 		if len(line) == 0 && !tooLong {
 			continue
 		}
-		u, reason, fatal := importLine(ctx, p.auth, line, tooLong)
+		u, reason, fatal := importLine(ctx, p.auth, line, tooLong, *verified)
 		switch {
 		case fatal != nil:
 			fmt.Fprintf(env.Stdout, "line %d: not imported: %s\n", n, oneLine(fatal))
@@ -77,7 +78,7 @@ func runUserImport(ctx context.Context, args []string, env Env) error {
 
 // importLine imports one line. reason says why the line was rejected;
 // fatal is a failure that is not the line's fault.
-func importLine(ctx context.Context, svc *auth.Service, line []byte, tooLong bool) (u auth.User, reason string, fatal error) {
+func importLine(ctx context.Context, svc *auth.Service, line []byte, tooLong, verified bool) (u auth.User, reason string, fatal error) {
 	if tooLong {
 		return u, fmt.Sprintf("longer than %d bytes", maxImportLine), nil
 	}
@@ -99,7 +100,7 @@ func importLine(ctx context.Context, svc *auth.Service, line []byte, tooLong boo
 	enabled := rec.Enabled == nil || *rec.Enabled
 	u, err := svc.ImportUser(ctx, auth.ImportedUser{
 		Email: *rec.Email, PasswordHash: *rec.PasswordHash,
-		DefaultRole: rec.DefaultRole, AllowedRoles: rec.AllowedRoles, Enabled: enabled,
+		DefaultRole: rec.DefaultRole, AllowedRoles: rec.AllowedRoles, Enabled: enabled, EmailVerified: verified,
 	})
 	switch auth.CodeOf(err) {
 	case auth.CodeBadUserInput, auth.CodeEmailTaken:

@@ -17,7 +17,7 @@ func runUser(ctx context.Context, args []string, env Env) error {
 	// The audit trail records what the command line does as the CLI's.
 	ctx = auth.WithActor(ctx, auth.ActorCLI)
 	if len(args) == 0 {
-		return usageError("user: missing subcommand (add, list, set-password, import, disable, enable, ban, unban, set-roles, set-claims, revoke-sessions, delete)")
+		return usageError("user: missing subcommand (add, list, set-password, import, verify, disable, enable, ban, unban, set-roles, set-claims, revoke-sessions, delete)")
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
@@ -33,6 +33,7 @@ func runUser(ctx context.Context, args []string, env Env) error {
 		defaultRole   *string
 		allowedRoles  *string
 		until, reason *string
+		verified      *bool
 	)
 	switch sub {
 	case "set-password":
@@ -41,13 +42,14 @@ func runUser(ctx context.Context, args []string, env Env) error {
 		passwordStdin = fs.Bool("password-stdin", false, "read the password from standard input")
 		defaultRole = fs.String("default-role", "user", "the default role")
 		allowedRoles = fs.String("allowed-roles", "", "comma-separated allowed roles")
+		verified = fs.Bool("verified", false, "mark the address verified (else it is unverified until its owner proves it)")
 	case "set-roles":
 		defaultRole = fs.String("default-role", "", "the default role")
 		allowedRoles = fs.String("allowed-roles", "", "comma-separated allowed roles")
 	case "ban":
 		until = fs.String("until", "", "when the ban ends: a duration from now (24h), a date (2030-01-01) or an RFC 3339 instant")
 		reason = fs.String("reason", "", "why (recorded)")
-	case "disable", "enable", "unban", "revoke-sessions", "set-claims", "delete":
+	case "disable", "enable", "unban", "revoke-sessions", "set-claims", "verify", "delete":
 	default:
 		return usageError(fmt.Sprintf("user: unknown subcommand %q", sub))
 	}
@@ -102,7 +104,17 @@ func runUser(ctx context.Context, args []string, env Env) error {
 		if err != nil {
 			return err
 		}
+		if *verified {
+			if _, err := p.auth.MarkEmailVerified(ctx, addr); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintln(env.Stdout, u.ID)
+	case "verify":
+		if _, err := p.auth.MarkEmailVerified(ctx, addr); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "verified %s\n", addr)
 	case "set-password":
 		pw, err := readPassword(env.Stdin)
 		if err != nil {

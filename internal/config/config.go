@@ -28,6 +28,10 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 // taken addresses) at scale.
 const DefaultSignupIPLimit = 10
 
+// DefaultEmailIPLimit is AUTHGATE_EMAIL_IP_LIMIT's default: thirty mail
+// requests (verification, reset, sign-in) per client address and hour.
+const DefaultEmailIPLimit = 30
+
 // minActionSecretBytes is the shortest AUTHGATE_ACTION_SECRET accepted.
 const minActionSecretBytes = 32
 
@@ -115,6 +119,16 @@ type Config struct {
 	// Mail is mail delivery (AUTHGATE_SMTP_URL, AUTHGATE_MAIL_FROM, …).
 	Mail MailSettings
 
+	// EmailVerification is AUTHGATE_EMAIL_VERIFICATION: off, optional or
+	// required.
+	EmailVerification auth.EmailVerification
+	// EmailTokenTTL and EmailSignInTTL are the lifetimes of emailed verify
+	// and reset links, and of sign-in links and codes.
+	EmailTokenTTL  time.Duration
+	EmailSignInTTL time.Duration
+	// EmailIPLimit is how many mail requests one client address may make
+	// per hour (AUTHGATE_EMAIL_IP_LIMIT); 0: no limit.
+	EmailIPLimit int
 	// AdminSecret, when set, authorises callers of the admin API that send it
 	// as X-Authgate-Admin-Secret (AUTHGATE_ADMIN_SECRET); empty: that way in
 	// is off.
@@ -199,6 +213,11 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	c.RefreshTokenPreviousSecrets = r.secrets("AUTHGATE_REFRESH_TOKEN_PREVIOUS_SECRETS")
 	c.Mail = r.mail()
 	c.Redirects = r.redirects()
+	c.EmailVerification = auth.EmailVerification(r.oneOf("AUTHGATE_EMAIL_VERIFICATION", string(auth.VerificationOptional),
+		string(auth.VerificationOff), string(auth.VerificationOptional), string(auth.VerificationRequired)))
+	c.EmailTokenTTL = r.durationMin("AUTHGATE_EMAIL_TOKEN_TTL", auth.DefaultEmailTokenTTL, time.Minute)
+	c.EmailSignInTTL = r.durationMin("AUTHGATE_EMAIL_SIGNIN_TTL", auth.DefaultEmailSignInTTL, time.Minute)
+	c.EmailIPLimit = r.integer("AUTHGATE_EMAIL_IP_LIMIT", DefaultEmailIPLimit, 0, 1000000)
 	c.MFA = r.mfaSettings(r.getenv("AUTHGATE_APP_URL"))
 	c.ListenDatabaseURL = r.str("AUTHGATE_LISTEN_DATABASE_URL", c.DatabaseURL)
 	c.WebhookAnonymousRole = r.strOrEmpty("AUTHGATE_WEBHOOK_ANONYMOUS_ROLE", "anonymous")
@@ -230,6 +249,11 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if t := c.LoginThrottle; t.BackoffMax > t.Window {
 		return nil, fmt.Errorf("AUTHGATE_LOGIN_BACKOFF_MAX (%s) must not be longer than AUTHGATE_LOGIN_WINDOW (%s)", t.BackoffMax, t.Window)
+	}
+	// Sign-up mails its verification link to the app's page: there is no
+	// redirectTo to take instead.
+	if c.EmailVerification == auth.VerificationRequired && c.Redirects.AppURL() == "" {
+		return nil, fmt.Errorf("AUTHGATE_EMAIL_VERIFICATION=required needs AUTHGATE_APP_URL: the page sign-up's verification link opens")
 	}
 	if c.RefreshTokenSecret != "" && len(c.RefreshTokenSecret) < refreshtoken.MinKeySize {
 		return nil, fmt.Errorf("AUTHGATE_REFRESH_TOKEN_SECRET: must be at least %d bytes", refreshtoken.MinKeySize)

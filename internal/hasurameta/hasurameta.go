@@ -35,7 +35,9 @@ const (
 // request as user. Every other action is for role user only. The emailed
 // flows are public: their links may be opened on another device, signed
 // out (changeEmail, which acts for its caller, is not one of them).
-var publicActions = append(slices.Clone(corePublicActions), "confirmEmailChange",
+var publicActions = append(slices.Clone(corePublicActions),
+	"sendVerificationEmail", "verifyEmail", "requestPasswordReset", "resetPassword",
+	"requestEmailSignIn", "signInWithEmailToken", "signInWithEmailCode", "confirmEmailChange",
 	"completeMfa", "beginPasskeySignIn", "finishPasskeySignIn")
 
 // corePublicActions are the public actions every authgate schema has:

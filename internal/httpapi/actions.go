@@ -39,11 +39,12 @@ var actions = map[string]action{
 			Email       *string `json:"email"`
 			Password    *string `json:"password"`
 			Description *string `json:"description"`
+			Locale      *string `json:"locale"`
 		}
 		if err := decodeInput(in, &a, arg{"email", &a.Email}, arg{"password", &a.Password}); err != nil {
 			return nil, err
 		}
-		return answer(ctx, svc)(svc.Signup(ctx, *a.Email, *a.Password, a.Description))
+		return answer(ctx, svc)(svc.SignupWith(ctx, auth.SignupRequest{Email: *a.Email, Password: *a.Password, Description: a.Description, Locale: a.Locale}))
 	},
 	"login": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
 		var a struct {
@@ -118,6 +119,68 @@ var actions = map[string]action{
 	},
 	"revokeAccessToken": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
 		return svc.RevokeAccessToken(ctx)
+	},
+	"sendVerificationEmail": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		r, err := decodeEmailRequest(in)
+		if err != nil {
+			return nil, err
+		}
+		return svc.SendVerificationEmail(ctx, r)
+	},
+	"verifyEmail": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Token *string `json:"token"`
+		}
+		if err := decodeInput(in, &a, arg{"token", &a.Token}); err != nil {
+			return nil, err
+		}
+		return svc.VerifyEmail(ctx, *a.Token)
+	},
+	"requestPasswordReset": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		r, err := decodeEmailRequest(in)
+		if err != nil {
+			return nil, err
+		}
+		return svc.RequestPasswordReset(ctx, r)
+	},
+	"resetPassword": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Token       *string `json:"token"`
+			NewPassword *string `json:"newPassword"`
+			Description *string `json:"description"`
+		}
+		if err := decodeInput(in, &a, arg{"token", &a.Token}, arg{"newPassword", &a.NewPassword}); err != nil {
+			return nil, err
+		}
+		return answer(ctx, svc)(svc.ResetPassword(ctx, *a.Token, *a.NewPassword, a.Description))
+	},
+	"requestEmailSignIn": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		r, err := decodeEmailRequest(in)
+		if err != nil {
+			return nil, err
+		}
+		return svc.RequestEmailSignIn(ctx, r)
+	},
+	"signInWithEmailToken": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Token       *string `json:"token"`
+			Description *string `json:"description"`
+		}
+		if err := decodeInput(in, &a, arg{"token", &a.Token}); err != nil {
+			return nil, err
+		}
+		return answer(ctx, svc)(svc.SignInWithEmailToken(ctx, *a.Token, a.Description))
+	},
+	"signInWithEmailCode": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Email       *string `json:"email"`
+			Code        *string `json:"code"`
+			Description *string `json:"description"`
+		}
+		if err := decodeInput(in, &a, arg{"email", &a.Email}, arg{"code", &a.Code}); err != nil {
+			return nil, err
+		}
+		return answer(ctx, svc)(svc.SignInWithEmailCode(ctx, *a.Email, *a.Code, a.Description))
 	},
 	"me": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
 		u, err := svc.Me(ctx)
@@ -218,6 +281,21 @@ var actions = map[string]action{
 	"mySessions": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
 		return svc.MySessions(ctx)
 	},
+}
+
+// decodeEmailRequest decodes the input of a request mutation of the
+// emailed flows (email required; redirectTo, locale, description optional).
+func decodeEmailRequest(in json.RawMessage) (auth.EmailRequest, error) {
+	var a struct {
+		Email       *string `json:"email"`
+		RedirectTo  *string `json:"redirectTo"`
+		Locale      *string `json:"locale"`
+		Description *string `json:"description"`
+	}
+	if err := decodeInput(in, &a, arg{"email", &a.Email}); err != nil {
+		return auth.EmailRequest{}, err
+	}
+	return auth.EmailRequest{Email: *a.Email, RedirectTo: a.RedirectTo, Locale: a.Locale, Description: a.Description}, nil
 }
 
 // payloadAnswer is an AuthPayload as an action answers it, the shape of the

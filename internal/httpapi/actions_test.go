@@ -85,14 +85,15 @@ func wantPayload(t *testing.T, status int, raw []byte, email string, issued, ref
 		"refreshTokenExpiresAt": refreshExpires.Format(time.RFC3339),
 		"sessionId":             sid,
 		"user": map[string]any{
-			"id":           uid,
-			"email":        email,
-			"defaultRole":  "user",
-			"allowedRoles": []any{"user"},
-			"createdAt":    authtest.Start.Format(time.RFC3339),
-			"claims":       map[string]any{}, // User.claims in schema.graphql (custom claims)
-			"totpEnabled":  false,            // User.totpEnabled and User.passkeys (issue 16)
-			"passkeys":     []any{},
+			"id":            uid,
+			"email":         email,
+			"defaultRole":   "user",
+			"allowedRoles":  []any{"user"},
+			"createdAt":     authtest.Start.Format(time.RFC3339),
+			"claims":        map[string]any{}, // User.claims in schema.graphql (custom claims)
+			"totpEnabled":   false,            // User.totpEnabled and User.passkeys (issue 16)
+			"passkeys":      []any{},
+			"emailVerified": false,
 		},
 	}
 	if !reflect.DeepEqual(got, want) {

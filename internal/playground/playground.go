@@ -38,6 +38,17 @@ const (
 	reactDOMScript = "react-dom-18.2.0/react-dom.production.min.js"
 )
 
+// The authgate panel (a GraphiQL plugin that signs in and attaches the
+// token) and the @authgate/client modules it imports: built from clients/js
+// by `npm run build:playground` (docs/client.md), committed, and served
+// under a folder named by their content hash, so that browsers may keep
+// them as long as the vendored files and never run a stale copy.
+const (
+	panelDir    = "authgate"
+	panelScript = "playground/panel.js"
+	panelStyle  = "playground/panel.css"
+)
+
 // Playground is the page (rendered once) and its files.
 type Playground struct {
 	page  []byte
@@ -68,6 +79,7 @@ func New(title, endpoint string, introspection bool) *Playground {
 		}
 		served[name] = asset{contentType: mime.TypeByExtension(path.Ext(name)), body: b}
 	}
+	panelPath := addPanel(files, served)
 	integrity := func(name string) string { return hashSource(served[name].body) }
 	render := gqlplayground.Handler(title, endpoint,
 		gqlplayground.WithGraphiqlVersion(AssetPath+graphiQLScript, AssetPath+graphiQLStyle,
@@ -77,11 +89,66 @@ func New(title, endpoint string, introspection bool) *Playground {
 	)
 	var rendered pageWriter
 	render(&rendered, &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/"}, Header: http.Header{}})
-	page := rendered.body.Bytes()
+	page := withPanel(rendered.body.Bytes(), AssetPath+panelPath, integrity(panelPath+panelScript), integrity(panelPath+panelStyle))
 	if !introspection {
 		page = withoutIntrospection(page)
 	}
 	return &Playground{page: page, csp: pagePolicy(page), files: served}
+}
+
+// addPanel adds the panel's files to served under "authgate-<hash>/" and
+// returns that folder.
+func addPanel(files fs.FS, served map[string]asset) string {
+	sum := sha256.New()
+	panel := map[string][]byte{}
+	err := fs.WalkDir(files, panelDir, func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(files, name)
+		if err != nil {
+			return err
+		}
+		rel := strings.TrimPrefix(name, panelDir+"/")
+		panel[rel] = b
+		fmt.Fprintf(sum, "%s\x00%d\x00", rel, len(b))
+		sum.Write(b)
+		return nil
+	})
+	if err != nil || panel[panelScript] == nil || panel[panelStyle] == nil {
+		panic(fmt.Sprintf("playground: the authgate panel's files are missing (%v): run npm run build:playground in clients/js", err))
+	}
+	dir := fmt.Sprintf("%s-%x/", panelDir, sum.Sum(nil)[:6])
+	for rel, b := range panel {
+		served[dir+rel] = asset{contentType: mime.TypeByExtension(path.Ext(rel)), body: b}
+	}
+	return dir
+}
+
+// withPanel edits gqlgen's page so that GraphiQL starts from the panel's
+// module: the page's script defines authgateStart instead of rendering at
+// once, and the module calls it with the fetcher that attaches the token and
+// the plugin (the lock icon, first in GraphiQL's sidebar).
+func withPanel(page []byte, dir, scriptSRI, styleSRI string) []byte {
+	for _, edit := range []struct{ old, new string }{
+		{"      const fetcher = GraphiQL.createFetcher({ url, subscriptionUrl, headers: fetcherHeaders });\n      ReactDOM.render(",
+			"      // authgate's panel module (below) starts GraphiQL with its fetcher and plugin.\n" +
+				"      window.authgateStart = (makeAuthgate) => {\n" +
+				"      const authgate = makeAuthgate(url);\n" +
+				"      plugins.unshift(authgate.plugin);\n" +
+				"      const fetcher = authgate.fetcher(GraphiQL.createFetcher({ url, subscriptionUrl, headers: fetcherHeaders }));\n" +
+				"      ReactDOM.render("},
+		{"        document.getElementById('graphiql'),\n      );\n    </script>",
+			"        document.getElementById('graphiql'),\n      );\n      };\n    </script>\n" +
+				`    <script type="module" src="` + dir + panelScript + `" integrity="` + scriptSRI + `"></script>`},
+		{"</head>", `<link rel="stylesheet" href="` + dir + panelStyle + `" integrity="` + styleSRI + `" />` + "\n  </head>"},
+	} {
+		if bytes.Count(page, []byte(edit.old)) != 1 {
+			panic(fmt.Sprintf("playground: gqlgen's page does not hold %q exactly once", edit.old))
+		}
+		page = bytes.Replace(page, []byte(edit.old), []byte(edit.new), 1)
+	}
+	return page
 }
 
 // The notice shown instead of GraphiQL's schema error, and its style (an

@@ -57,6 +57,9 @@ var upstreamIntegrity = map[string]string{
 	"react-dom-18.2.0/react-dom.production.min.js": "sha256-IXWO0ITNDjfnNXIu5POVfqlgYoop36bDzhodR6LW5Pc=",
 }
 
+// panelFile matches the authgate panel's files, in their content-hashed folder.
+var panelFile = regexp.MustCompile(`^authgate-[0-9a-f]{12}/playground/panel\.(js|css)$`)
+
 var (
 	reference = regexp.MustCompile(`<(?:script|link)\s[^>]*?(?:src|href)="([^"]*)"[^>]*?integrity="([^"]*)"`)
 	inline    = regexp.MustCompile(`(?s)<(script|style)>(.*?)</(?:script|style)>`)
@@ -76,14 +79,15 @@ func TestPageLoadsOnlyItsOwnFiles(t *testing.T) {
 		t.Errorf("the page names another origin: %s", regexp.MustCompile(`\S*://\S*`).FindString(string(page)))
 	}
 	refs := reference.FindAllStringSubmatch(string(page), -1)
-	if len(refs) != len(upstreamIntegrity) {
-		t.Fatalf("page references %d files, want %d: %v", len(refs), len(upstreamIntegrity), refs)
+	if len(refs) != len(upstreamIntegrity)+2 {
+		t.Fatalf("page references %d files, want %d (the vendored ones, the authgate panel's script and style): %v", len(refs), len(upstreamIntegrity)+2, refs)
 	}
 	for _, ref := range refs {
 		path, integrity := html.UnescapeString(ref[1]), html.UnescapeString(ref[2])
 		name := strings.TrimPrefix(path, playground.AssetPath)
-		if upstreamIntegrity[name] == "" {
-			t.Errorf("page loads %s, which is not one of the vendored files", path)
+		panel := panelFile.MatchString(name)
+		if upstreamIntegrity[name] == "" && !panel {
+			t.Errorf("page loads %s, which is neither a vendored file nor the authgate panel", path)
 			continue
 		}
 		resp, body := get(t, s.URL+path)
@@ -91,7 +95,11 @@ func TestPageLoadsOnlyItsOwnFiles(t *testing.T) {
 			t.Errorf("GET %s = %d", path, resp.StatusCode)
 			continue
 		}
-		if got := sri(body); got != upstreamIntegrity[name] || got != integrity {
+		want := upstreamIntegrity[name]
+		if panel {
+			want = integrity
+		}
+		if got := sri(body); got != want || got != integrity {
 			t.Errorf("%s: served bytes hash to %s; page says %s, upstream %s", path, got, integrity, upstreamIntegrity[name])
 		}
 		wantType := map[bool]string{true: "text/css", false: "text/javascript"}[strings.HasSuffix(name, ".css")]
@@ -188,6 +196,32 @@ func TestOnlyTheVendoredFilesAreServed(t *testing.T) {
 		if resp, _ := get(t, s.URL+path); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s = %d, want 404", path, resp.StatusCode)
 		}
+	}
+}
+
+// TestPanelModulesAreServed checks that the @authgate/client modules the
+// panel imports are served beside it, as JavaScript, and that the panel
+// starts GraphiQL (the page's own script only defines authgateStart).
+func TestPanelModulesAreServed(t *testing.T) {
+	t.Parallel()
+	s := serve(t)
+	_, page := get(t, s.URL+"/")
+	m := regexp.MustCompile(`<script type="module" src="(/playground/authgate-[0-9a-f]{12}/)playground/panel\.js"`).FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("the page loads no authgate panel module")
+	}
+	dir := string(m[1])
+	for _, name := range []string{"src/index.js", "src/client.js", "src/errors.js", "src/storage.js", "src/coordinator.js"} {
+		resp, body := get(t, s.URL+dir+name)
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") || len(body) == 0 {
+			t.Errorf("GET %s%s = %d %q", dir, name, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	if !strings.Contains(string(page), "window.authgateStart = (makeAuthgate) =>") {
+		t.Errorf("the page's script does not wait for the panel")
+	}
+	if resp, _ := get(t, s.URL+dir+"src/client.d.ts"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET %ssrc/client.d.ts = %d, want 404", dir, resp.StatusCode)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"authgate/internal/auth"
@@ -28,7 +29,9 @@ import (
 // subject, not null) it replaces the subject's live token in place (ON
 // CONFLICT on the partial unique index of live tokens), so the older
 // token's hash is gone in the statement that makes the newer.
-// mail writes the sealed mail ($14…$18) once per stored token.
+// mail writes the sealed mail ($14…$18) when the token was stored, or
+// when allowed for a mail without a token ($5 null). locale stores the
+// reader's language ($19) on the user.
 //
 // $1 purpose, $2 user id, $3 email, $4 subject, $5 token hash, $6 code
 // hash, $7 data, $8 now, $9 expiry; the throttle: $10 subject, $12 minimum
@@ -60,7 +63,11 @@ WITH throttle AS (
         expires_at = excluded.expires_at
     RETURNING id
 ), mail AS (
-    ` + MailOutboxInsert(14) + ` FROM tok WHERE $14::text IS NOT NULL
+    ` + MailOutboxInsert(14) + ` FROM allowed
+    WHERE $14::text IS NOT NULL AND ($5::bytea IS NULL OR EXISTS (SELECT 1 FROM tok))
+), locale AS (
+    UPDATE auth.users SET locale = $19
+    WHERE id = $2::uuid AND $19::text IS NOT NULL AND locale IS DISTINCT FROM $19 AND EXISTS (SELECT 1 FROM allowed)
 )
 SELECT EXISTS (SELECT 1 FROM allowed)`
 
@@ -95,8 +102,9 @@ func issueOneTimeTokenArgs(t auth.NewOneTimeToken) []any {
 		mailArgs = MailOutboxArgs(*t.Mail, t.Now)
 	}
 	args := append([]any{string(t.Purpose), nullIfEmpty(t.UserID), nullIfEmpty(t.Email), nullIfEmpty(t.Subject),
-		t.TokenHash, t.CodeHash, data, t.Now, t.ExpiresAt,
+		nullIfNoBytes(t.TokenHash), nullIfNoBytes(t.CodeHash), data, t.Now, t.ExpiresAt,
 		throttleSubject, limit, minInterval, window}, mailArgs...)
+	args = append(args, nullIfEmpty(t.Locale))
 	return args
 }
 
@@ -173,12 +181,16 @@ func (s *Store) PeekOneTimeToken(ctx context.Context, purpose onetime.Purpose, h
 }
 
 func (s *Store) oneTimeToken(ctx context.Context, query string, args ...any) (auth.OneTimeToken, error) {
+	return scanOneTimeToken(s.db.QueryRowContext(ctx, query, args...))
+}
+
+func scanOneTimeToken(row *sql.Row) (auth.OneTimeToken, error) {
 	var (
 		t       auth.OneTimeToken
 		purpose string
 		data    []byte
 	)
-	err := s.db.QueryRowContext(ctx, query, args...).Scan(&t.ID, &purpose, &t.UserID, &t.Email, &data, &t.CreatedAt, &t.ExpiresAt)
+	err := row.Scan(&t.ID, &purpose, &t.UserID, &t.Email, &data, &t.CreatedAt, &t.ExpiresAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return auth.OneTimeToken{}, auth.ErrNotFound
 	}
@@ -195,3 +207,148 @@ func (s *Store) oneTimeToken(ctx context.Context, query string, args ...any) (au
 const purgeOneTimeTokens = `
 DELETE FROM auth.one_time_tokens WHERE id IN (
     SELECT id FROM auth.one_time_tokens WHERE expires_at <= $1 LIMIT $2)`
+
+// verifyEmailByToken uses a verify token ($1 its hashes, $2 now) and marks
+// its user's address verified if it is still the token's; the use ($3 ip,
+// $4 user agent) and the verification are audited. A racing second use
+// waits for the first's row lock and finds the token used.
+const verifyEmailByToken = `
+WITH used AS (
+    UPDATE auth.one_time_tokens SET used_at = $2
+    WHERE token_hash = ANY ($1::bytea[]) AND purpose = 'verify' AND used_at IS NULL AND expires_at > $2
+    RETURNING user_id, email
+), verified AS (
+    UPDATE auth.users u SET email_verified_at = COALESCE(u.email_verified_at, $2), updated_at = $2
+    FROM used WHERE u.id = used.user_id AND u.email = used.email
+    RETURNING u.id, u.email
+), audit AS (
+    INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail)
+    SELECT $2, '` + string(auth.EventOneTimeTokenUsed) + `', used.user_id, $3, $4,
+           jsonb_build_object('purpose', 'verify', 'email', used.email) FROM used
+    UNION ALL
+    SELECT $2, '` + string(auth.EventEmailVerified) + `', verified.id, $3, $4,
+           jsonb_build_object('method', 'link', 'email', verified.email) FROM verified
+)
+SELECT EXISTS (SELECT 1 FROM verified)`
+
+// VerifyEmailByToken implements auth.Store.
+func (s *Store) VerifyEmailByToken(ctx context.Context, hashes [][]byte, now time.Time, e auth.AuditEvent) (bool, error) {
+	var ok bool
+	err := s.db.QueryRowContext(ctx, verifyEmailByToken, pq.ByteaArray(hashes), now, nullIfEmpty(e.IP), nullIfEmpty(e.UserAgent)).Scan(&ok)
+	return ok, mapError(err)
+}
+
+// resetPasswordUser locks the reset token's user ($1) and reads what the
+// reset depends on: its address and whether it may sign in ($2 now).
+const resetPasswordUser = `
+SELECT email, disabled OR COALESCE(banned_until > $2, false) FROM auth.users WHERE id = $1 FOR NO KEY UPDATE`
+
+// resetPasswordHash sets the new hash ($2) of user $1, verifies its
+// address and clears the account's login throttle ($3 now).
+const resetPasswordHash = `
+WITH reset AS (
+    DELETE FROM auth.login_throttle WHERE scope = 'account' AND subject = (SELECT email FROM auth.users WHERE id = $1)
+), verified AS (
+    INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail)
+    SELECT $3, '` + string(auth.EventEmailVerified) + `', id, $4, $5, jsonb_build_object('method', 'reset', 'email', email)
+    FROM auth.users WHERE id = $1 AND email_verified_at IS NULL
+)
+UPDATE auth.users SET password_hash = $2, email_verified_at = COALESCE(email_verified_at, $3), updated_at = $3
+WHERE id = $1`
+
+// ResetPassword implements auth.Store.
+func (s *Store) ResetPassword(ctx context.Context, r auth.PasswordReset) (auth.UserRecord, auth.SessionRecord, []string, error) {
+	var (
+		rec   auth.SessionRecord
+		ended []string
+		user  auth.UserRecord
+	)
+	ns := r.Session
+	ip, ua := nullIfEmpty(r.Audit.IP), nullIfEmpty(r.Audit.UserAgent)
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		detail, err := jsonObject(r.Audit.Detail)
+		if err != nil {
+			return err
+		}
+		t, err := scanOneTimeToken(tx.QueryRowContext(ctx, consumeOneTimeToken, string(onetime.Reset), pq.ByteaArray(r.TokenHashes),
+			ns.Now, ip, ua, detail))
+		if err != nil {
+			if errors.Is(err, auth.ErrNotFound) {
+				return auth.ErrInvalidEmailToken
+			}
+			return err
+		}
+		if t.UserID != ns.UserID {
+			return auth.ErrInvalidEmailToken // another token than the one peeked at, for another user
+		}
+		var (
+			email   string
+			refused bool
+		)
+		if err := tx.QueryRowContext(ctx, resetPasswordUser, t.UserID, ns.Now).Scan(&email, &refused); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return auth.ErrInvalidEmailToken
+			}
+			return mapError(err)
+		}
+		if email != t.Email {
+			return auth.ErrInvalidEmailToken
+		}
+		if refused {
+			return auth.ErrUserDisabled
+		}
+		if _, err := tx.ExecContext(ctx, resetPasswordHash, t.UserID, r.NewHash, ns.Now, ip, ua); err != nil {
+			return mapError(err)
+		}
+		ended, err = cutOff(ctx, tx, t.UserID, auth.CutOff{Now: ns.Now, Reason: "password reset"},
+			auth.EventPasswordReset, nil, ip, ua)
+		if err != nil {
+			return err
+		}
+		if rec, err = createSession(ctx, tx, insertSession, ns); err != nil {
+			return err
+		}
+		var row userRow
+		if err := tx.QueryRowxContext(ctx, userByID, t.UserID).StructScan(&row); err != nil {
+			return mapError(err)
+		}
+		user = row.record()
+		return nil
+	})
+	return user, rec, ended, err
+}
+
+// markEmailVerified marks the address $1 verified at $2 (an earlier
+// instant stays) and records it ($3 ip, $4 user agent).
+const markEmailVerified = `
+WITH u AS (
+    UPDATE auth.users SET email_verified_at = COALESCE(email_verified_at, $2), updated_at = $2
+    WHERE email = $1
+    RETURNING ` + userColumns + `
+), audit AS (
+    INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail)
+    SELECT $2, '` + string(auth.EventEmailVerified) + `', u.id, $3, $4, jsonb_build_object('method', 'admin', 'email', u.email) FROM u
+)
+SELECT * FROM u`
+
+// MarkEmailVerified implements auth.Store.
+func (s *Store) MarkEmailVerified(ctx context.Context, email string, now time.Time) (auth.UserRecord, error) {
+	ip, ua := requestClient(ctx)
+	var row userRow
+	if err := s.db.QueryRowxContext(ctx, markEmailVerified, email, now, ip, ua).StructScan(&row); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return auth.UserRecord{}, auth.ErrNotFound
+		}
+		return auth.UserRecord{}, mapError(err)
+	}
+	return row.record(), nil
+}
+
+// nullIfNoBytes is b, or null when b is empty: lib/pq sends a nil []byte
+// as an empty bytea, not as null.
+func nullIfNoBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}

@@ -156,7 +156,8 @@ cur AS (
     SELECT s.id, s.token_secret, s.generation, s.rotated_at, s.rotated_client, s.replays,
            s.created_at, s.expires_at, s.max_expires_at, s.revoked_at, s.amr, s.auth_level,
            u.id AS user_id, u.email, u.default_role, u.allowed_roles, u.disabled,
-           u.created_at AS user_created_at, u.custom_claims, u.banned_until, u.valid_after
+           u.created_at AS user_created_at, u.custom_claims, u.banned_until, u.valid_after,
+           u.email_verified_at IS NOT NULL AS email_verified
     FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
     WHERE s.id = (SELECT id FROM found)
     FOR NO KEY UPDATE OF s
@@ -202,7 +203,7 @@ cur AS (
     FROM decided d WHERE d.outcome = 'reused' OR ($9::boolean AND d.outcome IN ('rotated', 'replayed'))
 )
 SELECT d.outcome, d.id, d.created_at, COALESCE((SELECT expires_at FROM upd), d.expires_at) AS expires_at,
-       d.user_id, d.email, d.default_role, d.allowed_roles, d.user_created_at, d.custom_claims,
+       d.user_id, d.email, d.default_role, d.allowed_roles, d.user_created_at, d.custom_claims, d.email_verified,
        d.amr, d.auth_level, d.g + 1 AS successor_generation,
        CASE WHEN d.outcome IN ('rotated', 'replayed') THEN sha256(d.token_secret || int8send(d.g + 1)) END AS successor_proof,
        (SELECT count(pg_notify('` + revocation.Channel + `', 's|' || id || '|' || $6)) FROM decided WHERE outcome = 'reused') AS notified
@@ -244,7 +245,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r auth.Rotation) (auth.R
 		args = append(args, r.SessionID, r.Generation, r.Proof)
 	}
 	err := stmts{s}.QueryRowxContext(ctx, query, args...).Scan(&res.Outcome, &res.SessionID, &res.AuthTime, &res.ExpiresAt,
-		&res.User.ID, &res.User.Email, &res.User.DefaultRole, &roles, &res.User.CreatedAt, &claims,
+		&res.User.ID, &res.User.Email, &res.User.DefaultRole, &roles, &res.User.CreatedAt, &claims, &res.User.EmailVerified,
 		&amr, &res.AuthLevel, &res.SuccessorGeneration, &res.SuccessorProof, &notified)
 	if errors.Is(err, sql.ErrNoRows) {
 		return auth.RotationResult{Outcome: auth.Unknown}, nil

@@ -101,7 +101,7 @@ const candidateColumns = `COALESCE(u.id::text, '') AS id, COALESCE(u.email, '') 
        COALESCE(u.password_hash, '') AS password_hash, COALESCE(u.default_role, '') AS default_role,
        u.allowed_roles, COALESCE(u.disabled, false) AS disabled,
        COALESCE(u.created_at, 'epoch') AS created_at, u.custom_claims, u.banned_until, u.valid_after,
-       ` + totpEnabledColumn
+       u.email_verified_at, u.locale, ` + totpEnabledColumn
 
 // ReserveLoginAttempt implements auth.ThrottleStore.
 func (s *Store) ReserveLoginAttempt(ctx context.Context, a auth.LoginAttempt) (auth.LoginCandidate, error) {
@@ -226,12 +226,13 @@ const signupWindowPassed = `(t.failures = 0 OR t.window_start <= $2::timestamptz
 // reserveSignup counts a sign-up of an address ($1) at $2 unless it has made
 // $3 in its window ($4 microseconds), and reports when the window ends. The
 // count and the check are one UPSERT under the row's lock, so concurrent
-// sign-ups cannot pass the limit. Rows of scope 'signup' count sign-ups in
-// the columns named for failures.
+// sign-ups cannot pass the limit. Rows of scope 'signup' ($5) count
+// sign-ups in the columns named for failures; rows of scope 'mail_address'
+// count the emailed flows' requests the same way.
 const reserveSignup = `
 WITH counted AS (
     INSERT INTO auth.login_throttle AS t (scope, subject, failures, window_start, last_failure_at)
-    VALUES ('signup', $1, 1, $2, $2)
+    VALUES ($5, $1, 1, $2, $2)
     ON CONFLICT (scope, subject) DO UPDATE SET
         failures        = CASE WHEN ` + signupWindowPassed + ` THEN 1 ELSE t.failures + 1 END,
         window_start    = CASE WHEN ` + signupWindowPassed + ` THEN $2 ELSE t.window_start END,
@@ -241,7 +242,7 @@ WITH counted AS (
 )
 SELECT EXISTS (SELECT 1 FROM counted),
        (SELECT window_start + $4::float8 * interval '1 microsecond' FROM auth.login_throttle
-        WHERE scope = 'signup' AND subject = $1)`
+        WHERE scope = $5 AND subject = $1)`
 
 // ReserveSignup implements auth.SignupStore.
 func (s *Store) ReserveSignup(ctx context.Context, a auth.SignupAttempt) (time.Time, error) {
@@ -249,7 +250,7 @@ func (s *Store) ReserveSignup(ctx context.Context, a auth.SignupAttempt) (time.T
 		counted bool
 		until   *time.Time
 	)
-	err := s.db.QueryRowContext(ctx, reserveSignup, a.Address, a.Now, a.Limit, microseconds(a.Window)).Scan(&counted, &until)
+	err := s.db.QueryRowContext(ctx, reserveSignup, a.Address, a.Now, a.Limit, microseconds(a.Window), signupScope(a)).Scan(&counted, &until)
 	if err != nil {
 		return time.Time{}, mapError(err)
 	}
@@ -265,11 +266,11 @@ func (s *Store) ReserveSignup(ctx context.Context, a auth.SignupAttempt) (time.T
 }
 
 const releaseSignup = `
-UPDATE auth.login_throttle SET failures = failures - 1 WHERE scope = 'signup' AND subject = $1 AND failures > 0`
+UPDATE auth.login_throttle SET failures = failures - 1 WHERE scope = $2 AND subject = $1 AND failures > 0`
 
 // ReleaseSignup implements auth.SignupStore.
 func (s *Store) ReleaseSignup(ctx context.Context, a auth.SignupAttempt) error {
-	_, err := s.db.ExecContext(ctx, releaseSignup, a.Address)
+	_, err := s.db.ExecContext(ctx, releaseSignup, a.Address, signupScope(a))
 	return mapError(err)
 }
 
@@ -322,4 +323,12 @@ func nullIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// signupScope is a's throttle scope.
+func signupScope(a auth.SignupAttempt) string {
+	if a.Scope == "" {
+		return "signup"
+	}
+	return a.Scope
 }

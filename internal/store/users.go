@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -25,7 +26,10 @@ type userRow struct {
 	BannedUntil  *time.Time     `db:"banned_until"`
 	BanReason    *string        `db:"ban_reason"`
 	ValidAfter   *time.Time     `db:"valid_after"`
-	TOTPEnabled  bool           `db:"totp_enabled"` // read only where a sign-in needs it
+	// EmailVerifiedAt and Locale are read where userColumns are.
+	EmailVerifiedAt *time.Time `db:"email_verified_at"`
+	Locale          *string    `db:"locale"`
+	TOTPEnabled     bool       `db:"totp_enabled"` // read only where a sign-in needs it
 }
 
 func (r userRow) record() auth.UserRecord {
@@ -34,56 +38,69 @@ func (r userRow) record() auth.UserRecord {
 			ID: r.ID, Email: r.Email, DefaultRole: r.DefaultRole,
 			AllowedRoles: []string(r.AllowedRoles), CreatedAt: r.CreatedAt.UTC(), Disabled: r.Disabled,
 			Claims: auth.Claims(r.CustomClaims), BannedUntil: r.BannedUntil, BanReason: r.BanReason,
+			EmailVerified: r.EmailVerifiedAt != nil,
 		},
 		PasswordHash: r.PasswordHash,
 		ValidAfter:   r.ValidAfter,
+		Locale:       stringOrEmpty(r.Locale),
 		TOTPEnabled:  r.TOTPEnabled,
 	}
 }
 
-const userColumns = `id, email, password_hash, default_role, allowed_roles, disabled, created_at, custom_claims, banned_until, ban_reason, valid_after`
+const userColumns = `id, email, password_hash, default_role, allowed_roles, disabled, created_at, custom_claims, banned_until, ban_reason, valid_after, email_verified_at, locale`
 
 // insertUser creates a user (an administrator's, or imported: $6 disabled,
 // $7 imported) and records it in the audit trail, with $8 the actor, $9 ip,
-// $10 user agent.
+// $10 user agent; $11 verified, $12 locale, $13 the event (user_created, or
+// signup for a sign-up without a session).
 const insertUser = `
 WITH u AS (
-    INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at, disabled)
-    VALUES ($1, $2, $3, $4, $5, $5, $6)
+    INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at, disabled,
+                            email_verified_at, locale)
+    VALUES ($1, $2, $3, $4, $5, $5, $6, CASE WHEN $11::boolean THEN $5::timestamptz END, $12)
     RETURNING ` + userColumns + `
 ), audit AS (
     INSERT INTO auth.audit_events (at, event, user_id, detail, actor, ip, user_agent)
-    SELECT $5, 'user_created', u.id, jsonb_build_object('imported', $7::boolean, 'disabled', u.disabled), $8, $9, $10 FROM u
+    SELECT $5, $13, u.id, CASE WHEN $13 = 'user_created'
+           THEN jsonb_build_object('imported', $7::boolean, 'disabled', u.disabled, 'email_verified', $11::boolean)
+           ELSE '{}'::jsonb END, $8, $9, $10 FROM u
 )
 SELECT * FROM u`
 
 // insertUserWithSession creates the user and its first session in one
 // statement, so a sign-up is atomic and one round trip; it records the
-// sign-up in the audit trail.
+// sign-up in the audit trail ($12 verified, $13 locale, $14 more detail;
+// $15 the session's AMR, $16 its assurance level).
 const insertUserWithSession = `
 WITH u AS (
-    INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $5)
+    INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at,
+                            email_verified_at, locale)
+    VALUES ($1, $2, $3, $4, $5, $5, CASE WHEN $12::boolean THEN $5::timestamptz END, $13)
     RETURNING ` + userColumns + `
 ), s AS (
     INSERT INTO auth.sessions (user_id, token_secret, description, user_agent, ip,
                                created_at, last_activity_at, expires_at, max_expires_at, amr, auth_level)
-    SELECT u.id, $6, $7, NULLIF($8, ''), NULLIF($9, ''), $5, $5, $10, $11, $12, $13 FROM u
+    SELECT u.id, $6, $7, NULLIF($8, ''), NULLIF($9, ''), $5, $5, $10, $11, $15, $16 FROM u
     RETURNING id AS session_id, user_id, ip, user_agent, expires_at AS session_expires_at
 ), audit AS (
-    INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent)
-    SELECT $5, 'signup', s.user_id, s.session_id, s.ip, s.user_agent FROM s
+    INSERT INTO auth.audit_events (at, event, user_id, session_id, ip, user_agent, detail)
+    SELECT $5, 'signup', s.user_id, s.session_id, s.ip, s.user_agent, $14::jsonb FROM s
 )
 SELECT u.*, s.session_id, s.session_expires_at FROM u, s`
 
 // CreateUserWithSession implements auth.Store.
 func (s *Store) CreateUserWithSession(ctx context.Context, u auth.NewUser, ns *auth.NewSession) (auth.UserRecord, auth.SessionRecord, error) {
 	roles := pq.StringArray(u.AllowedRoles)
+	signupDetail, err := jsonObject(u.Detail)
+	if err != nil {
+		return auth.UserRecord{}, auth.SessionRecord{}, err
+	}
 	if ns == nil {
 		var row userRow
+		event := cmp.Or(u.Event, auth.EventUserCreated)
 		ip, ua := requestClient(ctx)
 		err := s.db.QueryRowxContext(ctx, insertUser, u.Email, u.PasswordHash, u.DefaultRole, roles, u.Now,
-			u.Disabled, u.Imported, requestActor(ctx), ip, ua).StructScan(&row)
+			u.Disabled, u.Imported, requestActor(ctx), ip, ua, u.EmailVerified, nullIfEmpty(u.Locale), string(event)).StructScan(&row)
 		if err != nil {
 			return auth.UserRecord{}, auth.SessionRecord{}, userInsertError(err)
 		}
@@ -94,9 +111,9 @@ func (s *Store) CreateUserWithSession(ctx context.Context, u auth.NewUser, ns *a
 		SessionID        string    `db:"session_id"`
 		SessionExpiresAt time.Time `db:"session_expires_at"`
 	}
-	err := s.db.QueryRowxContext(ctx, insertUserWithSession, u.Email, u.PasswordHash, u.DefaultRole, roles, u.Now,
+	err = s.db.QueryRowxContext(ctx, insertUserWithSession, u.Email, u.PasswordHash, u.DefaultRole, roles, u.Now,
 		ns.TokenSecret, ns.Description, ns.UserAgent, ns.IP, ns.ExpiresAt, ns.MaxExpiresAt,
-		pq.StringArray(ns.AMR), ns.AuthLevel).StructScan(&row)
+		u.EmailVerified, nullIfEmpty(u.Locale), signupDetail, pq.StringArray(ns.AMR), ns.AuthLevel).StructScan(&row)
 	if err != nil {
 		return auth.UserRecord{}, auth.SessionRecord{}, userInsertError(err)
 	}
@@ -225,3 +242,10 @@ func (s *Store) ListUsers(ctx context.Context, search string, limit int) ([]auth
 
 // likeEscaper makes text match itself in a LIKE pattern with ESCAPE '\'.
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+func stringOrEmpty(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -87,10 +87,13 @@ function decodeClaims(jwt: string): { iat?: number; exp?: number } {
 function toStored(p: Record<string, unknown>, receivedAt: number): StoredSession {
   const accessToken = String(p.accessToken);
   const { iat, exp } = decodeClaims(accessToken);
+  // iat and exp are whole seconds and authgate truncates the issuing instant
+  // to one, so a token lives between exp − iat − 1 s and exp − iat: count on
+  // the shorter.
   const lifetime =
-    typeof iat === 'number' && typeof exp === 'number' && exp > iat
-      ? (exp - iat) * 1000
-      : Math.max(0, Date.parse(String(p.accessTokenExpiresAt)) - receivedAt);
+    typeof iat === 'number' && typeof exp === 'number' && exp - iat > 2
+      ? (exp - iat - 1) * 1000
+      : Math.max(0, Date.parse(String(p.accessTokenExpiresAt)) - receivedAt - 1000);
   return {
     accessToken,
     accessTokenExpiresAt: String(p.accessTokenExpiresAt),
@@ -101,6 +104,12 @@ function toStored(p: Record<string, unknown>, receivedAt: number): StoredSession
     expiresAtLocal: receivedAt + lifetime,
     lifetime,
   };
+}
+
+/** newest is the later of two copies of one session (the one that expires last), or a if they are of different sessions. */
+function newest(a: StoredSession | null, b: StoredSession | null): StoredSession | null {
+  if (!a || !b || a.sessionId !== b.sessionId) return a;
+  return b.expiresAtLocal > a.expiresAtLocal ? b : a;
 }
 
 function publicSession(s: StoredSession | null): AuthSession | null {
@@ -130,6 +139,8 @@ export class AuthgateClient {
   private readonly autoRefresh: boolean;
   private readonly key: string;
   private current: StoredSession | null = null;
+  /** The newest session another tab announced (localStorage and custom storage). */
+  private heard: StoredSession | null = null;
   private listeners = new Set<Listener>();
   private refreshing: Promise<StoredSession | null> | null = null;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -221,11 +232,11 @@ export class AuthgateClient {
     const prev = this.current;
     this.current = s;
     this.schedule();
-    if (this.store.mode === 'cookie') {
-      this.coordinator.post(s ? { type: 'session', session: s } : { type: 'signed-out' });
-    } else {
-      this.coordinator.post({ type: 'changed' });
-    }
+    // The session travels with the notice too: a tab's copy of localStorage
+    // may lag a moment behind another tab's write, and the newest of the two
+    // is what the next refresh must present.
+    this.heard = null;
+    this.coordinator.post(s ? { type: this.store.mode === 'cookie' ? 'session' : 'changed', session: s } : { type: 'signed-out' });
     if (!s && !prev) return;
     this.emit(event, s);
   }
@@ -240,16 +251,29 @@ export class AuthgateClient {
         if (this.store.mode === 'cookie' && m.session) await this.adopt({ ...m.session, refreshToken: null });
         return;
       case 'signed-out':
-        await this.store.write(null);
+        this.heard = null;
+        if (this.store.mode !== 'localStorage') await this.store.write(null);
         await this.adopt(null);
         return;
       case 'changed':
-        await this.adopt(await this.store.read());
+        if (m.session && (!this.heard || m.session.expiresAtLocal > this.heard.expiresAtLocal)) this.heard = m.session;
+        await this.adopt(newest(await this.store.read(), this.heard));
         return;
     }
   }
 
   // ---- refresh ------------------------------------------------------------
+
+  /**
+   * askPeers (cookie mode) asks the other tabs for their access token and
+   * waits a moment for one fresher than ours: a tab that missed their
+   * announcements (asleep, or just opened) then needs no refresh of its own.
+   */
+  private async askPeers() {
+    const before = this.current?.accessToken;
+    this.coordinator.post({ type: 'hello' });
+    for (let i = 0; i < 5 && this.current?.accessToken === before; i++) await new Promise((r) => setTimeout(r, 10));
+  }
 
   private marginFor(s: StoredSession) {
     return Math.min(this.margin, s.lifetime / 2);
@@ -264,7 +288,10 @@ export class AuthgateClient {
     this.timer = undefined;
     const s = this.current;
     if (!s || !this.autoRefresh || this.closed) return;
-    const due = Math.max(0, s.expiresAtLocal - this.marginFor(s) - Date.now());
+    // A little jitter keeps tabs whose timers were set by the same refresh
+    // from all reaching for the lock in the same instant.
+    const jitter = Math.random() * Math.min(500, this.marginFor(s) / 4);
+    const due = Math.max(0, s.expiresAtLocal - this.marginFor(s) - Date.now() + jitter);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.refresh().catch(() => {
@@ -300,7 +327,8 @@ export class AuthgateClient {
 
   private async refreshHoldingLock(failed: string | undefined, initial: boolean): Promise<StoredSession | null> {
     const cookie = this.store.mode === 'cookie';
-    const latest = cookie ? this.current : await this.store.read();
+    if (cookie && this.current && this.needsRefresh(this.current)) await this.askPeers();
+    const latest = cookie ? this.current : newest(await this.store.read(), this.heard);
     if (!cookie) await this.adopt(latest);
     if (!latest && !cookie) return null;
     if (latest && latest.accessToken !== failed && !this.needsRefresh(latest)) return latest;
@@ -319,6 +347,19 @@ export class AuthgateClient {
       }
       throw e;
     }
+  }
+
+  /**
+   * refreshSession refreshes now, even if the access token looks fresh (for
+   * a token the app saw refused), unless another tab already did since; it
+   * resolves to the new state, or null when nobody is signed in, and rejects
+   * like getAccessToken.
+   */
+  async refreshSession(): Promise<AuthSession | null> {
+    await this.ready;
+    const s = this.current;
+    if (!s) return null;
+    return publicSession(await this.refresh(s.accessToken));
   }
 
   /**
@@ -523,6 +564,56 @@ export class AuthgateClient {
     const s = toStored(payload, Date.now());
     await this.coordinator.exclusive(() => this.commit(s, 'SIGNED_IN'));
     return publicSession(s)!;
+  }
+
+  // ---- second factors (issue 16) and the email change (issue 14) -----------
+
+  /**
+   * completeMfa finishes a sign-in that rejected with MFA_REQUIRED: pass its
+   * `extensions.ticket` and a TOTP `code` or a `recoveryCode`. Rejects with
+   * INVALID_MFA_CODE (`reason` ticket: sign in again; code: try another).
+   */
+  completeMfa(p: { ticket: string; code?: string; recoveryCode?: string; description?: string }): Promise<AuthSession> {
+    return this.signedIn(
+      'completeMfa',
+      `mutation($ticket: String!, $code: String, $recoveryCode: String, $description: String) { completeMfa(ticket: $ticket, code: $code, recoveryCode: $recoveryCode, description: $description) { ${PAYLOAD} } }`,
+      { ticket: p.ticket, code: p.code ?? null, recoveryCode: p.recoveryCode ?? null, description: p.description ?? null },
+    );
+  }
+
+  /** enrollTotp starts turning TOTP on: `{ secret, otpauthUrl, qrCodePng }` (base64 PNG). */
+  enrollTotp(): Promise<{ secret: string; otpauthUrl: string; qrCodePng: string }> {
+    return this.authed('enrollTotp', 'mutation { enrollTotp { secret otpauthUrl qrCodePng } }');
+  }
+
+  /** confirmTotp turns TOTP on with its first code and resolves to the 10 recovery codes (shown once). */
+  confirmTotp(p: { code: string }): Promise<string[]> {
+    return this.authed('confirmTotp', 'mutation($code: String!) { confirmTotp(code: $code) }', { code: p.code });
+  }
+
+  /** disableTotp turns TOTP off, given a current TOTP code or a recovery code. */
+  disableTotp(p: { code: string }): Promise<boolean> {
+    return this.authed('disableTotp', 'mutation($code: String!) { disableTotp(code: $code) }', { code: p.code });
+  }
+
+  /** regenerateRecoveryCodes replaces the recovery codes, given a current code; resolves to the new ones. */
+  regenerateRecoveryCodes(p: { code: string }): Promise<string[]> {
+    return this.authed('regenerateRecoveryCodes', 'mutation($code: String!) { regenerateRecoveryCodes(code: $code) }', { code: p.code });
+  }
+
+  /** changeEmail mails a confirmation link for newEmail (always true, see docs/email.md). */
+  changeEmail(p: { newEmail: string; redirectTo?: string; locale?: string }): Promise<boolean> {
+    return this.authed('changeEmail', 'mutation($newEmail: String!, $redirectTo: String, $locale: String) { changeEmail(newEmail: $newEmail, redirectTo: $redirectTo, locale: $locale) }', {
+      newEmail: p.newEmail,
+      redirectTo: p.redirectTo ?? null,
+      locale: p.locale ?? null,
+    });
+  }
+
+  /** confirmEmailChange switches the address with the emailed token (no session needed). Rejects with INVALID_EMAIL_TOKEN or EMAIL_TAKEN. */
+  async confirmEmailChange(p: { token: string }): Promise<boolean> {
+    const data = await this.call('confirmEmailChange', 'mutation($token: String!) { confirmEmailChange(token: $token) }', { token: p.token });
+    return data.confirmEmailChange as boolean;
   }
 
   /** me resolves to the signed-in user, fresh from the server. */

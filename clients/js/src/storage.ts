@@ -22,9 +22,9 @@ export interface StoredSession {
   refreshTokenExpiresAt: string;
   sessionId: string;
   user: unknown;
-  /** Milliseconds since the epoch, by this machine's clock: receipt time plus the token's lifetime (exp − iat). */
+  /** When the access token expires, by this machine's clock (ms since the epoch): receipt time plus its lifetime. */
   expiresAtLocal: number;
-  /** The token's lifetime in milliseconds. */
+  /** The token's lifetime in milliseconds: exp − iat less the second iat may have been truncated by. */
   lifetime: number;
 }
 

@@ -2,7 +2,8 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in the LICENSE file.
 
-// Package argon2id is golang.org/x/crypto/argon2 (v0.58.0, Argon2id only)
+// Package argon2id is golang.org/x/crypto/argon2 (v0.58.0, Argon2id only;
+// forkedFrom in its tests must name the x/crypto version go.mod uses)
 // with one change: the caller owns the working memory and can reuse it.
 //
 // x/crypto allocates the whole memory cost (19 MiB by default) on every

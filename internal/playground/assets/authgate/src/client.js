@@ -1,0 +1,560 @@
+import { AuthgateError, errorFrom, isUnauthenticated, sessionEndingCodes } from './errors.js';
+import { Coordinator } from './coordinator.js';
+import { openStore, parseStoredSession } from './storage.js';
+const USER_FIELDS = 'id email defaultRole allowedRoles createdAt claims';
+const PAYLOAD = `accessToken accessTokenExpiresAt refreshToken refreshTokenExpiresAt sessionId user { ${USER_FIELDS} }`;
+const SESSION_FIELDS = 'id description userAgent ip createdAt lastActivityAt expiresAt current';
+function decodeClaims(jwt) {
+    try {
+        const part = jwt.split('.')[1] ?? '';
+        const b64 = part.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((part.length + 3) % 4);
+        return JSON.parse(atob(b64));
+    }
+    catch {
+        return {};
+    }
+}
+/** toStored keeps a payload with its expiry by this machine's clock, so a skewed clock never makes the client refresh too late. */
+function toStored(p, receivedAt) {
+    const accessToken = String(p.accessToken);
+    const { iat, exp } = decodeClaims(accessToken);
+    // iat and exp are whole seconds and authgate truncates the issuing instant
+    // to one, so a token lives between exp − iat − 1 s and exp − iat: count on
+    // the shorter.
+    const lifetime = typeof iat === 'number' && typeof exp === 'number' && exp - iat > 2
+        ? (exp - iat - 1) * 1000
+        : Math.max(0, Date.parse(String(p.accessTokenExpiresAt)) - receivedAt - 1000);
+    return {
+        accessToken,
+        accessTokenExpiresAt: String(p.accessTokenExpiresAt),
+        refreshToken: typeof p.refreshToken === 'string' && p.refreshToken !== '' ? p.refreshToken : null,
+        refreshTokenExpiresAt: String(p.refreshTokenExpiresAt),
+        sessionId: String(p.sessionId),
+        user: p.user,
+        expiresAtLocal: receivedAt + lifetime,
+        lifetime,
+    };
+}
+/** newest is the later of two copies of one session (the one that expires last), or a if they are of different sessions. */
+function newest(a, b) {
+    if (!a || !b || a.sessionId !== b.sessionId)
+        return a;
+    return b.expiresAtLocal > a.expiresAtLocal ? b : a;
+}
+function publicSession(s) {
+    if (!s)
+        return null;
+    return {
+        accessToken: s.accessToken,
+        accessTokenExpiresAt: s.accessTokenExpiresAt,
+        refreshTokenExpiresAt: s.refreshTokenExpiresAt,
+        sessionId: s.sessionId,
+        user: s.user,
+    };
+}
+/**
+ * AuthgateClient keeps one user signed in: it signs in, keeps the access token
+ * fresh (one refresh at a time across all tabs), and attaches it to requests.
+ * Make one with createClient.
+ */
+export class AuthgateClient {
+    /** The GraphQL endpoint the client talks to. */
+    url;
+    store;
+    coordinator;
+    margin;
+    fetchImpl;
+    headers;
+    autoRefresh;
+    key;
+    current = null;
+    /** The newest session another tab announced (localStorage and custom storage). */
+    heard = null;
+    listeners = new Set();
+    refreshing = null;
+    timer;
+    closed = false;
+    ready;
+    onStorage = (ev) => {
+        if (ev.key === this.key)
+            void this.adopt(parseStoredSession(ev.newValue));
+    };
+    constructor(options) {
+        if (!options || typeof options.url !== 'string' || options.url === '') {
+            throw new TypeError('@authgate/client: createClient needs { url }: authgate\'s GraphQL endpoint');
+        }
+        this.url = options.url;
+        this.key = options.storageKey ?? `authgate:${options.url}`;
+        this.store = openStore(options.storage, this.key);
+        this.margin = Math.max(0, (options.refreshMargin ?? 30) * 1000);
+        this.autoRefresh = options.autoRefresh ?? true;
+        this.headers = options.headers ?? {};
+        const f = options.fetch ?? globalThis.fetch;
+        if (typeof f !== 'function')
+            throw new TypeError('@authgate/client: no fetch here; pass options.fetch');
+        this.fetchImpl = (input, init) => f.call(globalThis, input, init);
+        this.coordinator = new Coordinator(`authgate-refresh:${this.key}`, this.store.shared);
+        this.coordinator.onMessage((m) => void this.receive(m));
+        const w = globalThis;
+        if (this.store.mode === 'localStorage' && typeof w.addEventListener === 'function') {
+            w.addEventListener('storage', this.onStorage);
+        }
+        this.ready = this.load();
+    }
+    async load() {
+        const stored = await this.store.read();
+        if (stored) {
+            await this.adopt(stored);
+            return;
+        }
+        if (this.store.mode === 'cookie') {
+            // Another tab may hold a fresh access token: ask before spending a refresh.
+            this.coordinator.post({ type: 'hello' });
+            await new Promise((r) => setTimeout(r, 50));
+            if (!this.current)
+                await this.refresh(undefined, true).catch(() => null);
+        }
+    }
+    // ---- state and events ---------------------------------------------------
+    /** onAuthStateChange calls cb(event, session) on every sign-in, refresh and sign-out (this tab's or another's); it returns a function that unsubscribes. */
+    onAuthStateChange(cb) {
+        this.listeners.add(cb);
+        return () => {
+            this.listeners.delete(cb);
+        };
+    }
+    /** getSession resolves to the signed-in state (maybe with an expired access token), or null. */
+    async getSession() {
+        await this.ready;
+        return publicSession(this.current);
+    }
+    emit(event, s) {
+        const pub = publicSession(s);
+        for (const cb of [...this.listeners]) {
+            try {
+                cb(event, pub);
+            }
+            catch (e) {
+                queueMicrotask(() => {
+                    throw e;
+                });
+            }
+        }
+    }
+    /** adopt takes a session another tab (or storage) holds, without writing it back. */
+    async adopt(s) {
+        const prev = this.current;
+        if (prev?.accessToken === s?.accessToken)
+            return;
+        if (s && prev && prev.sessionId === s.sessionId && s.expiresAtLocal < prev.expiresAtLocal)
+            return;
+        this.current = s;
+        this.schedule();
+        if (!s)
+            this.emit('SIGNED_OUT', null);
+        else
+            this.emit(prev && prev.sessionId === s.sessionId ? 'TOKEN_REFRESHED' : 'SIGNED_IN', s);
+    }
+    /** commit stores s (held under the lock), tells the other tabs, and reports event. */
+    async commit(s, event) {
+        await this.store.write(s);
+        const prev = this.current;
+        this.current = s;
+        this.schedule();
+        // The session travels with the notice too: a tab's copy of localStorage
+        // may lag a moment behind another tab's write, and the newest of the two
+        // is what the next refresh must present.
+        this.heard = null;
+        this.coordinator.post(s ? { type: this.store.mode === 'cookie' ? 'session' : 'changed', session: s } : { type: 'signed-out' });
+        if (!s && !prev)
+            return;
+        this.emit(event, s);
+    }
+    async receive(m) {
+        if (this.closed || !m || typeof m !== 'object')
+            return;
+        switch (m.type) {
+            case 'hello':
+                if (this.store.mode === 'cookie' && this.current)
+                    this.coordinator.post({ type: 'session', session: this.current });
+                return;
+            case 'session':
+                if (this.store.mode === 'cookie' && m.session)
+                    await this.adopt({ ...m.session, refreshToken: null });
+                return;
+            case 'signed-out':
+                this.heard = null;
+                if (this.store.mode !== 'localStorage')
+                    await this.store.write(null);
+                await this.adopt(null);
+                return;
+            case 'changed':
+                if (m.session && (!this.heard || m.session.expiresAtLocal > this.heard.expiresAtLocal))
+                    this.heard = m.session;
+                await this.adopt(newest(await this.store.read(), this.heard));
+                return;
+        }
+    }
+    // ---- refresh ------------------------------------------------------------
+    /**
+     * askPeers (cookie mode) asks the other tabs for their access token and
+     * waits a moment for one fresher than ours: a tab that missed their
+     * announcements (asleep, or just opened) then needs no refresh of its own.
+     */
+    async askPeers() {
+        const before = this.current?.accessToken;
+        this.coordinator.post({ type: 'hello' });
+        for (let i = 0; i < 5 && this.current?.accessToken === before; i++)
+            await new Promise((r) => setTimeout(r, 10));
+    }
+    marginFor(s) {
+        return Math.min(this.margin, s.lifetime / 2);
+    }
+    needsRefresh(s) {
+        return s.expiresAtLocal - Date.now() <= this.marginFor(s);
+    }
+    schedule() {
+        if (this.timer !== undefined)
+            clearTimeout(this.timer);
+        this.timer = undefined;
+        const s = this.current;
+        if (!s || !this.autoRefresh || this.closed)
+            return;
+        // A little jitter keeps tabs whose timers were set by the same refresh
+        // from all reaching for the lock in the same instant.
+        const jitter = Math.random() * Math.min(500, this.marginFor(s) / 4);
+        const due = Math.max(0, s.expiresAtLocal - this.marginFor(s) - Date.now() + jitter);
+        this.timer = setTimeout(() => {
+            this.timer = undefined;
+            this.refresh().catch(() => {
+                // Offline or the server busy: try again soon while the session lasts.
+                if (this.current && !this.closed && this.timer === undefined) {
+                    this.timer = setTimeout(() => this.schedule(), 5000);
+                    this.timer.unref?.();
+                }
+            });
+        }, due);
+        this.timer.unref?.();
+    }
+    /**
+     * refresh makes sure a fresh access token is stored, with at most one
+     * refresh in flight per browser profile. Under the lock it re-reads the
+     * shared session first: another tab may have refreshed already (then its
+     * result is used), or signed out. So a tab that wakes from sleep always
+     * presents the newest refresh token, never one that was rotated meanwhile.
+     * failed is an access token the server refused: refresh even if it looks
+     * fresh. initial marks the cookie mode's first try, which may find no cookie.
+     */
+    refresh(failed, initial = false) {
+        if (!this.refreshing) {
+            this.refreshing = this.coordinator
+                .exclusive(() => this.refreshHoldingLock(failed, initial))
+                .finally(() => {
+                this.refreshing = null;
+            });
+        }
+        return this.refreshing;
+    }
+    async refreshHoldingLock(failed, initial) {
+        const cookie = this.store.mode === 'cookie';
+        if (cookie && this.current && this.needsRefresh(this.current))
+            await this.askPeers();
+        const latest = cookie ? this.current : newest(await this.store.read(), this.heard);
+        if (!cookie)
+            await this.adopt(latest);
+        if (!latest && !cookie)
+            return null;
+        if (latest && latest.accessToken !== failed && !this.needsRefresh(latest))
+            return latest;
+        if (!latest && !initial && !cookie)
+            return null;
+        try {
+            const data = await this.call('refreshToken', `mutation($refreshToken: String!) { refreshToken(refreshToken: $refreshToken) { ${PAYLOAD} } }`, {
+                refreshToken: latest?.refreshToken ?? '',
+            });
+            const s = toStored(data.refreshToken, Date.now());
+            await this.commit(s, latest && latest.sessionId === s.sessionId ? 'TOKEN_REFRESHED' : 'SIGNED_IN');
+            return s;
+        }
+        catch (e) {
+            if (e instanceof AuthgateError && sessionEndingCodes.has(e.code)) {
+                await this.commit(null, 'SIGNED_OUT');
+                if (initial || (cookie && !latest))
+                    return null;
+            }
+            throw e;
+        }
+    }
+    /**
+     * refreshSession refreshes now, even if the access token looks fresh (for
+     * a token the app saw refused), unless another tab already did since; it
+     * resolves to the new state, or null when nobody is signed in, and rejects
+     * like getAccessToken.
+     */
+    async refreshSession() {
+        await this.ready;
+        const s = this.current;
+        if (!s)
+            return null;
+        return publicSession(await this.refresh(s.accessToken));
+    }
+    /**
+     * getAccessToken resolves to a valid access token, refreshed first when it
+     * expires within the refresh margin, or to null when nobody is signed in.
+     * It rejects with an AuthgateError when a needed refresh fails (the session
+     * has ended: SIGNED_OUT is reported too; or the network or server failed
+     * while the stored token had expired).
+     */
+    async getAccessToken() {
+        await this.ready;
+        const s = this.current;
+        if (!s)
+            return null;
+        if (!this.needsRefresh(s))
+            return s.accessToken;
+        try {
+            return (await this.refresh())?.accessToken ?? null;
+        }
+        catch (e) {
+            // Still valid, only inside the margin: use it; the next call tries again.
+            const now = this.current;
+            if (now && now.expiresAtLocal > Date.now() + 1000 && !(e instanceof AuthgateError && sessionEndingCodes.has(e.code))) {
+                return now.accessToken;
+            }
+            throw e;
+        }
+    }
+    // ---- transport ----------------------------------------------------------
+    async post(query, variables, token) {
+        const headers = { 'Content-Type': 'application/json', Accept: 'application/json', ...this.headers };
+        if (token)
+            headers.Authorization = `Bearer ${token}`;
+        let res;
+        try {
+            res = await this.fetchImpl(this.url, {
+                method: 'POST',
+                headers,
+                body: JSON.stringify(variables ? { query, variables } : { query }),
+                credentials: this.store.mode === 'cookie' ? 'include' : 'same-origin',
+            });
+        }
+        catch (e) {
+            throw new AuthgateError('NETWORK_ERROR', `authgate could not be reached: ${e?.message ?? e}`);
+        }
+        let body;
+        try {
+            body = await res.json();
+        }
+        catch {
+            throw new AuthgateError('NETWORK_ERROR', `authgate answered HTTP ${res.status} without GraphQL JSON`, {}, res.status);
+        }
+        return { data: body?.data ?? null, errors: body?.errors, status: res.status, retryAfter: res.headers.get('Retry-After') };
+    }
+    fail(a) {
+        const first = (Array.isArray(a.errors) && a.errors[0]) || { message: `HTTP ${a.status}` };
+        throw errorFrom(first, a.status, a.retryAfter);
+    }
+    /** call runs a public operation (no bearer token: Hasura would refuse the whole request for an expired one) and returns data. */
+    async call(field, query, variables) {
+        const a = await this.post(query, variables, null);
+        if (a.errors?.length || !a.data || a.data[field] === undefined)
+            this.fail(a);
+        return a.data;
+    }
+    /** run sends query with the access token (if any); on UNAUTHENTICATED it refreshes once and retries once. */
+    async run(query, variables, needSession) {
+        const token = await this.getAccessToken();
+        if (!token && needSession)
+            throw new AuthgateError('NOT_SIGNED_IN', 'nobody is signed in');
+        const a = await this.post(query, variables, token);
+        if (!token || !(a.status === 401 || isUnauthenticated(a.errors)))
+            return a;
+        const fresh = await this.refresh(token).catch(() => null);
+        if (!fresh || fresh.accessToken === token)
+            return a;
+        return this.post(query, variables, fresh.accessToken);
+    }
+    /**
+     * graphql sends a query (to the client's url) with the access token when
+     * someone is signed in, and resolves to its `data`; it rejects with an
+     * AuthgateError carrying the first error's code. On UNAUTHENTICATED it
+     * refreshes once and retries once.
+     */
+    async graphql(query, variables) {
+        const a = await this.run(query, variables, false);
+        if (a.errors?.length || !a.data)
+            this.fail(a);
+        return a.data;
+    }
+    /**
+     * fetch is window.fetch with the access token attached (unless the request
+     * sets Authorization itself). When the answer is HTTP 401 or a GraphQL
+     * UNAUTHENTICATED (authgate) or invalid-jwt (Hasura) error, it refreshes
+     * once and sends the request again once. A body given as a stream cannot be
+     * sent twice; use a string.
+     */
+    async fetch(input, init = {}) {
+        const send = (token) => {
+            const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
+            if (token && !headers.has('Authorization'))
+                headers.set('Authorization', `Bearer ${token}`);
+            return this.fetchImpl(input instanceof Request ? input.clone() : input, { ...init, headers });
+        };
+        const token = await this.getAccessToken();
+        const res = await send(token);
+        if (!token || !(await this.refused(res)))
+            return res;
+        const fresh = await this.refresh(token).catch(() => null);
+        if (!fresh || fresh.accessToken === token)
+            return res;
+        return send(fresh.accessToken);
+    }
+    async refused(res) {
+        if (res.status === 401)
+            return true;
+        if (!(res.headers.get('Content-Type') ?? '').includes('json'))
+            return false;
+        try {
+            return isUnauthenticated((await res.clone().json())?.errors);
+        }
+        catch {
+            return false;
+        }
+    }
+    async signedIn(field, query, variables) {
+        await this.ready;
+        const data = await this.call(field, query, variables);
+        const s = toStored(data[field], Date.now());
+        await this.coordinator.exclusive(() => this.commit(s, 'SIGNED_IN'));
+        return publicSession(s);
+    }
+    async authed(field, query, variables) {
+        const a = await this.run(query, variables, true);
+        if (a.errors?.length || !a.data || a.data[field] === undefined)
+            this.fail(a);
+        return a.data[field];
+    }
+    // ---- password sign-in and sessions ---------------------------------------
+    /** signUp creates an account and signs in. Rejects with EMAIL_TAKEN, WEAK_PASSWORD, BAD_USER_INPUT, FORBIDDEN, RATE_LIMITED (or EMAIL_NOT_VERIFIED when verification is required). */
+    signUp(p) {
+        return this.signedIn('signup', `mutation($email: String!, $password: String!, $description: String) { signup(email: $email, password: $password, description: $description) { ${PAYLOAD} } }`, {
+            email: p.email,
+            password: p.password,
+            description: p.description ?? null,
+        });
+    }
+    /** signIn signs in with an email and password. Rejects with INVALID_CREDENTIALS, USER_DISABLED, RATE_LIMITED (retryAfter), or MFA_REQUIRED (extensions.ticket). */
+    signIn(p) {
+        return this.signedIn('login', `mutation($identifier: String!, $password: String!, $description: String) { login(identifier: $identifier, password: $password, description: $description) { ${PAYLOAD} } }`, {
+            identifier: p.email,
+            password: p.password,
+            description: p.description ?? null,
+        });
+    }
+    /**
+     * signOut ends this session on the server and forgets it in every tab. The
+     * local sign-out happens even when the server cannot be reached; the
+     * promise then rejects so the app can say so.
+     */
+    async signOut() {
+        await this.ready;
+        let failure;
+        await this.coordinator.exclusive(async () => {
+            const cookie = this.store.mode === 'cookie';
+            const s = cookie ? this.current : await this.store.read();
+            if (s || cookie) {
+                try {
+                    await this.call('revoke', 'mutation($refreshToken: String!) { revoke(refreshToken: $refreshToken) }', { refreshToken: s?.refreshToken ?? '' });
+                }
+                catch (e) {
+                    failure = e;
+                }
+            }
+            await this.commit(null, 'SIGNED_OUT');
+        });
+        if (failure)
+            throw failure;
+    }
+    /** signOutEverywhere ends every session of the user (this one too) and resolves to how many were ended. */
+    async signOutEverywhere() {
+        const n = await this.authed('revokeAllSessions', 'mutation { revokeAllSessions }');
+        await this.coordinator.exclusive(() => this.commit(null, 'SIGNED_OUT'));
+        return n;
+    }
+    /** sessions resolves to the user's live sessions, newest first (`current` marks this one). */
+    sessions() {
+        return this.authed('mySessions', `query { mySessions { ${SESSION_FIELDS} } }`);
+    }
+    /** revokeSession ends one of the user's sessions (by id, or { id }); ending the current one signs out here too. Rejects with NOT_FOUND. */
+    async revokeSession(id) {
+        const sid = typeof id === 'string' ? id : id.id;
+        const ok = await this.authed('revokeSession', 'mutation($id: ID!) { revokeSession(id: $id) }', { id: sid });
+        if (this.current?.sessionId === sid)
+            await this.coordinator.exclusive(() => this.commit(null, 'SIGNED_OUT'));
+        return ok;
+    }
+    /** changePassword changes the password; every session ends and the client continues in the fresh one it gets. Rejects with INVALID_CREDENTIALS or WEAK_PASSWORD. */
+    async changePassword(p) {
+        const payload = await this.authed('changePassword', `mutation($oldPassword: String!, $newPassword: String!) { changePassword(oldPassword: $oldPassword, newPassword: $newPassword) { ${PAYLOAD} } }`, { oldPassword: p.oldPassword, newPassword: p.newPassword });
+        const s = toStored(payload, Date.now());
+        await this.coordinator.exclusive(() => this.commit(s, 'SIGNED_IN'));
+        return publicSession(s);
+    }
+    // ---- second factors (issue 16) and the email change (issue 14) -----------
+    /**
+     * completeMfa finishes a sign-in that rejected with MFA_REQUIRED: pass its
+     * `extensions.ticket` and a TOTP `code` or a `recoveryCode`. Rejects with
+     * INVALID_MFA_CODE (`reason` ticket: sign in again; code: try another).
+     */
+    completeMfa(p) {
+        return this.signedIn('completeMfa', `mutation($ticket: String!, $code: String, $recoveryCode: String, $description: String) { completeMfa(ticket: $ticket, code: $code, recoveryCode: $recoveryCode, description: $description) { ${PAYLOAD} } }`, { ticket: p.ticket, code: p.code ?? null, recoveryCode: p.recoveryCode ?? null, description: p.description ?? null });
+    }
+    /** enrollTotp starts turning TOTP on: `{ secret, otpauthUrl, qrCodePng }` (base64 PNG). */
+    enrollTotp() {
+        return this.authed('enrollTotp', 'mutation { enrollTotp { secret otpauthUrl qrCodePng } }');
+    }
+    /** confirmTotp turns TOTP on with its first code and resolves to the 10 recovery codes (shown once). */
+    confirmTotp(p) {
+        return this.authed('confirmTotp', 'mutation($code: String!) { confirmTotp(code: $code) }', { code: p.code });
+    }
+    /** disableTotp turns TOTP off, given a current TOTP code or a recovery code. */
+    disableTotp(p) {
+        return this.authed('disableTotp', 'mutation($code: String!) { disableTotp(code: $code) }', { code: p.code });
+    }
+    /** regenerateRecoveryCodes replaces the recovery codes, given a current code; resolves to the new ones. */
+    regenerateRecoveryCodes(p) {
+        return this.authed('regenerateRecoveryCodes', 'mutation($code: String!) { regenerateRecoveryCodes(code: $code) }', { code: p.code });
+    }
+    /** changeEmail mails a confirmation link for newEmail (always true, see docs/email.md). */
+    changeEmail(p) {
+        return this.authed('changeEmail', 'mutation($newEmail: String!, $redirectTo: String, $locale: String) { changeEmail(newEmail: $newEmail, redirectTo: $redirectTo, locale: $locale) }', {
+            newEmail: p.newEmail,
+            redirectTo: p.redirectTo ?? null,
+            locale: p.locale ?? null,
+        });
+    }
+    /** confirmEmailChange switches the address with the emailed token (no session needed). Rejects with INVALID_EMAIL_TOKEN or EMAIL_TAKEN. */
+    async confirmEmailChange(p) {
+        const data = await this.call('confirmEmailChange', 'mutation($token: String!) { confirmEmailChange(token: $token) }', { token: p.token });
+        return data.confirmEmailChange;
+    }
+    /** me resolves to the signed-in user, fresh from the server. */
+    me() {
+        return this.authed('me', `query { me { ${USER_FIELDS} } }`);
+    }
+    /** close stops timers and cross-tab listening (tests, or a client that is thrown away). */
+    close() {
+        this.closed = true;
+        if (this.timer !== undefined)
+            clearTimeout(this.timer);
+        this.coordinator.close();
+        const w = globalThis;
+        w.removeEventListener?.('storage', this.onStorage);
+        this.listeners.clear();
+    }
+}
+/** createClient makes an AuthgateClient; see ClientOptions. */
+export function createClient(options) {
+    return new AuthgateClient(options);
+}
+export { PAYLOAD as authPayloadFields };

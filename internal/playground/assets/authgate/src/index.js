@@ -1,0 +1,2 @@
+export { createClient, AuthgateClient } from './client.js';
+export { AuthgateError, isUnauthenticated } from './errors.js';
