@@ -109,13 +109,14 @@ kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 # The forgotten-password path (email.mjs): development mode keeps mails in
 # memory and lists them at /dev/mail; the app page is served by email.mjs
 # on a port of its own (another origin, admitted by AUTHGATE_CORS_ORIGINS
-# and by the redirect allow-list). The screenshot stays in
+# and by the redirect allow-list; passkeys, which would otherwise take the
+# app's plain-http origin and refuse it, are set to localhost). The screenshot stays in
 # interop/screenshots/.
 app_port=$((40000 + RANDOM % 20000))
 app="http://127.0.0.1:$app_port"
 env DATABASE_URL="$db_url" AUTHGATE_ADDR="127.0.0.1:$port" AUTHGATE_ARGON2_MEMORY_KIB=1024 AUTHGATE_ARGON2_ITERATIONS=1 \
     AUTHGATE_LOG_LEVEL=warn AUTHGATE_SIGNUP_IP_LIMIT=0 AUTHGATE_APP_URL="$app/reset" AUTHGATE_REDIRECT_URLS="$app/reset" \
-    AUTHGATE_CORS_ORIGINS="$app" \
+    AUTHGATE_CORS_ORIGINS="$app" AUTHGATE_WEBAUTHN_RP_ID=localhost AUTHGATE_WEBAUTHN_ORIGINS="http://localhost:$port" \
     "$work/authgate" serve --dev --data-dir "$work/dev" >/dev/null 2>"$work/server.log" &
 server_pid=$!
 for _ in $(seq 1 300); do curl -sf "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
