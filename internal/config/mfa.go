@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"net/url"
 	"strings"
 
@@ -76,10 +77,12 @@ func (r *reader) mfaSettings(appURL string) MFASettings {
 	if appURL != "" {
 		app, _ = url.Parse(appURL)
 	}
-	if m.RPID == "" && app != nil {
+	// The defaults come from AUTHGATE_APP_URL only where a browser would
+	// accept them (https, or http on localhost; a name, not an address):
+	// otherwise passkeys stay off rather than stopping a server that was
+	// never asked for them.
+	if m.RPID == "" && len(m.Origins) == 0 && passkeyOriginByDefault(app) {
 		m.RPID = strings.ToLower(app.Hostname())
-	}
-	if len(m.Origins) == 0 && app != nil && m.RPID != "" {
 		m.Origins = []string{strings.ToLower(app.Scheme + "://" + app.Host)}
 	}
 	if m.RPID == "" {
@@ -110,4 +113,14 @@ func (r *reader) mfaSettings(appURL string) MFASettings {
 		r.fail("AUTHGATE_WEBAUTHN_RP_ID", "%v", err)
 	}
 	return m
+}
+
+// passkeyOriginByDefault reports whether the app's URL can serve as the
+// passkeys' origin and relying party without being set explicitly.
+func passkeyOriginByDefault(app *url.URL) bool {
+	if app == nil || app.Hostname() == "" || net.ParseIP(app.Hostname()) != nil {
+		return false
+	}
+	host := strings.ToLower(app.Hostname())
+	return app.Scheme == "https" || (app.Scheme == "http" && host == "localhost")
 }
