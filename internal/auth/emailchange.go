@@ -3,11 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"net/url"
 	"time"
-
-	"golang.org/x/text/language"
 
 	"authgate/internal/onetime"
 	"authgate/internal/redirect"
@@ -93,11 +89,11 @@ func (s *Service) ChangeEmail(ctx context.Context, r EmailChangeRequest) (bool, 
 	if err != nil {
 		return false, err
 	}
-	target, err := s.emailChangeTarget(r.RedirectTo)
+	target, err := s.linkTarget(r.RedirectTo)
 	if err != nil {
 		return false, err
 	}
-	locale, err := emailChangeLocale(r.Locale)
+	locale, err := checkLocale(r.Locale)
 	if err != nil {
 		return false, err
 	}
@@ -185,36 +181,4 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, token string) (bool, e
 		return false, ErrInvalidEmailToken
 	}
 	return true, nil
-}
-
-// emailChangeTarget is the page the confirmation link opens: redirectTo
-// when the allow-list admits it (by parsed scheme, host, port and path),
-// else AUTHGATE_APP_URL. Errors: BAD_USER_INPUT.
-func (s *Service) emailChangeTarget(redirectTo *string) (*url.URL, error) {
-	raw := ""
-	if redirectTo != nil {
-		raw = *redirectTo
-	}
-	u, err := s.cfg.Redirects.Resolve(raw)
-	switch {
-	case errors.Is(err, redirect.ErrNoDefault):
-		return nil, badInput("redirectTo is required: no AUTHGATE_APP_URL is set")
-	case err != nil:
-		return nil, badInput("redirectTo is not an allowed redirect URL (AUTHGATE_REDIRECT_URLS)")
-	}
-	return u, nil
-}
-
-// emailChangeLocale returns the canonical form of a BCP 47 tag ("" for
-// none). Errors: BAD_USER_INPUT.
-func emailChangeLocale(locale *string) (string, error) {
-	const maxLength = 35
-	if locale == nil || *locale == "" {
-		return "", nil
-	}
-	tag, err := language.Parse(*locale)
-	if len(*locale) > maxLength || err != nil || len(tag.String()) > maxLength {
-		return "", badInput("locale must be a BCP 47 language tag")
-	}
-	return tag.String(), nil
 }
