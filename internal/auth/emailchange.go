@@ -73,7 +73,8 @@ type emailChangeData struct {
 // addresses have accounts) and when the per-address throttle (1 a minute,
 // 10 a day) holds the request back. The caller's sessions are untouched.
 // Errors: UNAUTHENTICATED, EMAIL_NOT_CONFIGURED, BAD_USER_INPUT (address,
-// redirectTo, locale; the caller's own address), USER_DISABLED, UNAVAILABLE.
+// redirectTo, locale; the caller's own address), USER_DISABLED, RATE_LIMITED
+// (the client address's hourly mail requests, Config.EmailIPLimit), UNAVAILABLE.
 func (s *Service) ChangeEmail(ctx context.Context, r EmailChangeRequest) (bool, error) {
 	p, err := PrincipalFrom(ctx)
 	if err != nil {
@@ -106,6 +107,11 @@ func (s *Service) ChangeEmail(ctx context.Context, r EmailChangeRequest) (bool, 
 	}
 	if u.Email == newEmail {
 		return false, badInput("newEmail is already the account's address")
+	}
+	// Counted like the other mail requests, once the input is known good: a
+	// stolen session must not make authgate a mail cannon either.
+	if err := s.reserveMailRequest(ctx); err != nil {
+		return false, err
 	}
 	taken := false
 	switch _, err := s.store.UserByEmail(ctx, newEmail); {
