@@ -55,7 +55,7 @@ func (userStore) GetUserByID(id string) *storage.User {
 }
 
 func (userStore) GetUserByUsername(name string) *storage.User { return Users[name] }
-func (userStore) ExampleClientID() string                        { return "service" }
+func (userStore) ExampleClientID() string                     { return "service" }
 
 // OP is a running OpenID provider.
 type OP struct {
