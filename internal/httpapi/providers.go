@@ -11,8 +11,12 @@ import (
 	"authgate/internal/oidc"
 )
 
-// ProviderFlows runs provider sign-ins in the browser (*oidc.Service).
+// ProviderFlows runs provider sign-ins (*oidc.Service): the browser's
+// routes, and the native ID-token sign-in (the signInWithIdToken action).
 type ProviderFlows interface {
+	// SignInWithIdToken verifies a native app's ID token and signs its user
+	// in (auth.SignInWithIdentity).
+	SignInWithIdToken(ctx context.Context, provider, idToken string, nonce, description *string) (*auth.AuthPayload, error)
 	// Start answers GET /auth/{id}/start.
 	Start(ctx context.Context, id, redirectTo, linkToken string) oidc.Result
 	// Callback answers GET /auth/{id}/callback.
