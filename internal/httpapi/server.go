@@ -63,6 +63,9 @@ type Config struct {
 	// DevMail, set in development mode when mails are kept in memory, is
 	// listed at GET /dev/mail; nil: there is no such route (404).
 	DevMail DevMailbox
+	// Providers verifies native ID tokens (the signInWithIdToken action);
+	// nil: no provider is configured (UNKNOWN_PROVIDER).
+	Providers IDTokenSignIn
 }
 
 // Pinger reports whether the database answers.
