@@ -333,6 +333,8 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		EmailSignInTTL:     cfg.EmailSignInTTL,
 		Redirects:          cfg.Redirects,
 		EmailIPLimit:       cfg.EmailIPLimit,
+		Providers:          providerIDs(cfg.Providers),
+		PublicURL:          cfg.PublicURL,
 		MFA: auth.MFAConfig{Keys: mfaKeys, Passkeys: passkeys, Issuer: cfg.Mail.AppName,
 			RequiredRoles: cfg.MFA.RequiredRoles},
 	})

@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"authgate/internal/config"
+	"authgate/internal/httpapi"
 	"authgate/internal/oidc"
 )
 
@@ -61,4 +63,44 @@ func runProviders(ctx context.Context, args []string, env Env) error {
 		return fmt.Errorf("%d of %d providers failed discovery", failed, len(cfg.Providers))
 	}
 	return nil
+}
+
+// providerIDs are the configured providers' ids, for auth.Config.
+func providerIDs(providers []config.Provider) []string {
+	var ids []string
+	for _, p := range providers {
+		ids = append(ids, p.ID)
+	}
+	return ids
+}
+
+// providerFlows builds the provider sign-ins over the parts, or returns nil
+// when no provider is configured. The flow cookie is sealed under a key
+// derived from the refresh-token secret (sealbox separates purposes), so
+// the previous secrets keep flows in progress across a rotation.
+func providerFlows(cfg *config.Config, p *parts) (*oidc.Service, error) {
+	if len(cfg.Providers) == 0 {
+		return nil, nil
+	}
+	previous := make([][]byte, len(cfg.RefreshTokenPreviousSecrets))
+	for i, s := range cfg.RefreshTokenPreviousSecrets {
+		previous[i] = []byte(s)
+	}
+	return oidc.New(oidc.Options{
+		Providers: cfg.Providers, Redirects: cfg.Redirects,
+		Secret: []byte(cfg.RefreshTokenSecret), Previous: previous,
+		// Browsers keep Secure cookies from plain-http pages only on
+		// localhost, and config allows plain http nowhere else.
+		InsecureCookie: strings.HasPrefix(cfg.PublicURL, "http://"),
+		Clock:          p.clock,
+	}, p.auth)
+}
+
+// providerFlowsOrNil keeps a nil *oidc.Service from becoming a non-nil
+// interface.
+func providerFlowsOrNil(s *oidc.Service) httpapi.ProviderFlows {
+	if s == nil {
+		return nil
+	}
+	return s
 }

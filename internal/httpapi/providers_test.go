@@ -40,6 +40,7 @@ func newProviderServer(t *testing.T, accounts func(env *authtest.Env) oidc.Accou
 	s := &providerServer{url: "http://" + ts.Listener.Addr().String(), clock: clock.NewFake(time.Now())}
 	s.op = oidctest.NewOP(t, s.url+"/auth/corp/callback")
 	cfg := authtest.DefaultConfig()
+	cfg.Providers, cfg.PublicURL = []string{"corp"}, s.url
 	s.env = authtest.New(t, cfg)
 	allow, err := redirect.New([]string{"https://app.example.com"}, appPage)
 	if err != nil {

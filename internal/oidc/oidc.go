@@ -29,8 +29,8 @@ import (
 
 // Error codes this package answers with (besides those of Accounts).
 const (
-	CodeUnknownProvider auth.Code = "UNKNOWN_PROVIDER"
-	CodeProviderError   auth.Code = "PROVIDER_ERROR"
+	CodeUnknownProvider = auth.CodeUnknownProvider
+	CodeProviderError   = auth.CodeProviderError
 )
 
 // DefaultFlowTTL is how long a browser has from /start to /callback.
@@ -41,14 +41,8 @@ const DefaultFlowTTL = 10 * time.Minute
 // asked on every request, and one that is back is used within seconds.
 const discoveryRetry = 5 * time.Second
 
-// Identity is what a provider asserted about its user, after verification
-// (the contract's auth.ExternalIdentity, until that lands).
-type Identity struct {
-	Provider      string // configured provider id
-	Subject       string // the provider's stable subject (GitHub: the numeric user id)
-	Email         string // may be empty
-	EmailVerified bool
-}
+// Identity is what a provider asserted about its user, after verification.
+type Identity = auth.ExternalIdentity
 
 // Accounts is the accounts side this package hands a verified identity to
 // (implemented by *auth.Service).
@@ -234,3 +228,5 @@ func (s *Service) randomString(n int) (string, error) {
 	}
 	return base64URL(b), nil
 }
+
+var _ Accounts = (*auth.Service)(nil)

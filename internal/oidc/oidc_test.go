@@ -51,7 +51,7 @@ func (f *fakeAccounts) CheckIdentityLink(_ context.Context, link string) (string
 	if p, ok := strings.CutPrefix(link, "link-for-"); ok {
 		return p, nil
 	}
-	return "", &auth.Error{Code: "INVALID_AUTH_CODE", Message: "bad link token"}
+	return "", &auth.Error{Code: auth.CodeInvalidAuthCode, Message: "bad link token"}
 }
 
 func (f *fakeAccounts) SignInWithIdentity(_ context.Context, id oidc.Identity, _ *string) (*auth.AuthPayload, error) {
@@ -217,9 +217,9 @@ func TestAccountsRefusalReachesTheApp(t *testing.T) {
 	t.Parallel()
 	op := oidctest.NewOP(t, publicURL+"/auth/corp/callback")
 	h := newHarness(t, corp(op.Issuer))
-	h.accounts.err = &auth.Error{Code: "ACCOUNT_EXISTS", Message: "an account with this email exists"}
+	h.accounts.err = &auth.Error{Code: auth.CodeAccountExists, Message: "an account with this email exists"}
 	query, cookie, _ := h.loginAtOP(t, "mallory")
-	wantErrorRedirect(t, h.svc.Callback(context.Background(), "corp", query, []*http.Cookie{cookie}), "ACCOUNT_EXISTS")
+	wantErrorRedirect(t, h.svc.Callback(context.Background(), "corp", query, []*http.Cookie{cookie}), auth.CodeAccountExists)
 }
 
 func TestCallbackAttacks(t *testing.T) {
@@ -385,7 +385,7 @@ func TestLinkTokenIsCheckedAtStartAndCarriedToTheCallback(t *testing.T) {
 	op := oidctest.NewOP(t, publicURL+"/auth/corp/callback")
 	h := newHarness(t, corp(op.Issuer))
 	ctx := context.Background()
-	wantErrorRedirect(t, h.svc.Start(ctx, "corp", appURL, "garbage"), "INVALID_AUTH_CODE")
+	wantErrorRedirect(t, h.svc.Start(ctx, "corp", appURL, "garbage"), auth.CodeInvalidAuthCode)
 	wantErrorRedirect(t, h.svc.Start(ctx, "corp", appURL, "link-for-github"), auth.CodeBadUserInput)
 
 	res := h.svc.Start(ctx, "corp", appURL, "link-for-corp")
