@@ -161,6 +161,10 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		defer stop()
 	}
 
+	flows, err := providerFlows(cfg, p)
+	if err != nil {
+		return err
+	}
 	gql := graph.NewServer(p.auth, graph.Options{Introspection: cfg.Introspection, Metrics: m})
 	var console http.Handler
 	if cfg.AdminConsole {
@@ -189,6 +193,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		DevMail:              devMailbox(devMail),
 		Admin:                admin.NewAPI(p.auth, admin.Access{Secret: cfg.AdminSecret, Roles: cfg.AdminRoles}),
 		Console:              console,
+		Providers:            providerFlowsOrNil(flows),
 	}, p.auth, gql, p.store, logger)
 
 	policy := httpapi.BrowserPolicy{

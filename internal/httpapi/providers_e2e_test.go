@@ -1,0 +1,183 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"authgate/internal/auth"
+	"authgate/internal/authtest"
+	"authgate/internal/oidc"
+	"authgate/internal/oidc/oidctest"
+)
+
+// realAccounts is the real accounts side: the environment's auth.Service.
+func realAccounts(env *authtest.Env) oidc.Accounts { return env.Service }
+
+// signInAtProvider runs the browser's whole dance through authgate's HTTP
+// routes and the real OpenID provider, signing in as user, and returns the
+// URL authgate finally sends the browser to (the app's page).
+func (s *providerServer) signInAtProvider(t *testing.T, user string) *url.URL {
+	t.Helper()
+	b := oidctest.NewBrowser(oidctest.HostOf(appPage))
+	resp, err := b.Client.Get(s.url + "/auth/corp/start?redirectTo=" + url.QueryEscape(appPage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Request.URL.Query().Get("authRequestID")
+	if resp.StatusCode != http.StatusOK || id == "" {
+		t.Fatalf("not at the provider's login form: %d %s", resp.StatusCode, resp.Request.URL)
+	}
+	resp, err = b.Client.PostForm(s.op.Issuer+"/login/username", url.Values{"username": {user}, "password": {oidctest.Password}, "id": {id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), appPage+"?") {
+		t.Fatalf("the dance ended at %d %q, want a redirect to the app's page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return loc
+}
+
+func (s *providerServer) count(t *testing.T, table string) int {
+	t.Helper()
+	var n int
+	if err := s.env.Store.DB().GetContext(context.Background(), &n, "SELECT count(*) FROM auth."+table); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (s *providerServer) api() *server { return &server{env: s.env, url: s.url} }
+
+// TestProviderSignInEndToEnd: a new user signs in at the real OpenID
+// provider; authgate's callback sends the app a one-time code, which
+// exchangeAuthCode turns into a session with Hasura claims, once.
+func TestProviderSignInEndToEnd(t *testing.T) {
+	t.Parallel()
+	s := newProviderServer(t, realAccounts)
+	back := s.signInAtProvider(t, "alice")
+	code := back.Query().Get("code")
+	if code == "" || back.Query().Has("error") {
+		t.Fatalf("back at %s", back)
+	}
+	p, err := s.env.Service.ExchangeAuthCode(context.Background(), code, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.User.Email != "alice@example.com" || p.RefreshToken == "" {
+		t.Errorf("payload %+v", p)
+	}
+	claims := jwtClaims(t, p.AccessToken)["https://hasura.io/jwt/claims"].(map[string]any)
+	if claims["x-hasura-user-id"] != p.User.ID || claims["x-hasura-default-role"] != "user" || claims["x-hasura-session-id"] != p.SessionID {
+		t.Errorf("Hasura claims %v", claims)
+	}
+	var subject string
+	if err := s.env.Store.DB().GetContext(context.Background(), &subject, "SELECT subject FROM auth.identities WHERE provider = 'corp' AND user_id = $1", p.User.ID); err != nil || subject != "sub-alice" {
+		t.Errorf("identity: %q %v", subject, err)
+	}
+
+	// The code again: spent.
+	if _, err := s.env.Service.ExchangeAuthCode(context.Background(), code, nil); auth.CodeOf(err) != auth.CodeInvalidAuthCode {
+		t.Errorf("the code again: %v", err)
+	}
+
+	// A second sign-in finds the same user.
+	again := s.signInAtProvider(t, "alice")
+	p2, err := s.env.Service.ExchangeAuthCode(context.Background(), again.Query().Get("code"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.User.ID != p.User.ID || s.count(t, "users") != 1 {
+		t.Errorf("a second sign-in made another user: %s vs %s", p2.User.ID, p.User.ID)
+	}
+}
+
+// TestUnverifiedProviderEmailMeetingAnAccount: mallory's provider says
+// victim@example.com without having verified it; the account with that
+// address is not handed over: ACCOUNT_EXISTS at the app's page, nothing
+// linked or created.
+func TestUnverifiedProviderEmailMeetingAnAccount(t *testing.T) {
+	t.Parallel()
+	s := newProviderServer(t, realAccounts)
+	s.api().signup(t, "victim@example.com", "victim's password 1")
+	back := s.signInAtProvider(t, "mallory")
+	if back.Query().Get("error") != string(auth.CodeAccountExists) || back.Query().Has("code") || back.Query().Get("error_description") == "" {
+		t.Fatalf("back at %s, want ?error=ACCOUNT_EXISTS", back)
+	}
+	if s.count(t, "identities") != 0 || s.count(t, "users") != 1 {
+		t.Error("an identity was linked or a user created")
+	}
+}
+
+// TestProviderDownCreatesNothing: the provider stops answering between the
+// login and the callback: PROVIDER_ERROR at the app's page, nothing made.
+func TestProviderDownCreatesNothing(t *testing.T) {
+	t.Parallel()
+	s := newProviderServer(t, realAccounts)
+	// The browser stops before authgate's callback: the provider goes
+	// down first.
+	b := oidctest.NewBrowser(oidctest.HostOf(appPage), oidctest.HostOf(s.url))
+	cb := b.LogIn(t, s.url+"/auth/corp/start?redirectTo="+url.QueryEscape(appPage), "alice")
+	s.op.Server.Close()
+	resp, err := b.Client.Get(cb.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	back, _ := url.Parse(resp.Header.Get("Location"))
+	if back == nil || back.Query().Get("error") != string(auth.CodeProviderError) {
+		t.Fatalf("callback with the provider down: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if s.count(t, "users") != 0 || s.count(t, "identities") != 0 {
+		t.Error("something was created while the provider was down")
+	}
+}
+
+// TestExpiredFlowCookie: the browser comes back after the flow's time is
+// up (the flows' fake clock moved on): BAD_USER_INPUT at the app's page,
+// nothing created.
+func TestExpiredFlowCookie(t *testing.T) {
+	t.Parallel()
+	s := newProviderServer(t, realAccounts)
+	b := oidctest.NewBrowser(oidctest.HostOf(appPage), oidctest.HostOf(s.url))
+	cb := b.LogIn(t, s.url+"/auth/corp/start?redirectTo="+url.QueryEscape(appPage), "alice")
+	s.clock.Advance(oidc.DefaultFlowTTL)
+	resp, err := b.Client.Get(cb.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	back, _ := url.Parse(resp.Header.Get("Location"))
+	if back == nil || back.Query().Get("error") != string(auth.CodeBadUserInput) || !strings.Contains(back.Query().Get("error_description"), "expired") {
+		t.Fatalf("callback after the flow expired: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if s.count(t, "users") != 0 {
+		t.Error("an expired flow created a user")
+	}
+}
+
+// TestCallbackWithoutTheFlowCookie is login CSRF: the attacker's own
+// callback URL (code and state of the attacker's sign-in) opened in the
+// victim's browser, which holds no cookie for that state: a 400 page,
+// nothing signed in, no redirect.
+func TestCallbackWithoutTheFlowCookie(t *testing.T) {
+	t.Parallel()
+	s := newProviderServer(t, realAccounts)
+	attacker := oidctest.NewBrowser(oidctest.HostOf(appPage), oidctest.HostOf(s.url))
+	cb := attacker.LogIn(t, s.url+"/auth/corp/start?redirectTo="+url.QueryEscape(appPage), "alice")
+	victim := oidctest.NewBrowser(oidctest.HostOf(appPage))
+	resp, err := victim.Client.Get(cb.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	wantErrorPage(t, resp, auth.CodeBadUserInput)
+	if s.count(t, "users") != 0 {
+		t.Error("a callback without its cookie created a user")
+	}
+}
