@@ -81,7 +81,16 @@ func NewOP(t testing.TB, redirectURIs ...string) *OP {
 func Handler(issuer string, redirectURIs ...string) http.Handler {
 	clients := map[string]*storage.Client{ClientID: storage.WebClient(ClientID, ClientSecret, redirectURIs...)}
 	st := storage.NewStorageWithClients(userStore{}, clients)
-	return exampleop.SetupServer(issuer, st, nil, false)
+	op := exampleop.SetupServer(issuer, st, nil, false)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The example's login page names no icon: a browser asks for one,
+		// and a 404 would be a console error in the browser test.
+		if r.URL.Path == "/favicon.ico" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		op.ServeHTTP(w, r)
+	})
 }
 
 // Browser is a test browser: it follows redirects and keeps cookies, and
