@@ -58,7 +58,8 @@ const (
 )
 
 var (
-	errUnknownProvider = newError(CodeUnknownProvider, "no identity provider with this id is configured")
+	// ErrUnknownProvider answers a provider id that is not configured.
+	ErrUnknownProvider = newError(CodeUnknownProvider, "no identity provider with this id is configured")
 	// ErrInvalidAuthCode answers an auth code or identity link that is
 	// unknown, used, expired or made for another purpose.
 	ErrInvalidAuthCode = newError(CodeInvalidAuthCode, "the code is invalid, used or expired; sign in again")
@@ -164,7 +165,7 @@ func providerSignIn(provider string) VerifiedSignIn {
 // configuredProvider refuses a provider id that is not configured.
 func (s *Service) configuredProvider(provider string) error {
 	if !slices.Contains(s.cfg.Providers, provider) {
-		return errUnknownProvider
+		return ErrUnknownProvider
 	}
 	return nil
 }

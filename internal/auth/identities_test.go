@@ -752,3 +752,31 @@ func TestUsersWithoutAPasswordAreListed(t *testing.T) {
 		t.Fatal("an empty password hash was stored")
 	}
 }
+
+// A first sign-in that links by address to an account being deleted: its
+// statement found the account on its snapshot and waits (for the test's
+// uncommitted delete) at the foreign key; once the delete commits it
+// fails there, looks again, and makes a new account for the address.
+func TestAFirstSignInRacingTheDeletionOfItsAccountMakesANewOne(t *testing.T) {
+	env := providerEnv(t)
+	gone := verifiedAccount(t, env, "a@example.com")
+	end := heldRow(t, env, `DELETE FROM auth.users WHERE id = $1`, gone.User.ID)
+	type result struct {
+		p   *auth.AuthPayload
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := env.Service.SignInWithIdentity(bg, google("g-1", "a@example.com", true), nil)
+		done <- result{p, err}
+	}()
+	waitForLockWaiters(t, env, 1, "the sign-in")
+	end(true)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.p.User.ID == gone.User.ID || r.p.User.Email != "a@example.com" {
+		t.Fatalf("signed in %+v", r.p.User)
+	}
+}

@@ -131,10 +131,6 @@ func (s *Store) LinkIdentity(ctx context.Context, userID string, id auth.Externa
 		return s.db.QueryRowxContext(ctx, linkIdentity, userID, id.Provider, id.Subject, id.Email, e.At,
 			nullIfEmpty(e.IP), nullIfEmpty(e.UserAgent), detail).Scan(&outcome)
 	})
-	var pqErr *pq.Error
-	if errors.As(err, &pqErr) && pqErr.Code == "23503" {
-		return auth.LinkUserGone, nil // deleted while the statement ran
-	}
 	if err != nil {
 		return "", mapError(err)
 	}
@@ -228,12 +224,15 @@ func (s *Store) Identities(ctx context.Context, userID string) ([]*auth.Identity
 	return ids, mapError(rows.Err())
 }
 
-// raceAgain runs a check-and-insert statement again when it lost a race to
-// a unique index (23505): the next run sees the winner's row.
+// raceAgain runs a check-and-insert statement again when it lost a race:
+// to a unique index (23505: another statement made the row), or to a
+// foreign key (23503: the user it links to was deleted meanwhile). The
+// next run sees what the other statement committed.
 func raceAgain(run func() error) error {
 	var err error
 	for range identityRaceAttempts {
-		if err = run(); !isUniqueViolation(err) {
+		var pqErr *pq.Error
+		if err = run(); !errors.As(err, &pqErr) || (pqErr.Code != "23505" && pqErr.Code != "23503") {
 			return err
 		}
 	}
