@@ -26,9 +26,9 @@ const appPage = "https://app.example.com/signed-in"
 // providerServer is authgate's whole HTTP surface with a provider "corp"
 // (a real OpenID provider, in-process), over a real store.
 type providerServer struct {
-	url   string
-	env   *authtest.Env
-	op    *oidctest.OP
+	url string
+	env *authtest.Env
+	op  *oidctest.OP
 	// keyed is provider "native": ID tokens the test signs, for
 	// signInWithIdToken (client_id web-client, client_ids ios-client).
 	keyed *oidctest.KeyedProvider
