@@ -165,7 +165,11 @@ func runServe(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	gql := graph.NewServer(p.auth, graph.Options{Introspection: cfg.Introspection, Metrics: m})
+	gqlOpts := graph.Options{Introspection: cfg.Introspection, Metrics: m}
+	if flows != nil {
+		gqlOpts.Providers = flows
+	}
+	gql := graph.NewServer(p.auth, gqlOpts)
 	var console http.Handler
 	if cfg.AdminConsole {
 		if console, err = admin.NewConsole(p.auth, admin.ConsoleConfig{

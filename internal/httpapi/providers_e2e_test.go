@@ -6,12 +6,15 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"authgate/internal/auth"
 	"authgate/internal/authtest"
 	"authgate/internal/oidc"
 	"authgate/internal/oidc/oidctest"
 )
+
+const exchangeMutation = `mutation($c: String!) { exchangeAuthCode(code: $c) { ` + payloadFields + ` } }`
 
 // realAccounts is the real accounts side: the environment's auth.Service.
 func realAccounts(env *authtest.Env) oidc.Accounts { return env.Service }
@@ -65,10 +68,8 @@ func TestProviderSignInEndToEnd(t *testing.T) {
 	if code == "" || back.Query().Has("error") {
 		t.Fatalf("back at %s", back)
 	}
-	p, err := s.env.Service.ExchangeAuthCode(context.Background(), code, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var p payload
+	s.api().graphql(t, exchangeMutation, map[string]any{"c": code}).into(t, "exchangeAuthCode", &p)
 	if p.User.Email != "alice@example.com" || p.RefreshToken == "" {
 		t.Errorf("payload %+v", p)
 	}
@@ -76,22 +77,21 @@ func TestProviderSignInEndToEnd(t *testing.T) {
 	if claims["x-hasura-user-id"] != p.User.ID || claims["x-hasura-default-role"] != "user" || claims["x-hasura-session-id"] != p.SessionID {
 		t.Errorf("Hasura claims %v", claims)
 	}
-	var subject string
-	if err := s.env.Store.DB().GetContext(context.Background(), &subject, "SELECT subject FROM auth.identities WHERE provider = 'corp' AND user_id = $1", p.User.ID); err != nil || subject != "sub-alice" {
-		t.Errorf("identity: %q %v", subject, err)
+	var me struct {
+		Identities []struct{ Provider, Subject, Email string }
+	}
+	s.api().graphql(t, `{ me { identities { provider subject email } } }`, nil, bearer(p.AccessToken)...).into(t, "me", &me)
+	if len(me.Identities) != 1 || me.Identities[0].Provider != "corp" || me.Identities[0].Subject != "sub-alice" {
+		t.Errorf("identities %+v", me.Identities)
 	}
 
 	// The code again: spent.
-	if _, err := s.env.Service.ExchangeAuthCode(context.Background(), code, nil); auth.CodeOf(err) != auth.CodeInvalidAuthCode {
-		t.Errorf("the code again: %v", err)
-	}
+	s.api().graphql(t, exchangeMutation, map[string]any{"c": code}).wantCode(t, auth.CodeInvalidAuthCode)
 
 	// A second sign-in finds the same user.
 	again := s.signInAtProvider(t, "alice")
-	p2, err := s.env.Service.ExchangeAuthCode(context.Background(), again.Query().Get("code"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var p2 payload
+	s.api().graphql(t, exchangeMutation, map[string]any{"c": again.Query().Get("code")}).into(t, "exchangeAuthCode", &p2)
 	if p2.User.ID != p.User.ID || s.count(t, "users") != 1 {
 		t.Errorf("a second sign-in made another user: %s vs %s", p2.User.ID, p.User.ID)
 	}
@@ -179,5 +179,51 @@ func TestCallbackWithoutTheFlowCookie(t *testing.T) {
 	wantErrorPage(t, resp, auth.CodeBadUserInput)
 	if s.count(t, "users") != 0 {
 		t.Error("a callback without its cookie created a user")
+	}
+}
+
+// TestSignInWithIdTokenOverGraphQL: a native app's ID token, signed by the
+// provider's key (served as its JWKS), signs in over GraphQL when its
+// audience is the entry's client_id or one of its client_ids and its nonce
+// is the one given; every other token is INVALID_CREDENTIALS and creates
+// nothing.
+func TestSignInWithIdTokenOverGraphQL(t *testing.T) {
+	t.Parallel()
+	s := newProviderServer(t, realAccounts)
+	const mutation = `mutation($p: String!, $t: String!, $n: String) { signInWithIdToken(provider: $p, idToken: $t, nonce: $n) { ` + payloadFields + ` } }`
+	token := func(change func(map[string]any)) string {
+		now := time.Now()
+		c := map[string]any{"iss": s.keyed.Issuer, "sub": "g-1", "aud": "ios-client", "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+			"email": "gina@example.com", "email_verified": true, "nonce": "n-1"}
+		if change != nil {
+			change(c)
+		}
+		return s.keyed.Sign(t, c, nil)
+	}
+	for name, tc := range map[string]struct {
+		token, nonce string
+	}{
+		"another audience": {token(func(c map[string]any) { c["aud"] = "someone-else" }), "n-1"},
+		"a wrong nonce":    {token(nil), "n-2"},
+		"expired":          {token(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() }), "n-1"},
+		"another issuer":   {token(func(c map[string]any) { c["iss"] = s.op.Issuer }), "n-1"},
+	} {
+		s.api().graphql(t, mutation, map[string]any{"p": "native", "t": tc.token, "n": tc.nonce}).wantCode(t, auth.CodeInvalidCredentials)
+		if s.count(t, "users") != 0 {
+			t.Fatalf("%s: a user was created", name)
+		}
+	}
+	s.api().graphql(t, mutation, map[string]any{"p": "nope", "t": token(nil), "n": "n-1"}).wantCode(t, auth.CodeUnknownProvider)
+
+	var p payload
+	s.api().graphql(t, mutation, map[string]any{"p": "native", "t": token(nil), "n": "n-1"}).into(t, "signInWithIdToken", &p)
+	if p.User.Email != "gina@example.com" || p.AccessToken == "" {
+		t.Errorf("payload %+v", p)
+	}
+	// The web client id is an audience too.
+	var p2 payload
+	s.api().graphql(t, mutation, map[string]any{"p": "native", "t": token(func(c map[string]any) { c["aud"] = "web-client" }), "n": "n-1"}).into(t, "signInWithIdToken", &p2)
+	if p2.User.ID != p.User.ID {
+		t.Errorf("the same subject signed in as another user")
 	}
 }

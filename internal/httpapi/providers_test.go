@@ -26,9 +26,12 @@ const appPage = "https://app.example.com/signed-in"
 // providerServer is authgate's whole HTTP surface with a provider "corp"
 // (a real OpenID provider, in-process), over a real store.
 type providerServer struct {
-	url   string
-	env   *authtest.Env
-	op    *oidctest.OP
+	url string
+	env *authtest.Env
+	op  *oidctest.OP
+	// keyed is provider "native": ID tokens the test signs, for
+	// signInWithIdToken (client_id web-client, client_ids ios-client).
+	keyed *oidctest.KeyedProvider
 	flows *oidc.Service
 	// clock is the flows' clock (the provider's tokens carry real time).
 	clock *clock.Fake
@@ -39,27 +42,30 @@ func newProviderServer(t *testing.T, accounts func(env *authtest.Env) oidc.Accou
 	ts := httptest.NewUnstartedServer(nil)
 	s := &providerServer{url: "http://" + ts.Listener.Addr().String(), clock: clock.NewFake(time.Now())}
 	s.op = oidctest.NewOP(t, s.url+"/auth/corp/callback")
+	s.keyed = oidctest.NewKeyedProvider(t)
 	cfg := authtest.DefaultConfig()
-	cfg.Providers, cfg.PublicURL = []string{"corp"}, s.url
+	cfg.Providers, cfg.PublicURL = []string{"corp", "native"}, s.url
 	s.env = authtest.New(t, cfg)
 	allow, err := redirect.New([]string{"https://app.example.com"}, appPage)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var acc oidc.Accounts
+	var acc oidc.Accounts = s.env.Service
 	if accounts != nil {
 		acc = accounts(s.env)
 	}
 	s.flows, err = oidc.New(oidc.Options{
 		Providers: []config.Provider{{ID: "corp", Type: config.ProviderOIDC, Issuer: s.op.Issuer, ClientID: oidctest.ClientID,
-			ClientSecret: oidctest.ClientSecret, Scopes: []string{"openid", "email", "profile"}, CallbackURL: s.url + "/auth/corp/callback"}},
+			ClientSecret: oidctest.ClientSecret, Scopes: []string{"openid", "email", "profile"}, CallbackURL: s.url + "/auth/corp/callback"},
+			{ID: "native", Type: config.ProviderGoogle, Issuer: s.keyed.Issuer, ClientID: "web-client", ClientIDs: []string{"ios-client"},
+				Scopes: []string{"openid", "email"}, CallbackURL: s.url + "/auth/native/callback"}},
 		Redirects: allow, Secret: []byte(strings.Repeat("k", 32)), InsecureCookie: true, Clock: s.clock,
 	}, acc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts.Config.Handler = httpapi.New(httpapi.Config{Providers: s.flows}, s.env.Service,
-		graph.NewServer(s.env.Service, graph.Options{}), s.env.Store, discardLogger())
+		graph.NewServer(s.env.Service, graph.Options{Providers: s.flows}), s.env.Store, discardLogger())
 	ts.Start()
 	t.Cleanup(ts.Close)
 	return s

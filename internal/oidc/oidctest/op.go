@@ -69,12 +69,28 @@ func NewOP(t testing.TB, redirectURIs ...string) *OP {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
-	clients := map[string]*storage.Client{ClientID: storage.WebClient(ClientID, ClientSecret, redirectURIs...)}
-	st := storage.NewStorageWithClients(userStore{}, clients)
-	srv.Config.Handler = exampleop.SetupServer(issuer, st, nil, false)
+	srv.Config.Handler = Handler(issuer, redirectURIs...)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return &OP{Issuer: issuer, Server: srv}
+}
+
+// Handler is the OpenID provider at issuer, with its login form under
+// /login/, knowing the client ClientID (secret ClientSecret) with the
+// redirect URIs given and the users of Users.
+func Handler(issuer string, redirectURIs ...string) http.Handler {
+	clients := map[string]*storage.Client{ClientID: storage.WebClient(ClientID, ClientSecret, redirectURIs...)}
+	st := storage.NewStorageWithClients(userStore{}, clients)
+	op := exampleop.SetupServer(issuer, st, nil, false)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The example's login page names no icon: a browser asks for one,
+		// and a 404 would be a console error in the browser test.
+		if r.URL.Path == "/favicon.ico" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		op.ServeHTTP(w, r)
+	})
 }
 
 // Browser is a test browser: it follows redirects and keeps cookies, and
