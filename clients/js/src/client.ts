@@ -1,6 +1,7 @@
 import { AuthgateError, errorFrom, isUnauthenticated, sessionEndingCodes } from './errors.js';
 import { Coordinator } from './coordinator.js';
 import { openStore, parseStoredSession, type SessionStore, type StorageOption, type StoredSession } from './storage.js';
+import { ceremony, creationOptionsFromJSON, credentialToJSON, requestOptionsFromJSON, type PasskeyCredential } from './webauthn.js';
 
 /** A user, as authgate's `User` type. */
 export interface User {
@@ -10,7 +11,23 @@ export interface User {
   allowedRoles: string[];
   createdAt: string;
   claims: Record<string, unknown>;
+  /** True once the user proved they read mail at the address. */
+  emailVerified: boolean;
   [field: string]: unknown;
+}
+
+/** A passkey of the user, as authgate's `Passkey` type. */
+export interface Passkey {
+  id: string;
+  name: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+/** The user as me() answers it: the User plus its second factors. */
+export interface UserDetails extends User {
+  totpEnabled: boolean;
+  passkeys: Passkey[];
 }
 
 /** The signed-in state: authgate's `AuthPayload` without the refresh token, which the client keeps to itself. */
@@ -55,7 +72,9 @@ export interface ClientOptions {
   headers?: Record<string, string>;
 }
 
-const USER_FIELDS = 'id email defaultRole allowedRoles createdAt claims';
+const USER_FIELDS = 'id email defaultRole allowedRoles createdAt claims emailVerified';
+const PASSKEY_FIELDS = 'id name createdAt lastUsedAt';
+const ME_FIELDS = `${USER_FIELDS} totpEnabled passkeys { ${PASSKEY_FIELDS} }`;
 const PAYLOAD = `accessToken accessTokenExpiresAt refreshToken refreshTokenExpiresAt sessionId user { ${USER_FIELDS} }`;
 const SESSION_FIELDS = 'id description userAgent ip createdAt lastActivityAt expiresAt current';
 
@@ -423,6 +442,11 @@ export class AuthgateClient {
     return a.data;
   }
 
+  /** publicValue runs a public operation and resolves to its field's value. */
+  private async publicValue<T>(field: string, query: string, variables: Record<string, unknown>): Promise<T> {
+    return (await this.call(field, query, variables))[field] as T;
+  }
+
   /** run sends query with the access token (if any); on UNAUTHENTICATED it refreshes once and retries once. */
   private async run(query: string, variables: Record<string, unknown> | undefined, needSession: boolean): Promise<Answer> {
     const token = await this.getAccessToken();
@@ -493,13 +517,18 @@ export class AuthgateClient {
 
   // ---- password sign-in and sessions ---------------------------------------
 
-  /** signUp creates an account and signs in. Rejects with EMAIL_TAKEN, WEAK_PASSWORD, BAD_USER_INPUT, FORBIDDEN, RATE_LIMITED (or EMAIL_NOT_VERIFIED when verification is required). */
-  signUp(p: { email: string; password: string; description?: string }): Promise<AuthSession> {
-    return this.signedIn('signup', `mutation($email: String!, $password: String!, $description: String) { signup(email: $email, password: $password, description: $description) { ${PAYLOAD} } }`, {
-      email: p.email,
-      password: p.password,
-      description: p.description ?? null,
-    });
+  /**
+   * signUp creates an account and signs in; locale (BCP 47) is the language
+   * of the user's mails. Rejects with EMAIL_TAKEN, WEAK_PASSWORD,
+   * BAD_USER_INPUT, FORBIDDEN, RATE_LIMITED (or EMAIL_NOT_VERIFIED when
+   * verification is required: the account is made and a link mailed).
+   */
+  signUp(p: { email: string; password: string; description?: string; locale?: string }): Promise<AuthSession> {
+    return this.signedIn(
+      'signup',
+      `mutation($email: String!, $password: String!, $description: String, $locale: String) { signup(email: $email, password: $password, description: $description, locale: $locale) { ${PAYLOAD} } }`,
+      { email: p.email, password: p.password, description: p.description ?? null, locale: p.locale ?? null },
+    );
   }
 
   /** signIn signs in with an email and password. Rejects with INVALID_CREDENTIALS, USER_DISABLED, RATE_LIMITED (retryAfter), or MFA_REQUIRED (extensions.ticket). */
@@ -616,9 +645,167 @@ export class AuthgateClient {
     return data.confirmEmailChange as boolean;
   }
 
-  /** me resolves to the signed-in user, fresh from the server. */
-  me(): Promise<User> {
-    return this.authed<User>('me', `query { me { ${USER_FIELDS} } }`);
+  /** revokeAccessToken revokes the access token in use (say it leaked from a device) and continues with a fresh one; the session lives on. */
+  async revokeAccessToken(): Promise<boolean> {
+    await this.ready;
+    const token = await this.getAccessToken();
+    if (!token) throw new AuthgateError('NOT_SIGNED_IN', 'nobody is signed in');
+    const a = await this.post('mutation { revokeAccessToken }', undefined, token);
+    if (a.errors?.length || !a.data || a.data.revokeAccessToken === undefined) this.fail(a);
+    await this.refresh(token);
+    return a.data.revokeAccessToken as boolean;
+  }
+
+  // ---- email: verification, password reset, sign-in by link or code (issue 14)
+
+  /**
+   * sendVerificationEmail mails a verification link (redirectTo, or the
+   * server's AUTHGATE_APP_URL, with `type=verify&token=…`) when the address
+   * has an unverified account. Always true: the answer tells nothing about
+   * the address. Rejects with BAD_USER_INPUT (redirectTo not allowed),
+   * RATE_LIMITED or EMAIL_NOT_CONFIGURED.
+   */
+  sendVerificationEmail(p: { email: string; redirectTo?: string; locale?: string }): Promise<boolean> {
+    return this.publicValue('sendVerificationEmail', 'mutation($email: String!, $redirectTo: String, $locale: String) { sendVerificationEmail(email: $email, redirectTo: $redirectTo, locale: $locale) }', {
+      email: p.email,
+      redirectTo: p.redirectTo ?? null,
+      locale: p.locale ?? null,
+    });
+  }
+
+  /** verifyEmail verifies an address with the token of its link (no session needed). Rejects with INVALID_EMAIL_TOKEN. */
+  verifyEmail(p: { token: string }): Promise<boolean> {
+    return this.publicValue('verifyEmail', 'mutation($token: String!) { verifyEmail(token: $token) }', { token: p.token });
+  }
+
+  /** requestPasswordReset mails a reset link (`type=reset&token=…`) when the address has an account. Always true. Rejects like sendVerificationEmail. */
+  requestPasswordReset(p: { email: string; redirectTo?: string; locale?: string }): Promise<boolean> {
+    return this.publicValue('requestPasswordReset', 'mutation($email: String!, $redirectTo: String, $locale: String) { requestPasswordReset(email: $email, redirectTo: $redirectTo, locale: $locale) }', {
+      email: p.email,
+      redirectTo: p.redirectTo ?? null,
+      locale: p.locale ?? null,
+    });
+  }
+
+  /**
+   * resetPassword sets a new password with the token of a reset link and
+   * signs in (every other session of the user ends; SIGNED_IN). Rejects with
+   * INVALID_EMAIL_TOKEN or WEAK_PASSWORD (the token then stays usable).
+   */
+  resetPassword(p: { token: string; newPassword: string; description?: string }): Promise<AuthSession> {
+    return this.signedIn('resetPassword', `mutation($token: String!, $newPassword: String!, $description: String) { resetPassword(token: $token, newPassword: $newPassword, description: $description) { ${PAYLOAD} } }`, {
+      token: p.token,
+      newPassword: p.newPassword,
+      description: p.description ?? null,
+    });
+  }
+
+  /**
+   * requestEmailSignIn mails a sign-in link (`type=signin&token=…`) and a
+   * 6-digit code; while sign-up is on, an address without an account gets
+   * one too (the account is made at the first sign-in). Always true.
+   */
+  requestEmailSignIn(p: { email: string; redirectTo?: string; description?: string; locale?: string }): Promise<boolean> {
+    return this.publicValue(
+      'requestEmailSignIn',
+      'mutation($email: String!, $redirectTo: String, $description: String, $locale: String) { requestEmailSignIn(email: $email, redirectTo: $redirectTo, description: $description, locale: $locale) }',
+      { email: p.email, redirectTo: p.redirectTo ?? null, description: p.description ?? null, locale: p.locale ?? null },
+    );
+  }
+
+  /** signInWithEmailToken signs in with the token of a sign-in link. Rejects with INVALID_EMAIL_TOKEN, USER_DISABLED, FORBIDDEN, MFA_REQUIRED. */
+  signInWithEmailToken(p: { token: string; description?: string }): Promise<AuthSession> {
+    return this.signedIn('signInWithEmailToken', `mutation($token: String!, $description: String) { signInWithEmailToken(token: $token, description: $description) { ${PAYLOAD} } }`, {
+      token: p.token,
+      description: p.description ?? null,
+    });
+  }
+
+  /** signInWithEmailCode signs in with the 6-digit code of a sign-in mail (5 tries, right or wrong, per mail). Rejects like signInWithEmailToken. */
+  signInWithEmailCode(p: { email: string; code: string; description?: string }): Promise<AuthSession> {
+    return this.signedIn(
+      'signInWithEmailCode',
+      `mutation($email: String!, $code: String!, $description: String) { signInWithEmailCode(email: $email, code: $code, description: $description) { ${PAYLOAD} } }`,
+      { email: p.email, code: p.code, description: p.description ?? null },
+    );
+  }
+
+  // ---- passkeys (issue 16) ---------------------------------------------------
+
+  /**
+   * beginPasskeySignIn asks authgate for a sign-in challenge and resolves to
+   * the options for `navigator.credentials.get({ publicKey })`, binary
+   * fields already ArrayBuffers. With an email, only that account's passkeys
+   * are offered (which tells the caller whether it has any).
+   */
+  async beginPasskeySignIn(p: { email?: string } = {}): Promise<PublicKeyCredentialRequestOptions> {
+    const o = await this.publicValue<Record<string, unknown>>('beginPasskeySignIn', 'mutation($email: String) { beginPasskeySignIn(email: $email) }', { email: p.email ?? null });
+    return requestOptionsFromJSON(o);
+  }
+
+  /**
+   * finishPasskeySignIn sends what navigator.credentials.get resolved to
+   * (converted to JSON here) and signs in (SIGNED_IN; a passkey is two
+   * factors). Rejects with INVALID_PASSKEY.
+   */
+  finishPasskeySignIn(p: { credential: PasskeyCredential; description?: string }): Promise<AuthSession> {
+    return this.signedIn('finishPasskeySignIn', `mutation($credential: JSON!, $description: String) { finishPasskeySignIn(credential: $credential, description: $description) { ${PAYLOAD} } }`, {
+      credential: credentialToJSON(p.credential),
+      description: p.description ?? null,
+    });
+  }
+
+  /**
+   * signInWithPasskey runs the whole passkey sign-in in the browser:
+   * beginPasskeySignIn, the browser's dialog, finishPasskeySignIn. mediation
+   * 'conditional' offers passkeys in the autofill of an input with
+   * `autocomplete="username webauthn"`. Rejects with PASSKEY_CANCELLED,
+   * PASSKEY_UNAVAILABLE or INVALID_PASSKEY.
+   */
+  async signInWithPasskey(p: { email?: string; description?: string; mediation?: CredentialMediationRequirement; signal?: AbortSignal } = {}): Promise<AuthSession> {
+    const publicKey = await this.beginPasskeySignIn(p.email === undefined ? {} : { email: p.email });
+    const options: CredentialRequestOptions = { publicKey };
+    if (p.mediation) options.mediation = p.mediation;
+    if (p.signal) options.signal = p.signal;
+    const credential = await ceremony('get', options);
+    return this.finishPasskeySignIn(p.description === undefined ? { credential } : { credential, description: p.description });
+  }
+
+  /**
+   * beginPasskeyRegistration resolves to the options for
+   * `navigator.credentials.create({ publicKey })` for the signed-in user
+   * (binary fields already ArrayBuffers). Rejects with FORBIDDEN when the
+   * account has a second factor and this session is not level 2.
+   */
+  async beginPasskeyRegistration(): Promise<PublicKeyCredentialCreationOptions> {
+    return creationOptionsFromJSON(await this.authed<Record<string, unknown>>('beginPasskeyRegistration', 'mutation { beginPasskeyRegistration }'));
+  }
+
+  /** finishPasskeyRegistration stores the passkey navigator.credentials.create resolved to, under name. Rejects with INVALID_PASSKEY. */
+  finishPasskeyRegistration(p: { credential: PasskeyCredential; name?: string }): Promise<Passkey> {
+    return this.authed<Passkey>('finishPasskeyRegistration', `mutation($credential: JSON!, $name: String) { finishPasskeyRegistration(credential: $credential, name: $name) { ${PASSKEY_FIELDS} } }`, {
+      credential: credentialToJSON(p.credential),
+      name: p.name ?? null,
+    });
+  }
+
+  /** registerPasskey runs the whole registration in the browser: begin, the browser's dialog, finish. Rejects like the three. */
+  async registerPasskey(p: { name?: string; signal?: AbortSignal } = {}): Promise<Passkey> {
+    const publicKey = await this.beginPasskeyRegistration();
+    const options: CredentialCreationOptions = { publicKey };
+    if (p.signal) options.signal = p.signal;
+    const credential = await ceremony('create', options);
+    return this.finishPasskeyRegistration(p.name === undefined ? { credential } : { credential, name: p.name });
+  }
+
+  /** removePasskey deletes one of the user's passkeys (a level-2 session only) and ends the user's other sessions. Rejects with NOT_FOUND or FORBIDDEN. */
+  removePasskey(p: { id: string }): Promise<boolean> {
+    return this.authed<boolean>('removePasskey', 'mutation($id: ID!) { removePasskey(id: $id) }', { id: p.id });
+  }
+
+  /** me resolves to the signed-in user, fresh from the server, with its second factors. */
+  me(): Promise<UserDetails> {
+    return this.authed<UserDetails>('me', `query { me { ${ME_FIELDS} } }`);
   }
 
   /** close stops timers and cross-tab listening (tests, or a client that is thrown away). */

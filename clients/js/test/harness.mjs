@@ -3,7 +3,8 @@
 // AUTHGATE_TEST_DATABASE_URL says where PostgreSQL is (as for `make test`);
 // AUTHGATE_BIN is the built binary (else it is built here, into .test-bin/).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,17 +49,21 @@ export function freePort() {
 
 /**
  * startServer runs authgate on a free port against a new database, with env
- * added to its environment. It resolves to { base, url, log(), stop() } once
- * /healthz answers; stop kills it and drops the database.
+ * added to its environment (a function of the port, or an object). It
+ * resolves to { base, url, log(), stop() } once /healthz answers; stop kills
+ * it and drops the database. dev runs `serve --dev`, whose mails are kept in
+ * memory and listed at /dev/mail (see mails below).
  */
-export async function startServer(env = {}) {
+export async function startServer(env = {}, { dev = false } = {}) {
   const db = `authgate_client_${process.pid}_${randomBytes(4).toString('hex')}`;
   psql(`CREATE DATABASE ${db}`);
   const u = new URL(adminURL);
   u.pathname = '/' + db;
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const child = spawn(binary(), ['serve'], {
+  const dataDir = dev ? mkdtempSync(join(tmpdir(), 'authgate-client-dev-')) : '';
+  if (typeof env === 'function') env = env(port);
+  const child = spawn(binary(), dev ? ['serve', '--dev', '--data-dir', dataDir] : ['serve'], {
     env: {
       PATH: process.env.PATH,
       DATABASE_URL: u.toString(),
@@ -90,6 +95,7 @@ export async function startServer(env = {}) {
       await done;
     }
     psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 30000;
   for (;;) {
@@ -118,6 +124,29 @@ export async function gql(url, query, variables, token) {
   if (token) headers.Authorization = `Bearer ${token}`;
   const r = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
   return r.json();
+}
+
+/**
+ * mail waits (up to 10 s) for the newest mail of template to `to` that
+ * development mode kept (GET /dev/mail: the outbox worker delivered it) and
+ * returns it ({ template, to, subject, text, link, code }); newer than skips
+ * mails already seen (pass the one returned before).
+ */
+export async function mail(base, to, template, newerThan) {
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    const mails = await (await fetch(`${base}/dev/mail`, { headers: { Accept: 'application/json' } })).json();
+    const m = mails.find((x) => x.to === to && x.template === template);
+    if (m && (!newerThan || m.at !== newerThan.at || m.link !== newerThan.link)) return m;
+    if (Date.now() > deadline) throw new Error(`no ${template} mail to ${to} within 10 s; kept: ${JSON.stringify(mails.map((x) => [x.to, x.template]))}`);
+    await sleep(50);
+  }
+}
+
+/** tokenOf reads the token (and type) an emailed link carries. */
+export function tokenOf(link) {
+  const u = new URL(link);
+  return { token: u.searchParams.get('token'), type: u.searchParams.get('type') };
 }
 
 /** sleep waits ms of real time: the server under test runs on the real clock. */
