@@ -227,3 +227,34 @@ func TestSignInWithIdTokenOverGraphQL(t *testing.T) {
 		t.Errorf("the same subject signed in as another user")
 	}
 }
+
+// TestGitHubSignInEndToEnd: the github preset against a server speaking
+// GitHub's OAuth and user-API shapes: the numeric id is the subject, the
+// primary verified email the account's.
+func TestGitHubSignInEndToEnd(t *testing.T) {
+	t.Parallel()
+	s := newProviderServer(t, realAccounts)
+	s.github.SignedIn = oidctest.GitHubUser{ID: 583231, Login: "octocat", Emails: []map[string]any{
+		{"email": "octocat@users.noreply.github.com", "primary": false, "verified": true},
+		{"email": "octocat@example.com", "primary": true, "verified": true},
+	}}
+	b := oidctest.NewBrowser(oidctest.HostOf(appPage))
+	resp, err := b.Client.Get(s.url + "/auth/github/start?redirectTo=" + url.QueryEscape(appPage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	back, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || back == nil || back.Query().Get("code") == "" {
+		t.Fatalf("the dance ended at %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var p payload
+	s.api().graphql(t, exchangeMutation, map[string]any{"c": back.Query().Get("code")}).into(t, "exchangeAuthCode", &p)
+	var me struct {
+		Identities []struct{ Provider, Subject, Email string }
+	}
+	s.api().graphql(t, `{ me { identities { provider subject email } } }`, nil, bearer(p.AccessToken)...).into(t, "me", &me)
+	if p.User.Email != "octocat@example.com" || len(me.Identities) != 1 || me.Identities[0].Subject != "583231" || me.Identities[0].Provider != "github" {
+		t.Errorf("user %+v, identities %+v", p.User, me.Identities)
+	}
+}
