@@ -258,3 +258,47 @@ func TestGitHubSignInEndToEnd(t *testing.T) {
 		t.Errorf("user %+v, identities %+v", p.User, me.Identities)
 	}
 }
+
+// TestLinkingAnIdentityEndToEnd: a password user starts a link
+// (startIdentityLink), goes through the provider as alice (whose address
+// is not the user's), and comes back with a code that signs in the same
+// user, now with the identity; the link URL does not work twice.
+func TestLinkingAnIdentityEndToEnd(t *testing.T) {
+	t.Parallel()
+	s := newProviderServer(t, realAccounts)
+	owner := s.api().signup(t, "owner@example.com", "owner's password 1")
+	var start string
+	s.api().graphql(t, `mutation($p: String!, $r: String!) { startIdentityLink(provider: $p, redirectTo: $r) }`,
+		map[string]any{"p": "corp", "r": appPage}, bearer(owner.AccessToken)...).into(t, "startIdentityLink", &start)
+	if !strings.HasPrefix(start, s.url+"/auth/corp/start?") {
+		t.Fatalf("startIdentityLink = %q", start)
+	}
+	b := oidctest.NewBrowser(oidctest.HostOf(appPage))
+	cb := b.LogIn(t, start, "alice")
+	if !strings.HasPrefix(cb.String(), appPage+"?") || cb.Query().Get("code") == "" {
+		t.Fatalf("back at %s", cb)
+	}
+	var p payload
+	s.api().graphql(t, exchangeMutation, map[string]any{"c": cb.Query().Get("code")}).into(t, "exchangeAuthCode", &p)
+	if p.User.ID != owner.User.ID {
+		t.Fatalf("the link signed in %s, not the owner %s", p.User.ID, owner.User.ID)
+	}
+	var me struct {
+		Identities []struct{ Provider, Subject string }
+	}
+	s.api().graphql(t, `{ me { identities { provider subject } } }`, nil, bearer(p.AccessToken)...).into(t, "me", &me)
+	if len(me.Identities) != 1 || me.Identities[0].Subject != "sub-alice" {
+		t.Errorf("identities %+v", me.Identities)
+	}
+
+	// The same link URL again: spent at the first callback, so /start
+	// sends the browser straight back.
+	resp, err := oidctest.NewBrowser(oidctest.HostOf(appPage)).Client.Get(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if again, _ := url.Parse(resp.Header.Get("Location")); again == nil || again.Query().Get("error") != string(auth.CodeInvalidAuthCode) {
+		t.Errorf("the link again: %d %q, want a redirect with ?error=INVALID_AUTH_CODE", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}

@@ -46,13 +46,13 @@ func newProviderServer(t *testing.T, accounts func(env *authtest.Env) oidc.Accou
 	s.op = oidctest.NewOP(t, s.url+"/auth/corp/callback")
 	s.keyed = oidctest.NewKeyedProvider(t)
 	s.github = oidctest.NewGitHub(t, "gh-client", "gh-secret")
-	cfg := authtest.DefaultConfig()
-	cfg.Providers, cfg.PublicURL = []string{"corp", "native", "github"}, s.url
-	s.env = authtest.New(t, cfg)
 	allow, err := redirect.New([]string{"https://app.example.com"}, appPage)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg := authtest.DefaultConfig()
+	cfg.Providers, cfg.PublicURL, cfg.Redirects = []string{"corp", "native", "github"}, s.url, allow
+	s.env = authtest.New(t, cfg)
 	var acc oidc.Accounts = s.env.Service
 	if accounts != nil {
 		acc = accounts(s.env)
