@@ -227,3 +227,107 @@ func TestSignInWithIdTokenOverGraphQL(t *testing.T) {
 		t.Errorf("the same subject signed in as another user")
 	}
 }
+
+// TestGitHubSignInEndToEnd: the github preset against a server speaking
+// GitHub's OAuth and user-API shapes: the numeric id is the subject, the
+// primary verified email the account's.
+func TestGitHubSignInEndToEnd(t *testing.T) {
+	t.Parallel()
+	s := newProviderServer(t, realAccounts)
+	s.github.SignedIn = oidctest.GitHubUser{ID: 583231, Login: "octocat", Emails: []map[string]any{
+		{"email": "octocat@users.noreply.github.com", "primary": false, "verified": true},
+		{"email": "octocat@example.com", "primary": true, "verified": true},
+	}}
+	b := oidctest.NewBrowser(oidctest.HostOf(appPage))
+	resp, err := b.Client.Get(s.url + "/auth/github/start?redirectTo=" + url.QueryEscape(appPage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	back, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || back == nil || back.Query().Get("code") == "" {
+		t.Fatalf("the dance ended at %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var p payload
+	s.api().graphql(t, exchangeMutation, map[string]any{"c": back.Query().Get("code")}).into(t, "exchangeAuthCode", &p)
+	var me struct {
+		Identities []struct{ Provider, Subject, Email string }
+	}
+	s.api().graphql(t, `{ me { identities { provider subject email } } }`, nil, bearer(p.AccessToken)...).into(t, "me", &me)
+	if p.User.Email != "octocat@example.com" || len(me.Identities) != 1 || me.Identities[0].Subject != "583231" || me.Identities[0].Provider != "github" {
+		t.Errorf("user %+v, identities %+v", p.User, me.Identities)
+	}
+}
+
+// TestLinkingAnIdentityEndToEnd: a password user starts a link
+// (startIdentityLink), goes through the provider as alice (whose address
+// is not the user's), and comes back with a code that signs in the same
+// user, now with the identity; the link URL does not work twice.
+func TestLinkingAnIdentityEndToEnd(t *testing.T) {
+	t.Parallel()
+	s := newProviderServer(t, realAccounts)
+	owner := s.api().signup(t, "owner@example.com", "owner's password 1")
+	var start string
+	s.api().graphql(t, `mutation($p: String!, $r: String!) { startIdentityLink(provider: $p, redirectTo: $r) }`,
+		map[string]any{"p": "corp", "r": appPage}, bearer(owner.AccessToken)...).into(t, "startIdentityLink", &start)
+	if !strings.HasPrefix(start, s.url+"/auth/corp/start?") {
+		t.Fatalf("startIdentityLink = %q", start)
+	}
+	b := oidctest.NewBrowser(oidctest.HostOf(appPage))
+	cb := b.LogIn(t, start, "alice")
+	if !strings.HasPrefix(cb.String(), appPage+"?") || cb.Query().Get("code") == "" {
+		t.Fatalf("back at %s", cb)
+	}
+	var p payload
+	s.api().graphql(t, exchangeMutation, map[string]any{"c": cb.Query().Get("code")}).into(t, "exchangeAuthCode", &p)
+	if p.User.ID != owner.User.ID {
+		t.Fatalf("the link signed in %s, not the owner %s", p.User.ID, owner.User.ID)
+	}
+	var me struct {
+		Identities []struct{ Provider, Subject string }
+	}
+	s.api().graphql(t, `{ me { identities { provider subject } } }`, nil, bearer(p.AccessToken)...).into(t, "me", &me)
+	if len(me.Identities) != 1 || me.Identities[0].Subject != "sub-alice" {
+		t.Errorf("identities %+v", me.Identities)
+	}
+
+	// The same link URL again: spent at the first callback, so /start
+	// sends the browser straight back.
+	resp, err := oidctest.NewBrowser(oidctest.HostOf(appPage)).Client.Get(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if again, _ := url.Parse(resp.Header.Get("Location")); again == nil || again.Query().Get("error") != string(auth.CodeInvalidAuthCode) {
+		t.Errorf("the link again: %d %q, want a redirect with ?error=INVALID_AUTH_CODE", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestTwoTabsSignInAtOnce: one browser starts two sign-ins (two tabs), then
+// finishes them in the opposite order: each flow has its own cookie, so
+// both come back with a code.
+func TestTwoTabsSignInAtOnce(t *testing.T) {
+	t.Parallel()
+	s := newProviderServer(t, realAccounts)
+	b := oidctest.NewBrowser(oidctest.HostOf(appPage))
+	loginPage := func() string {
+		resp, err := b.Client.Get(s.url + "/auth/corp/start?redirectTo=" + url.QueryEscape(appPage))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Request.URL.Query().Get("authRequestID")
+	}
+	first, second := loginPage(), loginPage()
+	for _, id := range []string{second, first} {
+		resp, err := b.Client.PostForm(s.op.Issuer+"/login/username", url.Values{"username": {"alice"}, "password": {oidctest.Password}, "id": {id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		back, _ := url.Parse(resp.Header.Get("Location"))
+		if back == nil || back.Query().Get("code") == "" {
+			t.Fatalf("tab %s came back to %q", id, resp.Header.Get("Location"))
+		}
+	}
+}

@@ -32,7 +32,9 @@ type providerServer struct {
 	// keyed is provider "native": ID tokens the test signs, for
 	// signInWithIdToken (client_id web-client, client_ids ios-client).
 	keyed *oidctest.KeyedProvider
-	flows *oidc.Service
+	// github is provider "github": a server speaking GitHub's shapes.
+	github *oidctest.GitHub
+	flows  *oidc.Service
 	// clock is the flows' clock (the provider's tokens carry real time).
 	clock *clock.Fake
 }
@@ -43,13 +45,14 @@ func newProviderServer(t *testing.T, accounts func(env *authtest.Env) oidc.Accou
 	s := &providerServer{url: "http://" + ts.Listener.Addr().String(), clock: clock.NewFake(time.Now())}
 	s.op = oidctest.NewOP(t, s.url+"/auth/corp/callback")
 	s.keyed = oidctest.NewKeyedProvider(t)
-	cfg := authtest.DefaultConfig()
-	cfg.Providers, cfg.PublicURL = []string{"corp", "native"}, s.url
-	s.env = authtest.New(t, cfg)
+	s.github = oidctest.NewGitHub(t, "gh-client", "gh-secret")
 	allow, err := redirect.New([]string{"https://app.example.com"}, appPage)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg := authtest.DefaultConfig()
+	cfg.Providers, cfg.PublicURL, cfg.Redirects = []string{"corp", "native", "github"}, s.url, allow
+	s.env = authtest.New(t, cfg)
 	var acc oidc.Accounts = s.env.Service
 	if accounts != nil {
 		acc = accounts(s.env)
@@ -58,7 +61,10 @@ func newProviderServer(t *testing.T, accounts func(env *authtest.Env) oidc.Accou
 		Providers: []config.Provider{{ID: "corp", Type: config.ProviderOIDC, Issuer: s.op.Issuer, ClientID: oidctest.ClientID,
 			ClientSecret: oidctest.ClientSecret, Scopes: []string{"openid", "email", "profile"}, CallbackURL: s.url + "/auth/corp/callback"},
 			{ID: "native", Type: config.ProviderGoogle, Issuer: s.keyed.Issuer, ClientID: "web-client", ClientIDs: []string{"ios-client"},
-				Scopes: []string{"openid", "email"}, CallbackURL: s.url + "/auth/native/callback"}},
+				Scopes: []string{"openid", "email"}, CallbackURL: s.url + "/auth/native/callback"},
+			{ID: "github", Type: config.ProviderGitHub, ClientID: "gh-client", ClientSecret: "gh-secret", Scopes: []string{"read:user", "user:email"},
+				AuthURL: s.github.URL + "/login/oauth/authorize", TokenURL: s.github.URL + "/login/oauth/access_token", APIURL: s.github.URL,
+				CallbackURL: s.url + "/auth/github/callback"}},
 		Redirects: allow, Secret: []byte(strings.Repeat("k", 32)), InsecureCookie: true, Clock: s.clock,
 	}, acc)
 	if err != nil {

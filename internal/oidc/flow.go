@@ -82,7 +82,7 @@ func (s *Service) Start(ctx context.Context, id, redirectTo, linkToken string) R
 			return fail(err)
 		}
 		if madeFor != id {
-			return fail(&auth.Error{Code: auth.CodeBadUserInput, Message: "the link token was made for another provider"})
+			return fail(&auth.Error{Code: auth.CodeInvalidAuthCode, Message: "the identity link was made for another provider"})
 		}
 	}
 	var d *gooidc.Provider

@@ -386,7 +386,7 @@ func TestLinkTokenIsCheckedAtStartAndCarriedToTheCallback(t *testing.T) {
 	h := newHarness(t, corp(op.Issuer))
 	ctx := context.Background()
 	wantErrorRedirect(t, h.svc.Start(ctx, "corp", appURL, "garbage"), auth.CodeInvalidAuthCode)
-	wantErrorRedirect(t, h.svc.Start(ctx, "corp", appURL, "link-for-github"), auth.CodeBadUserInput)
+	wantErrorRedirect(t, h.svc.Start(ctx, "corp", appURL, "link-for-github"), auth.CodeInvalidAuthCode)
 
 	res := h.svc.Start(ctx, "corp", appURL, "link-for-corp")
 	if res.Err != nil {
