@@ -302,3 +302,32 @@ func TestLinkingAnIdentityEndToEnd(t *testing.T) {
 		t.Errorf("the link again: %d %q, want a redirect with ?error=INVALID_AUTH_CODE", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// TestTwoTabsSignInAtOnce: one browser starts two sign-ins (two tabs), then
+// finishes them in the opposite order: each flow has its own cookie, so
+// both come back with a code.
+func TestTwoTabsSignInAtOnce(t *testing.T) {
+	t.Parallel()
+	s := newProviderServer(t, realAccounts)
+	b := oidctest.NewBrowser(oidctest.HostOf(appPage))
+	loginPage := func() string {
+		resp, err := b.Client.Get(s.url + "/auth/corp/start?redirectTo=" + url.QueryEscape(appPage))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Request.URL.Query().Get("authRequestID")
+	}
+	first, second := loginPage(), loginPage()
+	for _, id := range []string{second, first} {
+		resp, err := b.Client.PostForm(s.op.Issuer+"/login/username", url.Values{"username": {"alice"}, "password": {oidctest.Password}, "id": {id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		back, _ := url.Parse(resp.Header.Get("Location"))
+		if back == nil || back.Query().Get("code") == "" {
+			t.Fatalf("tab %s came back to %q", id, resp.Header.Get("Location"))
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,5 +228,38 @@ func TestGitHubPreset(t *testing.T) {
 
 	if _, err := h.svc.SignInWithIdToken(ctx, "github", "x", nil, nil); auth.CodeOf(err) != oidc.CodeUnknownProvider {
 		t.Errorf("github ID token: %v", err)
+	}
+}
+
+// TestConcurrentFirstSignInsDiscoverOnce: many sign-ins start at once on
+// a fresh service; each gets its own flow, and the provider is asked for
+// its discovery document once.
+func TestConcurrentFirstSignInsDiscoverOnce(t *testing.T) {
+	t.Parallel()
+	k := oidctest.NewKeyedProvider(t)
+	h := newHarness(t, keyedProvider(k))
+	const n = 16
+	results := make([]oidc.Result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = h.svc.Start(context.Background(), "corp", appURL, "")
+		}()
+	}
+	wg.Wait()
+	names := map[string]bool{}
+	for _, r := range results {
+		if r.Err != nil || len(r.Cookies) != 1 {
+			t.Fatalf("%+v", r)
+		}
+		names[r.Cookies[0].Name] = true
+	}
+	if len(names) != n {
+		t.Errorf("%d distinct flow cookies for %d flows", len(names), n)
+	}
+	if got := k.Discoveries.Load(); got != 1 {
+		t.Errorf("discovery fetched %d times, want once", got)
 	}
 }

@@ -1,6 +1,7 @@
 import { AuthgateError, errorFrom, isUnauthenticated, sessionEndingCodes } from './errors.js';
 import { Coordinator } from './coordinator.js';
 import { openStore, parseStoredSession, type SessionStore, type StorageOption, type StoredSession } from './storage.js';
+import { authOriginFrom, parseProviderRedirect, providerSignInUrl } from './providers.js';
 import { ceremony, creationOptionsFromJSON, credentialToJSON, requestOptionsFromJSON, type PasskeyCredential } from './webauthn.js';
 
 /** A user, as authgate's `User` type. */
@@ -24,10 +25,19 @@ export interface Passkey {
   lastUsedAt: string | null;
 }
 
-/** The user as me() answers it: the User plus its second factors. */
+/** An identity provider's account linked to the user, as authgate's `Identity` type. */
+export interface Identity {
+  provider: string;
+  subject: string;
+  email: string | null;
+  createdAt: string;
+}
+
+/** The user as me() answers it: the User plus its second factors and linked identities. */
 export interface UserDetails extends User {
   totpEnabled: boolean;
   passkeys: Passkey[];
+  identities: Identity[];
 }
 
 /** The signed-in state: authgate's `AuthPayload` without the refresh token, which the client keeps to itself. */
@@ -70,11 +80,17 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /** Headers sent with every request the client makes. */
   headers?: Record<string, string>;
+  /**
+   * Where browsers reach authgate itself (AUTHGATE_PUBLIC_URL), for provider
+   * sign-in's /auth/{provider}/start. Default: url less its `/graphql`; needed
+   * when url is Hasura's `/v1/graphql`.
+   */
+  authOrigin?: string;
 }
 
 const USER_FIELDS = 'id email defaultRole allowedRoles createdAt claims emailVerified';
 const PASSKEY_FIELDS = 'id name createdAt lastUsedAt';
-const ME_FIELDS = `${USER_FIELDS} totpEnabled passkeys { ${PASSKEY_FIELDS} }`;
+const ME_FIELDS = `${USER_FIELDS} totpEnabled passkeys { ${PASSKEY_FIELDS} } identities { provider subject email createdAt }`;
 const PAYLOAD = `accessToken accessTokenExpiresAt refreshToken refreshTokenExpiresAt sessionId user { ${USER_FIELDS} }`;
 const SESSION_FIELDS = 'id description userAgent ip createdAt lastActivityAt expiresAt current';
 
@@ -157,6 +173,7 @@ export class AuthgateClient {
   private readonly headers: Record<string, string>;
   private readonly autoRefresh: boolean;
   private readonly key: string;
+  private readonly authOrigin: string | undefined;
   private current: StoredSession | null = null;
   /** The newest session another tab announced (localStorage and custom storage). */
   private heard: StoredSession | null = null;
@@ -179,6 +196,7 @@ export class AuthgateClient {
     this.margin = Math.max(0, (options.refreshMargin ?? 30) * 1000);
     this.autoRefresh = options.autoRefresh ?? true;
     this.headers = options.headers ?? {};
+    this.authOrigin = options.authOrigin ?? authOriginFrom(options.url);
     const f = options.fetch ?? globalThis.fetch;
     if (typeof f !== 'function') throw new TypeError('@authgate/client: no fetch here; pass options.fetch');
     this.fetchImpl = (input, init) => f.call(globalThis, input, init);
@@ -803,7 +821,114 @@ export class AuthgateClient {
     return this.authed<boolean>('removePasskey', 'mutation($id: ID!) { removePasskey(id: $id) }', { id: p.id });
   }
 
-  /** me resolves to the signed-in user, fresh from the server, with its second factors. */
+  // ---- identity providers (issue 15) ----------------------------------------
+
+  /**
+   * exchangeAuthCode signs in with the one-time code a provider sign-in
+   * brought back to redirectTo as ?code= (once, within 60 s). Rejects with
+   * INVALID_AUTH_CODE, USER_DISABLED or MFA_REQUIRED. handleProviderRedirect
+   * does this for the page the browser came back to.
+   */
+  exchangeAuthCode(p: { code: string; description?: string }): Promise<AuthSession> {
+    return this.signedIn('exchangeAuthCode', `mutation($code: String!, $description: String) { exchangeAuthCode(code: $code, description: $description) { ${PAYLOAD} } }`, {
+      code: p.code,
+      description: p.description ?? null,
+    });
+  }
+
+  /**
+   * signInWithIdToken signs in with an ID token a provider's native sign-in
+   * gave the app (Google, Apple); nonce, when given, must be the token's (or
+   * its SHA-256 in hex). Rejects with UNKNOWN_PROVIDER, INVALID_CREDENTIALS
+   * (a token that does not verify), PROVIDER_ERROR, ACCOUNT_EXISTS,
+   * FORBIDDEN, USER_DISABLED or MFA_REQUIRED.
+   */
+  signInWithIdToken(p: { provider: string; idToken: string; nonce?: string; description?: string }): Promise<AuthSession> {
+    return this.signedIn(
+      'signInWithIdToken',
+      `mutation($provider: String!, $idToken: String!, $nonce: String, $description: String) { signInWithIdToken(provider: $provider, idToken: $idToken, nonce: $nonce, description: $description) { ${PAYLOAD} } }`,
+      { provider: p.provider, idToken: p.idToken, nonce: p.nonce ?? null, description: p.description ?? null },
+    );
+  }
+
+  /**
+   * providerSignInUrl is where to send the browser to sign in with provider:
+   * authgate's /auth/{provider}/start?redirectTo=… (see
+   * ClientOptions.authOrigin). redirectTo must be allowed by
+   * AUTHGATE_REDIRECT_URLS; the browser comes back there with ?code= or
+   * ?error=.
+   */
+  providerSignInUrl(p: { provider: string; redirectTo: string }): string {
+    if (!this.authOrigin) {
+      throw new TypeError('@authgate/client: provider sign-in needs createClient({ authOrigin }): where browsers reach authgate (url is not authgate\'s /graphql)');
+    }
+    return providerSignInUrl({ authOrigin: this.authOrigin, provider: p.provider, redirectTo: p.redirectTo });
+  }
+
+  /** signInWithProvider sends the browser to provider's sign-in (providerSignInUrl); redirectTo defaults to this page. Call handleProviderRedirect on the page it names. */
+  signInWithProvider(p: { provider: string; redirectTo?: string }): void {
+    const loc = browserLocation();
+    const redirectTo = p.redirectTo ?? parseProviderRedirect(loc.href).cleanUrl;
+    loc.assign(this.providerSignInUrl({ provider: p.provider, redirectTo }));
+  }
+
+  /**
+   * handleProviderRedirect finishes a provider sign-in (or an identity link)
+   * on the page it came back to: it reads ?code= or ?error= from url (this
+   * page's by default), removes them from the address bar at once (so a
+   * reload or a second call does not try the used code again), and exchanges
+   * the code (SIGNED_IN). It resolves to the session, or to null when the URL
+   * carries neither; it rejects with an AuthgateError of the ?error code
+   * (ACCOUNT_EXISTS, PROVIDER_ERROR, …: message from error_description), or
+   * as exchangeAuthCode does.
+   */
+  handleProviderRedirect(p: { url?: string; description?: string } = {}): Promise<AuthSession | null> {
+    const loc = (globalThis as { location?: Location }).location;
+    const url = p.url ?? loc?.href;
+    if (!url) return Promise.reject(new TypeError('@authgate/client: handleProviderRedirect needs { url } outside a browser'));
+    let found: ReturnType<typeof parseProviderRedirect>;
+    try {
+      found = parseProviderRedirect(url);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (!found.code && !found.error) return Promise.resolve(null);
+    // Synchronously, before anything is awaited: a second call (a framework
+    // running an effect twice) then finds nothing to do.
+    const h = (globalThis as { history?: History }).history;
+    if (loc && url === loc.href && typeof h?.replaceState === 'function') h.replaceState(h.state, '', found.cleanUrl);
+    if (found.error) {
+      return Promise.reject(new AuthgateError(found.error, found.errorDescription ?? found.error, { code: found.error, source: 'redirect' }));
+    }
+    return this.exchangeAuthCode(p.description === undefined ? { code: found.code! } : { code: found.code!, description: p.description });
+  }
+
+  /**
+   * startIdentityLink resolves to the URL to send the browser to for linking
+   * provider to the signed-in user (it works once, for 10 minutes); the
+   * browser comes back to redirectTo as after a sign-in (handleProviderRedirect).
+   * Rejects with UNKNOWN_PROVIDER or BAD_USER_INPUT (redirectTo not allowed).
+   */
+  startIdentityLink(p: { provider: string; redirectTo: string }): Promise<string> {
+    return this.authed<string>('startIdentityLink', 'mutation($provider: String!, $redirectTo: String!) { startIdentityLink(provider: $provider, redirectTo: $redirectTo) }', {
+      provider: p.provider,
+      redirectTo: p.redirectTo,
+    });
+  }
+
+  /** linkIdentity sends the browser to link provider to the signed-in user (startIdentityLink); redirectTo defaults to this page. */
+  async linkIdentity(p: { provider: string; redirectTo?: string }): Promise<void> {
+    const loc = browserLocation();
+    const redirectTo = p.redirectTo ?? parseProviderRedirect(loc.href).cleanUrl;
+    loc.assign(await this.startIdentityLink({ provider: p.provider, redirectTo }));
+  }
+
+  /** unlinkIdentity removes the user's identity of provider. Rejects with NOT_FOUND, or BAD_USER_INPUT when it is the last way to sign in. */
+  unlinkIdentity(p: { provider: string }): Promise<boolean> {
+    return this.authed<boolean>('unlinkIdentity', 'mutation($provider: String!) { unlinkIdentity(provider: $provider) }', { provider: p.provider });
+  }
+
+  /** me resolves to the signed-in user, fresh from the server, with its second factors and linked identities. */
   me(): Promise<UserDetails> {
     return this.authed<UserDetails>('me', `query { me { ${ME_FIELDS} } }`);
   }
@@ -817,6 +942,12 @@ export class AuthgateClient {
     w.removeEventListener?.('storage', this.onStorage as EventListener);
     this.listeners.clear();
   }
+}
+
+function browserLocation(): Location {
+  const loc = (globalThis as { location?: Location }).location;
+  if (!loc || typeof loc.assign !== 'function') throw new TypeError('@authgate/client: this needs a browser page (location); use providerSignInUrl elsewhere');
+  return loc;
 }
 
 /** createClient makes an AuthgateClient; see ClientOptions. */

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -22,6 +23,8 @@ type KeyedProvider struct {
 	Key    *rsa.PrivateKey
 	// ISSParameter makes discovery promise RFC 9207's iss parameter.
 	ISSParameter bool
+	// Discoveries counts the requests for the discovery document.
+	Discoveries atomic.Int64
 
 	mu sync.Mutex
 	// nextIDToken, given the code, returns the token endpoint's ID token.
@@ -41,6 +44,7 @@ func NewKeyedProvider(t testing.TB) *KeyedProvider {
 	t.Cleanup(k.Server.Close)
 	k.Issuer = k.Server.URL
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		k.Discoveries.Add(1)
 		writeJSON(w, map[string]any{
 			"issuer": k.Issuer, "authorization_endpoint": k.Issuer + "/authorize", "token_endpoint": k.Issuer + "/token",
 			"jwks_uri": k.Issuer + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"},
