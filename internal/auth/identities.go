@@ -399,7 +399,7 @@ func (s *Service) StartMyIdentityLink(ctx context.Context, provider, redirectTo 
 // alone). Audited. Errors: BAD_USER_INPUT (the last way in), NOT_FOUND (no
 // identity of that provider), UNAVAILABLE.
 func (s *Service) UnlinkIdentity(ctx context.Context, userID, provider string) (bool, error) {
-	if len(provider) > maxProviderLength || !storable(provider) {
+	if !isUUID(userID) || len(provider) > maxProviderLength || !storable(provider) {
 		return false, errNoSuchIdentity
 	}
 	outcome, err := s.store.UnlinkIdentity(ctx, userID, provider, s.cfg.MFA.Passkeys != nil,
@@ -430,6 +430,9 @@ func (s *Service) UnlinkMyIdentity(ctx context.Context, provider string) (bool, 
 // Identities lists userID's identities, oldest first (User.identities).
 // Errors: UNAVAILABLE.
 func (s *Service) Identities(ctx context.Context, userID string) ([]*Identity, error) {
+	if !isUUID(userID) {
+		return []*Identity{}, nil // no user has such an id
+	}
 	ids, err := s.store.Identities(ctx, userID)
 	if ids == nil && err == nil {
 		ids = []*Identity{}

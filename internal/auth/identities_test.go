@@ -592,6 +592,11 @@ func TestUnlinkNeverRemovesTheLastWayToSignIn(t *testing.T) {
 	wantCode(t, err, auth.CodeNotFound)
 	_, err = env.Service.UnlinkMyIdentity(bg, "google")
 	wantCode(t, err, auth.CodeUnauthenticated)
+	_, err = env.Service.UnlinkIdentity(bg, "not-a-uuid", "google")
+	wantCode(t, err, auth.CodeNotFound)
+	if ids, err := env.Service.Identities(bg, "not-a-uuid"); err != nil || len(ids) != 0 {
+		t.Fatalf("identities of no user: %v %v", ids, err)
+	}
 	wantUnchanged(t, env, before)
 
 	// A second identity is a way in: either may go, not both.
