@@ -49,7 +49,8 @@ export function freePort() {
 
 /**
  * startServer runs authgate on a free port against a new database, with env
- * added to its environment (a function of the port, or an object). It
+ * added to its environment (an object, or a function of the port that
+ * returns one or a promise of one). It
  * resolves to { base, url, log(), stop() } once /healthz answers; stop kills
  * it and drops the database. dev runs `serve --dev`, whose mails are kept in
  * memory and listed at /dev/mail (see mails below).
@@ -62,7 +63,7 @@ export async function startServer(env = {}, { dev = false } = {}) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const dataDir = dev ? mkdtempSync(join(tmpdir(), 'authgate-client-dev-')) : '';
-  if (typeof env === 'function') env = env(port);
+  if (typeof env === 'function') env = await env(port);
   const child = spawn(binary(), dev ? ['serve', '--dev', '--data-dir', dataDir] : ['serve'], {
     env: {
       PATH: process.env.PATH,
@@ -147,6 +148,113 @@ export async function mail(base, to, template, newerThan) {
 export function tokenOf(link) {
   const u = new URL(link);
   return { token: u.searchParams.get('token'), type: u.searchParams.get('type') };
+}
+
+let builtOP;
+/**
+ * startTestOP runs the test OpenID provider (internal/oidc/oidctest/cmd/testop:
+ * zitadel/oidc's provider and login form; users alice, bob, mallory with
+ * password verysecure; client authgate / authgate-test-secret) on a free
+ * port, knowing redirect as the client's redirect URI. It resolves to
+ * { issuer, stop() }.
+ */
+export async function startTestOP(redirect) {
+  if (!builtOP) {
+    builtOP = join(here, '..', '.test-bin', `testop-${process.pid}`);
+    mkdirSync(dirname(builtOP), { recursive: true });
+    execFileSync('go', ['build', '-o', builtOP, './internal/oidc/oidctest/cmd/testop'], { cwd: root, stdio: 'inherit' });
+    process.on('exit', () => rmSync(builtOP, { force: true }));
+  }
+  const port = await freePort();
+  const child = spawn(builtOP, ['-addr', `127.0.0.1:${port}`, '-redirect', redirect], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const issuer = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`testop did not start within 30 s: ${out}`)), 30000);
+    const read = (d) => {
+      out += d;
+      const m = /testop: issuer (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', (d) => (out += d));
+    child.once('exit', (code) => reject(new Error(`testop exited (${code}): ${out}`)));
+  });
+  return {
+    issuer,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const done = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await done;
+      }
+    },
+  };
+}
+
+/**
+ * Browser is the little of a browser a redirect flow needs: it follows
+ * redirects itself, keeps cookies per host, and stops at the first URL under
+ * stopAt (the app's page), which it returns.
+ */
+export class Browser {
+  constructor() {
+    this.jar = new Map();
+  }
+
+  async request(url, init = {}) {
+    const u = new URL(url);
+    const headers = new Headers(init.headers);
+    const cookies = this.jar.get(u.host);
+    if (cookies?.size) headers.set('Cookie', [...cookies].map(([k, v]) => `${k}=${v}`).join('; '));
+    const res = await fetch(u, { ...init, headers, redirect: 'manual' });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const i = pair.indexOf('=');
+      if (!this.jar.has(u.host)) this.jar.set(u.host, new Map());
+      const expired = /max-age=(0|-)/i.test(c);
+      if (expired) this.jar.get(u.host).delete(pair.slice(0, i).trim());
+      else this.jar.get(u.host).set(pair.slice(0, i).trim(), pair.slice(i + 1).trim());
+    }
+    return res;
+  }
+
+  /** follow GETs url and its redirects until one leads under stopAt; returns that URL. */
+  async follow(url, stopAt) {
+    for (let i = 0; i < 20; i++) {
+      if (url.startsWith(stopAt)) return url;
+      const res = await this.request(url);
+      const loc = res.headers.get('Location');
+      if (!loc) return { status: res.status, url, body: await res.text() };
+      url = new URL(loc, url).toString();
+    }
+    throw new Error('too many redirects');
+  }
+
+  /**
+   * signInAtOP goes from url (authgate's start URL) through the test OP's
+   * login form as user, and returns the URL authgate sent the browser back
+   * to (under stopAt).
+   */
+  async signInAtOP(url, user, stopAt) {
+    const page = await this.follow(url, 'never');
+    if (typeof page === 'string' || page.status !== 200) throw new Error(`no login form: ${JSON.stringify(page).slice(0, 300)}`);
+    const form = new URL(page.url);
+    const id = form.searchParams.get('authRequestID');
+    if (!id) throw new Error(`the login form names no auth request: ${page.url}`);
+    const res = await this.request(new URL('/login/username', form).toString(), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: user, password: 'verysecure', id }).toString(),
+    });
+    const loc = res.headers.get('Location');
+    if (!loc) throw new Error(`the OP did not redirect after the login: ${res.status} ${(await res.text()).slice(0, 300)}`);
+    const back = await this.follow(new URL(loc, form).toString(), stopAt);
+    if (typeof back !== 'string') throw new Error(`the flow did not come back to ${stopAt}: ${JSON.stringify(back).slice(0, 300)}`);
+    return back;
+  }
 }
 
 /** sleep waits ms of real time: the server under test runs on the real clock. */

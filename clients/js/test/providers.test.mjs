@@ -1,12 +1,14 @@
 // Provider sign-in through @authgate/client: the URL helpers as pure
-// functions, and what the real authgate answers without a provider to talk
-// to (a bogus code, an unknown provider, a configured provider whose issuer
-// is down, linking and unlinking). The whole redirect dance through a real
-// OpenID provider is interop/providers.mjs (headless Chromium).
+// functions; what the real authgate answers without a provider to talk to (a
+// bogus code, an unknown provider, a configured provider whose issuer is
+// down); and the client's side of the redirect flow through a real OpenID
+// provider (cmd/testop: zitadel/oidc's), the browser played by a cookie jar
+// that follows redirects (harness.mjs Browser): sign-in, linking, unlinking.
+// The same dance in headless Chromium is interop/providers.mjs.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient, AuthgateError, parseProviderRedirect, providerSignInUrl } from '../dist/index.js';
-import { freePort, startServer } from './harness.mjs';
+import { Browser, freePort, startServer, startTestOP } from './harness.mjs';
 
 const refused = (p) => p.then(
   () => assert.fail('resolved, want a rejection'),
@@ -132,6 +134,72 @@ describe('against authgate', () => {
     assert.equal((await refused(client.startIdentityLink({ provider: 'nope', redirectTo: app }))).code, 'UNKNOWN_PROVIDER');
     assert.equal((await refused(client.startIdentityLink({ provider: 'corp', redirectTo: 'https://evil.example/app' }))).code, 'BAD_USER_INPUT');
     assert.equal((await refused(client.unlinkIdentity({ provider: 'corp' }))).code, 'NOT_FOUND');
+    assert.deepEqual((await client.me()).identities, []);
+    client.close();
+  });
+});
+
+describe('through a real OpenID provider', () => {
+  let server;
+  let op;
+  let app;
+  before(async () => {
+    server = await startServer(async (port) => {
+      const base = `http://127.0.0.1:${port}`;
+      op = await startTestOP(`${base}/auth/corp/callback`);
+      app = `http://127.0.0.1:${port}/app/signed-in`; // nothing serves it: the flow stops before it
+      return {
+        AUTHGATE_PUBLIC_URL: base,
+        AUTHGATE_REDIRECT_URLS: app,
+        AUTHGATE_PROVIDERS: JSON.stringify([{ id: 'corp', type: 'oidc', issuer: op.issuer, client_id: 'authgate', client_secret: 'authgate-test-secret' }]),
+      };
+    });
+  });
+  after(async () => {
+    await server?.stop();
+    await op?.stop();
+  });
+
+  test('providerSignInUrl → the provider\'s login → back with ?code= → handleProviderRedirect signs in (SIGNED_IN), once', async () => {
+    const client = createClient({ url: server.url, autoRefresh: false });
+    const events = [];
+    client.onAuthStateChange((e) => events.push(e));
+    const back = await new Browser().signInAtOP(client.providerSignInUrl({ provider: 'corp', redirectTo: app }), 'alice', app);
+    assert.ok(new URL(back).searchParams.get('code'), back);
+    const session = await client.handleProviderRedirect({ url: back, description: 'corp sign-in' });
+    assert.equal(session.user.email, 'alice@example.com');
+    assert.deepEqual(events, ['SIGNED_IN']);
+    const me = await client.me();
+    assert.deepEqual(me.identities.map((i) => [i.provider, i.subject, i.email]), [['corp', 'sub-alice', 'alice@example.com']]);
+    assert.equal((await client.sessions()).find((s) => s.current)?.description, 'corp sign-in');
+    // The same page loaded again (the code still in a copied URL): used up.
+    assert.equal((await refused(client.handleProviderRedirect({ url: back }))).code, 'INVALID_AUTH_CODE');
+    // A user the provider made has no password: its only identity is not removed.
+    assert.equal((await refused(client.unlinkIdentity({ provider: 'corp' }))).code, 'BAD_USER_INPUT');
+    client.close();
+  });
+
+  test('an unverified provider email meeting an account comes back as ?error=ACCOUNT_EXISTS: handleProviderRedirect rejects with it, nobody signed in', async () => {
+    const victim = createClient({ url: server.url, autoRefresh: false });
+    await victim.signUp({ email: 'victim@example.com', password: 'correct horse battery' });
+    victim.close();
+    const client = createClient({ url: server.url, autoRefresh: false });
+    const back = await new Browser().signInAtOP(client.providerSignInUrl({ provider: 'corp', redirectTo: app }), 'mallory', app);
+    const err = await refused(client.handleProviderRedirect({ url: back }));
+    assert.equal(err.code, 'ACCOUNT_EXISTS');
+    assert.ok(err.message.length > 0 && err.message !== 'ACCOUNT_EXISTS', err.message);
+    assert.equal(await client.getSession(), null);
+    client.close();
+  });
+
+  test('startIdentityLink → the provider → handleProviderRedirect: the identity is the signed-in user\'s; unlinkIdentity removes it', async () => {
+    const client = createClient({ url: server.url, autoRefresh: false });
+    const mine = await client.signUp({ email: 'owner@example.com', password: 'correct horse battery' });
+    const back = await new Browser().signInAtOP(await client.startIdentityLink({ provider: 'corp', redirectTo: app }), 'bob', app);
+    const session = await client.handleProviderRedirect({ url: back });
+    assert.equal(session.user.id, mine.user.id);
+    assert.deepEqual((await client.me()).identities.map((i) => [i.provider, i.subject]), [['corp', 'sub-bob']]);
+    assert.equal(await client.unlinkIdentity({ provider: 'corp' }), true);
     assert.deepEqual((await client.me()).identities, []);
     client.close();
   });
