@@ -31,7 +31,7 @@ test-client:
 		{ [ -d node_modules/typescript ] || npm ci --no-audit --no-fund >/dev/null; } && \
 		AUTHGATE_TEST_DATABASE_URL="$$url" npm test --silent
 
-## test-interop: tokens of every JWT type verified by npm's jose through /.well-known/jwks.json; the playground run in headless Chromium; @authgate/client in headless Chromium (tabs refreshing at once, a sleeping tab, cookie mode, cross-tab sign-out)
+## test-interop: tokens of every JWT type verified by npm's jose through /.well-known/jwks.json; the playground run in headless Chromium; provider sign-in (OpenID provider → callback → exchangeAuthCode) in headless Chromium; @authgate/client in headless Chromium (tabs refreshing at once, a sleeping tab, cookie mode, cross-tab sign-out)
 test-interop:
 	@url="$${AUTHGATE_TEST_DATABASE_URL:-$$(DATABASE_URL= scripts/dev-db.sh)}" && \
 		AUTHGATE_TEST_DATABASE_URL="$$url" interop/run.sh && \

@@ -27,6 +27,9 @@ type Options struct {
 	Introspection bool
 	// Metrics, when set, records every operation's outcome and latency.
 	Metrics *metrics.Metrics
+	// Providers verifies native ID tokens (signInWithIdToken); nil: no
+	// provider is configured.
+	Providers IDTokenSignIn
 }
 
 // Query cost limits. Every field costs 1; an operation that hashes a
@@ -44,7 +47,7 @@ const (
 // queries only; gqlgen refuses mutations over GET), with a query cache, a
 // complexity limit, and errors presented by code.
 func NewServer(svc *auth.Service, opts Options) *handler.Server {
-	cfg := Config{Resolvers: &Resolver{Auth: svc}}
+	cfg := Config{Resolvers: &Resolver{Auth: svc, Providers: opts.Providers}}
 	passwordOp := func(childComplexity int, _, _ string, _ *string) int { return passwordOpCost }
 	cfg.Complexity.Mutation.Login = passwordOp
 	cfg.Complexity.Mutation.Signup = func(int, string, string, *string, *string) int { return passwordOpCost }
@@ -62,6 +65,10 @@ func NewServer(svc *auth.Service, opts Options) *handler.Server {
 	// token: one per request, like the password operations.
 	cfg.Complexity.Mutation.ChangeEmail = func(int, string, *string, *string) int { return passwordOpCost }
 	cfg.Complexity.Mutation.ConfirmEmailChange = func(int, string) int { return passwordOpCost }
+	// The provider sign-ins use a one-time code or verify a token against
+	// the provider's keys: one per request too.
+	cfg.Complexity.Mutation.ExchangeAuthCode = func(int, string, *string) int { return passwordOpCost }
+	cfg.Complexity.Mutation.SignInWithIDToken = func(int, string, string, *string, *string) int { return passwordOpCost }
 	cfg.Complexity.Mutation.RefreshToken = func(childComplexity int, _ string) int { return refreshOpCost + childComplexity }
 
 	srv := handler.New(NewExecutableSchema(cfg))

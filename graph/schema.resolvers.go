@@ -145,6 +145,29 @@ func (r *mutationResolver) ConfirmEmailChange(ctx context.Context, token string)
 	return r.Auth.ConfirmEmailChange(ctx, token)
 }
 
+// ExchangeAuthCode is the resolver for the exchangeAuthCode field.
+func (r *mutationResolver) ExchangeAuthCode(ctx context.Context, code string, description *string) (*auth.AuthPayload, error) {
+	return r.Auth.ExchangeAuthCode(ctx, code, description)
+}
+
+// SignInWithIDToken is the resolver for the signInWithIdToken field.
+func (r *mutationResolver) SignInWithIDToken(ctx context.Context, provider string, idToken string, nonce *string, description *string) (*auth.AuthPayload, error) {
+	if r.Providers == nil {
+		return nil, auth.ErrUnknownProvider
+	}
+	return r.Providers.SignInWithIdToken(ctx, provider, idToken, nonce, description)
+}
+
+// StartIdentityLink is the resolver for the startIdentityLink field.
+func (r *mutationResolver) StartIdentityLink(ctx context.Context, provider string, redirectTo string) (string, error) {
+	return r.Auth.StartMyIdentityLink(ctx, provider, redirectTo)
+}
+
+// UnlinkIdentity is the resolver for the unlinkIdentity field.
+func (r *mutationResolver) UnlinkIdentity(ctx context.Context, provider string) (bool, error) {
+	return r.Auth.UnlinkMyIdentity(ctx, provider)
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*auth.User, error) {
 	return r.Auth.Me(ctx)
@@ -165,6 +188,11 @@ func (r *userResolver) TotpEnabled(ctx context.Context, obj *auth.User) (bool, e
 func (r *userResolver) Passkeys(ctx context.Context, obj *auth.User) ([]*auth.Passkey, error) {
 	_, passkeys, err := r.Auth.UserFactors(ctx, obj.ID)
 	return passkeys, err
+}
+
+// Identities is the resolver for the identities field.
+func (r *userResolver) Identities(ctx context.Context, obj *auth.User) ([]*auth.Identity, error) {
+	return r.Auth.Identities(ctx, obj.ID)
 }
 
 // Mutation returns MutationResolver implementation.

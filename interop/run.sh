@@ -6,7 +6,8 @@
 # through it (playground.mjs), drive the admin console (admin.mjs), and register and sign in with a passkey in
 # Chromium's virtual authenticator (passkeys.mjs), and walk the forgotten-password path: the reset
 # link from development mode's /dev/mail, opened on an app page that POSTs resetPassword
-# (email.mjs). Needs node/npm, Chromium ($CHROMIUM, default
+# (email.mjs), and sign in with an OpenID provider (cmd/testop) from an app page that calls
+# exchangeAuthCode (providers.mjs). Needs node/npm, Chromium ($CHROMIUM, default
 # /usr/bin/chromium) and the PostgreSQL that `make test` uses.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -23,8 +24,10 @@ fi
 work=$(mktemp -d)
 db="authgate_interop_$$"
 server_pid=""
+op_pid=""
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  [ -n "$op_pid" ] && kill "$op_pid" 2>/dev/null && wait "$op_pid" 2>/dev/null || true
   psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -123,4 +126,23 @@ for _ in $(seq 1 300); do curl -sf "$base/healthz" >/dev/null 2>&1 && break; sle
 if ! CHROMIUM="$chromium" node email.mjs "$base" "$app_port" screenshots/email.png; then
   echo "server log:"; cat "$work/server.log"; failures=$((failures + 1))
 fi
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+
+# Provider sign-in (providers.mjs): the OpenID provider is cmd/testop
+# (zitadel/oidc's provider and login form, built here: Ory Hydra does not
+# build in CI's time); the app page is served by providers.mjs on its own
+# origin. The screenshot stays in interop/screenshots/.
+(cd "$root" && go build -o "$work/testop" ./internal/oidc/oidctest/cmd/testop)
+op_port=$((20000 + RANDOM % 20000))
+op="http://127.0.0.1:$op_port"
+"$work/testop" -addr "127.0.0.1:$op_port" -redirect "$base/auth/corp/callback" >/dev/null 2>"$work/testop.log" &
+op_pid=$!
+for _ in $(seq 1 300); do curl -sf "$op/.well-known/openid-configuration" >/dev/null 2>&1 && break; sleep 0.1; done
+start_server "{\"type\":\"HS256\",\"key\":\"$hs_key\"}" "" \
+  AUTHGATE_PUBLIC_URL="$base" AUTHGATE_APP_URL="$app/signed-in" AUTHGATE_REDIRECT_URLS="$app/signed-in" AUTHGATE_CORS_ORIGINS="$app" \
+  AUTHGATE_PROVIDERS="[{\"id\":\"corp\",\"type\":\"oidc\",\"issuer\":\"$op\",\"client_id\":\"authgate\",\"client_secret\":\"authgate-test-secret\"}]"
+if ! CHROMIUM="$chromium" node providers.mjs "$base" "$op" "$app_port" screenshots/providers.png; then
+  echo "server log:"; cat "$work/server.log"; failures=$((failures + 1))
+fi
+kill "$op_pid" 2>/dev/null; wait "$op_pid" 2>/dev/null || true; op_pid=""
 [ "$failures" -eq 0 ]

@@ -46,6 +46,11 @@ func (r *adminUserResolver) Passkeys(ctx context.Context, obj *User) ([]*auth.Pa
 	return passkeys, err
 }
 
+// Identities is the resolver for the identities field.
+func (r *adminUserResolver) Identities(ctx context.Context, obj *User) ([]*auth.Identity, error) {
+	return r.Auth.Identities(ctx, obj.ID)
+}
+
 // TotalCount is the resolver for the totalCount field.
 func (r *auditEventConnectionResolver) TotalCount(ctx context.Context, obj *AuditEventConnection) (int, error) {
 	return r.Auth.CountAuditEvents(ctx, obj.Query)

@@ -40,6 +40,13 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AdminIdentity struct {
+		CreatedAt func(childComplexity int) int
+		Email     func(childComplexity int) int
+		Provider  func(childComplexity int) int
+		Subject   func(childComplexity int) int
+	}
+
 	AdminPasskey struct {
 		CreatedAt  func(childComplexity int) int
 		ID         func(childComplexity int) int
@@ -74,6 +81,7 @@ type ComplexityRoot struct {
 		EmailVerified   func(childComplexity int) int
 		EmailVerifiedAt func(childComplexity int) int
 		ID              func(childComplexity int) int
+		Identities      func(childComplexity int) int
 		LastSignInAt    func(childComplexity int) int
 		Passkeys        func(childComplexity int) int
 		Sessions        func(childComplexity int, includeEnded *bool) int
@@ -159,6 +167,7 @@ type AdminUserResolver interface {
 	Sessions(ctx context.Context, obj *User, includeEnded *bool) ([]*auth.AdminSession, error)
 	TotpEnabled(ctx context.Context, obj *User) (bool, error)
 	Passkeys(ctx context.Context, obj *User) ([]*auth.Passkey, error)
+	Identities(ctx context.Context, obj *User) ([]*auth.Identity, error)
 }
 type AuditEventConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *AuditEventConnection) (int, error)
@@ -201,6 +210,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AdminIdentity.createdAt":
+		if e.ComplexityRoot.AdminIdentity.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminIdentity.CreatedAt(childComplexity), true
+	case "AdminIdentity.email":
+		if e.ComplexityRoot.AdminIdentity.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminIdentity.Email(childComplexity), true
+	case "AdminIdentity.provider":
+		if e.ComplexityRoot.AdminIdentity.Provider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminIdentity.Provider(childComplexity), true
+	case "AdminIdentity.subject":
+		if e.ComplexityRoot.AdminIdentity.Subject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminIdentity.Subject(childComplexity), true
 
 	case "AdminPasskey.createdAt":
 		if e.ComplexityRoot.AdminPasskey.CreatedAt == nil {
@@ -366,6 +400,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AdminUser.ID(childComplexity), true
+	case "AdminUser.identities":
+		if e.ComplexityRoot.AdminUser.Identities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.Identities(childComplexity), true
 	case "AdminUser.lastSignInAt":
 		if e.ComplexityRoot.AdminUser.LastSignInAt == nil {
 			break
@@ -871,6 +911,17 @@ type AdminUser {
   "Second factors: whether TOTP is on, and the passkeys."
   totpEnabled: Boolean!
   passkeys: [AdminPasskey!]!
+  "The identity providers' accounts linked to the user, oldest first."
+  identities: [AdminIdentity!]!
+}
+
+"An identity provider's account linked to a user."
+type AdminIdentity {
+  provider: String!
+  subject: String!
+  "The address the provider asserted when the identity was linked."
+  email: String
+  createdAt: Time!
 }
 
 type AdminPasskey {
@@ -936,6 +987,20 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_AdminIdentity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "provider":
+		return ec.fieldContext_AdminIdentity_provider(ctx, field)
+	case "subject":
+		return ec.fieldContext_AdminIdentity_subject(ctx, field)
+	case "email":
+		return ec.fieldContext_AdminIdentity_email(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AdminIdentity_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminIdentity", field.Name)
+}
 
 func (ec *executionContext) childFields_AdminPasskey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -1013,6 +1078,8 @@ func (ec *executionContext) childFields_AdminUser(ctx context.Context, field gra
 		return ec.fieldContext_AdminUser_totpEnabled(ctx, field)
 	case "passkeys":
 		return ec.fieldContext_AdminUser_passkeys(ctx, field)
+	case "identities":
+		return ec.fieldContext_AdminUser_identities(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AdminUser", field.Name)
 }
@@ -1652,6 +1719,98 @@ func (ec *executionContext) field___Type_fields_args(ctx context.Context, rawArg
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _AdminIdentity_provider(ctx context.Context, field graphql.CollectedField, obj *auth.Identity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminIdentity_provider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Provider, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminIdentity_provider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminIdentity", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AdminIdentity_subject(ctx context.Context, field graphql.CollectedField, obj *auth.Identity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminIdentity_subject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Subject, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminIdentity_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminIdentity", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AdminIdentity_email(ctx context.Context, field graphql.CollectedField, obj *auth.Identity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminIdentity_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Email, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminIdentity_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminIdentity", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AdminIdentity_createdAt(ctx context.Context, field graphql.CollectedField, obj *auth.Identity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminIdentity_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminIdentity_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminIdentity", field, false, false, errors.New("field of type Time does not have child fields"))
+}
 
 func (ec *executionContext) _AdminPasskey_id(ctx context.Context, field graphql.CollectedField, obj *auth.Passkey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -2391,6 +2550,38 @@ func (ec *executionContext) fieldContext_AdminUser_passkeys(_ context.Context, f
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_AdminPasskey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminUser_identities(ctx context.Context, field graphql.CollectedField, obj *User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_identities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminUser().Identities(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*auth.Identity) graphql.Marshaler {
+			return ec.marshalNAdminIdentity2ᚕᚖauthgateᚋinternalᚋauthᚐIdentityᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_identities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminUser",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminIdentity(ctx, field)
 		},
 	}
 	return fc, nil
@@ -4774,6 +4965,59 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** object.gotpl ****************************
 
+var adminIdentityImplementors = []string{"AdminIdentity"}
+
+func (ec *executionContext) _AdminIdentity(ctx context.Context, sel ast.SelectionSet, obj *auth.Identity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminIdentityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminIdentity")
+		case "provider":
+			out.Values[i] = ec._AdminIdentity_provider(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subject":
+			out.Values[i] = ec._AdminIdentity_subject(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "email":
+			out.Values[i] = ec._AdminIdentity_email(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._AdminIdentity_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var adminPasskeyImplementors = []string{"AdminPasskey"}
 
 func (ec *executionContext) _AdminPasskey(ctx context.Context, sel ast.SelectionSet, obj *auth.Passkey) graphql.Marshaler {
@@ -5177,6 +5421,44 @@ func (ec *executionContext) _AdminUser(ctx context.Context, sel ast.SelectionSet
 					}
 				}()
 				res = ec._AdminUser_passkeys(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "identities":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._AdminUser_identities(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -6311,6 +6593,32 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 // endregion **************************** object.gotpl ****************************
 
 // region    ***************************** type.gotpl *****************************
+
+func (ec *executionContext) marshalNAdminIdentity2ᚕᚖauthgateᚋinternalᚋauthᚐIdentityᚄ(ctx context.Context, sel ast.SelectionSet, v []*auth.Identity) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminIdentity2ᚖauthgateᚋinternalᚋauthᚐIdentity(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAdminIdentity2ᚖauthgateᚋinternalᚋauthᚐIdentity(ctx context.Context, sel ast.SelectionSet, v *auth.Identity) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AdminIdentity(ctx, sel, v)
+}
 
 func (ec *executionContext) marshalNAdminPasskey2ᚕᚖauthgateᚋinternalᚋauthᚐPasskeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*auth.Passkey) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {

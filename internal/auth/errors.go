@@ -47,6 +47,19 @@ const (
 	// CodeEmailNotVerified answers a sign-up, or a correct password, while
 	// AUTHGATE_EMAIL_VERIFICATION=required and the address is not verified.
 	CodeEmailNotVerified Code = "EMAIL_NOT_VERIFIED"
+	// CodeUnknownProvider answers a provider id that is not configured
+	// (AUTHGATE_PROVIDERS).
+	CodeUnknownProvider Code = "UNKNOWN_PROVIDER"
+	// CodeInvalidAuthCode answers a provider sign-in's code, or an identity
+	// link, that is unknown, used, expired or made for another purpose.
+	CodeInvalidAuthCode Code = "INVALID_AUTH_CODE"
+	// CodeAccountExists refuses a provider identity whose address belongs to
+	// an account it may not be linked to by that address (either address
+	// unverified), or an identity already linked to another user.
+	CodeAccountExists Code = "ACCOUNT_EXISTS"
+	// CodeProviderError answers a provider that failed or answered what
+	// cannot be used (down, an invalid token, a refused sign-in).
+	CodeProviderError Code = "PROVIDER_ERROR"
 )
 
 // Error is the one error type that reaches clients: a code and a message
@@ -147,6 +160,9 @@ var (
 func throttled(wait time.Duration) *Error {
 	return &Error{Code: CodeRateLimited, Message: "too many failed sign-in attempts; try again later", RetryAfter: wait}
 }
+
+// errNoPassword refuses changePassword for an account without a password.
+var errNoPassword = badInput("this account has no password: set one through the password-reset flow (requestPasswordReset)")
 
 func badInput(message string) *Error { return newError(CodeBadUserInput, message) }
 func weakPassword(msg string) *Error { return newError(CodeWeakPassword, msg) }

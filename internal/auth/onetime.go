@@ -138,6 +138,8 @@ func invalidOneTime(p onetime.Purpose) error {
 	switch p {
 	case onetime.MFATicket:
 		return errMFATicket
+	case onetime.AuthCode, onetime.IdentityLink:
+		return ErrInvalidAuthCode
 	default:
 		return ErrInvalidEmailToken
 	}

@@ -87,6 +87,12 @@ type Config struct {
 	// EmailIPLimit is how many mail requests (the request mutations) one
 	// client address may make per MailRequestWindow; 0: no limit.
 	EmailIPLimit int
+	// Providers are the ids of the configured identity providers
+	// (AUTHGATE_PROVIDERS); any other id is UNKNOWN_PROVIDER.
+	Providers []string
+	// PublicURL is where browsers reach authgate (AUTHGATE_PUBLIC_URL,
+	// without a trailing slash): identity links lead there.
+	PublicURL string
 }
 
 // Service implements every authgate operation.
@@ -547,7 +553,9 @@ func (s *Service) RevokeAllSessions(ctx context.Context) (int, error) {
 // old passwords count against the login throttle like failed logins, so a
 // stolen access token is no way around it.
 // Errors: UNAUTHENTICATED, INVALID_CREDENTIALS (wrong old password),
-// WEAK_PASSWORD, USER_DISABLED, RATE_LIMITED, UNAVAILABLE.
+// WEAK_PASSWORD, USER_DISABLED, BAD_USER_INPUT (the account has no
+// password: it sets one through the password-reset flow), RATE_LIMITED,
+// UNAVAILABLE.
 func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword string) (*AuthPayload, error) {
 	p, err := PrincipalFrom(ctx)
 	if err != nil {
@@ -565,6 +573,11 @@ func (s *Service) ChangePassword(ctx context.Context, oldPassword, newPassword s
 	}
 	if u.Disabled {
 		return nil, ErrUserDisabled
+	}
+	if u.PasswordHash == "" {
+		// A user made by a provider or an emailed sign-in: there is no old
+		// password to prove, and nothing to count against the throttle.
+		return nil, errNoPassword
 	}
 	_, a, err := s.reserve(ctx, s.attempt(ctx, u.Email))
 	if err != nil {

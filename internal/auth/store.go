@@ -17,6 +17,7 @@ type Store interface {
 	AdminStore
 	OneTimeStore
 	EmailChangeStore
+	IdentityStore
 	// CreateUserWithSession inserts a user and, when s is not nil, its first
 	// session, in one transaction. ErrEmailTaken when the email exists.
 	CreateUserWithSession(ctx context.Context, u NewUser, s *NewSession) (UserRecord, SessionRecord, error)

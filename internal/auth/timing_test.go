@@ -35,7 +35,8 @@ func timingParams() password.Params { return password.DefaultParams() }
 
 // TestFailedLoginsTakeTheSameTime measures, interleaved round by round, a
 // wrong password for an existing account, an unknown email, an identifier
-// that is no email, and one bare password verification (the yardstick).
+// that is no email, an account without a password (made by a provider),
+// and one bare password verification (the yardstick).
 // Each account has failed before and sits in the throttle's back-off (it has
 // passed), so the throttled-but-not-locked path is the one measured. The
 // test fails when the medians, or the median of the paired differences, of
@@ -47,12 +48,17 @@ func TestFailedLoginsTakeTheSameTime(t *testing.T) {
 	// The one client address takes every round's three failures: counted,
 	// never held.
 	cfg.Throttle.IPFreeFailures, cfg.Throttle.IPMaxFailures = 1<<20, 1<<20
+	cfg.Providers = []string{"google"}
 	env := authtest.New(t, cfg)
 	params := timingParams()
 	hasher := password.New(params, 4, rand.Reader)
 	svc := auth.New(env.Store, env.Revocations, env.Issuer, hasher, env.Keys, env.Clock, rand.Reader, cfg)
 	ctx := auth.WithClient(context.Background(), auth.Client{IP: "192.0.2.10", UserAgent: "timing/1.0"})
 	if _, err := svc.Signup(ctx, "known@example.com", "correct horse", nil); err != nil {
+		t.Fatal(err)
+	}
+	// A user made by a provider has no password (password_hash null).
+	if _, err := svc.SignInWithIdentity(ctx, auth.ExternalIdentity{Provider: "google", Subject: "g-1", Email: "nopassword@example.com", EmailVerified: true}, nil); err != nil {
 		t.Fatal(err)
 	}
 	stored, err := hasher.Hash(ctx, "correct horse")
@@ -73,9 +79,10 @@ func TestFailedLoginsTakeTheSameTime(t *testing.T) {
 		{"wrong password", login("known@example.com")},
 		{"unknown email", login("unknown@example.com")},
 		{"no email", login("known-at-example.com")},
+		{"no password", login("nopassword@example.com")},
 		{"one hash", func() { _, _, _ = hasher.Verify(ctx, stored, "wrong horse") }},
 	}
-	const ref, yardstick = 0, 3
+	const ref, yardstick = 0, 4
 	samples := make([][]time.Duration, len(paths))
 	measure := func(i int) time.Duration {
 		start := time.Now()

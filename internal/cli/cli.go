@@ -88,6 +88,7 @@ var commands = []command{
 	{"hasura-config [--data-dir D]", "print the HASURA_GRAPHQL_JWT_SECRET value Hasura needs (the development key too)"},
 	{"token revoke --jti J --expires-at T", "denylist one access token until it expires"},
 	{"purge", "delete expired and revoked rows once"},
+	{"providers", "print each identity provider's callback URL and check its discovery document (AUTHGATE_PROVIDERS)"},
 	{"mail test --to ADDR [--locale L]", "send one test mail now through AUTHGATE_SMTP_URL (not through the outbox) and print the server's answer"},
 }
 
@@ -158,6 +159,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		err = runHealthcheck(ctx, args[1:], env)
 	case "mail":
 		err = runMail(ctx, args[1:], env)
+	case "providers":
+		err = runProviders(ctx, args[1:], env)
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, usage())
 		return exitOK
@@ -330,6 +333,8 @@ func build(ctx context.Context, cfg *config.Config, revocations auth.Revocations
 		EmailSignInTTL:     cfg.EmailSignInTTL,
 		Redirects:          cfg.Redirects,
 		EmailIPLimit:       cfg.EmailIPLimit,
+		Providers:          providerIDs(cfg.Providers),
+		PublicURL:          cfg.PublicURL,
 		MFA: auth.MFAConfig{Keys: mfaKeys, Passkeys: passkeys, Issuer: cfg.Mail.AppName,
 			RequiredRoles: cfg.MFA.RequiredRoles},
 	})

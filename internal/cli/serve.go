@@ -161,7 +161,15 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		defer stop()
 	}
 
-	gql := graph.NewServer(p.auth, graph.Options{Introspection: cfg.Introspection, Metrics: m})
+	flows, err := providerFlows(cfg, p)
+	if err != nil {
+		return err
+	}
+	gqlOpts := graph.Options{Introspection: cfg.Introspection, Metrics: m}
+	if flows != nil {
+		gqlOpts.Providers = flows
+	}
+	gql := graph.NewServer(p.auth, gqlOpts)
 	var console http.Handler
 	if cfg.AdminConsole {
 		if console, err = admin.NewConsole(p.auth, admin.ConsoleConfig{
@@ -189,6 +197,7 @@ func runServe(ctx context.Context, args []string, env Env) error {
 		DevMail:              devMailbox(devMail),
 		Admin:                admin.NewAPI(p.auth, admin.Access{Secret: cfg.AdminSecret, Roles: cfg.AdminRoles}),
 		Console:              console,
+		Providers:            providerFlowsOrNil(flows),
 	}, p.auth, gql, p.store, logger)
 
 	policy := httpapi.BrowserPolicy{

@@ -147,6 +147,10 @@ type Config struct {
 
 	// MFA is second factors and passkeys (AUTHGATE_MFA_*, AUTHGATE_WEBAUTHN_*).
 	MFA MFASettings
+
+	// Providers are the identity providers users may sign in with
+	// (AUTHGATE_PROVIDERS); empty: none.
+	Providers []Provider
 }
 
 // Load reads every setting through getenv (os.Getenv in production); a
@@ -230,6 +234,7 @@ func LoadFrom(lookup func(string) (string, bool)) (*Config, error) {
 	c.AdminRoles = r.roles("AUTHGATE_ADMIN_ROLES", "admin")
 	c.AdminConsole = r.boolean("AUTHGATE_ADMIN_CONSOLE", true)
 	c.AdminConsoleIdleTimeout = r.durationMin("AUTHGATE_ADMIN_CONSOLE_IDLE_TIMEOUT", 15*time.Minute, time.Minute)
+	c.Providers = r.providers(c.PublicURL)
 	if r.err != nil {
 		return nil, r.err
 	}

@@ -82,6 +82,7 @@ var settingNames = []string{
 	"AUTHGATE_ADMIN_ROLES",
 	"AUTHGATE_ADMIN_CONSOLE",
 	"AUTHGATE_ADMIN_CONSOLE_IDLE_TIMEOUT",
+	"AUTHGATE_PROVIDERS",
 }
 
 // otherVariables are AUTHGATE_* names that mean something, but not to the

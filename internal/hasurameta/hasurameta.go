@@ -38,7 +38,8 @@ const (
 var publicActions = append(slices.Clone(corePublicActions),
 	"sendVerificationEmail", "verifyEmail", "requestPasswordReset", "resetPassword",
 	"requestEmailSignIn", "signInWithEmailToken", "signInWithEmailCode", "confirmEmailChange",
-	"completeMfa", "beginPasskeySignIn", "finishPasskeySignIn")
+	"completeMfa", "beginPasskeySignIn", "finishPasskeySignIn",
+	"exchangeAuthCode", "signInWithIdToken")
 
 // corePublicActions are the public actions every authgate schema has:
 // Generate refuses a schema that lacks one, since its permission would
@@ -47,7 +48,8 @@ var corePublicActions = []string{"signup", "login", "refreshToken", "revoke"}
 
 // IsPublic reports whether an action needs no signed-in caller (signup,
 // login, refreshToken, revoke, and the second steps of sign-ins:
-// completeMfa, beginPasskeySignIn, finishPasskeySignIn). Every other action acts for its caller, and
+// completeMfa, beginPasskeySignIn, finishPasskeySignIn; and the provider
+// sign-ins: exchangeAuthCode, signInWithIdToken). Every other action acts for its caller, and
 // /actions runs it only for a live session: a new action is caller-bound
 // unless it is added to the public ones here.
 func IsPublic(action string) bool { return slices.Contains(publicActions, action) }

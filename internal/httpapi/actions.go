@@ -281,6 +281,62 @@ var actions = map[string]action{
 	"mySessions": func(ctx context.Context, svc *auth.Service, _ json.RawMessage) (any, error) {
 		return svc.MySessions(ctx)
 	},
+	"exchangeAuthCode": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Code        *string `json:"code"`
+			Description *string `json:"description"`
+		}
+		if err := decodeInput(in, &a, arg{"code", &a.Code}); err != nil {
+			return nil, err
+		}
+		return answer(ctx, svc)(svc.ExchangeAuthCode(ctx, *a.Code, a.Description))
+	},
+	"startIdentityLink": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Provider   *string `json:"provider"`
+			RedirectTo *string `json:"redirectTo"`
+		}
+		if err := decodeInput(in, &a, arg{"provider", &a.Provider}, arg{"redirectTo", &a.RedirectTo}); err != nil {
+			return nil, err
+		}
+		return svc.StartMyIdentityLink(ctx, *a.Provider, *a.RedirectTo)
+	},
+	"unlinkIdentity": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Provider *string `json:"provider"`
+		}
+		if err := decodeInput(in, &a, arg{"provider", &a.Provider}); err != nil {
+			return nil, err
+		}
+		return svc.UnlinkMyIdentity(ctx, *a.Provider)
+	},
+}
+
+// IDTokenSignIn signs in with an ID token a provider's native sign-in gave
+// a mobile app (internal/oidc verifies it, then auth.SignInWithIdentity):
+// the part of ProviderFlows the signInWithIdToken action needs.
+type IDTokenSignIn interface {
+	SignInWithIdToken(ctx context.Context, provider, idToken string, nonce, description *string) (*auth.AuthPayload, error)
+}
+
+// signInWithIDToken is the signInWithIdToken action over providers (nil:
+// none is configured, UNKNOWN_PROVIDER).
+func signInWithIDToken(providers IDTokenSignIn) action {
+	return func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
+		var a struct {
+			Provider    *string `json:"provider"`
+			IDToken     *string `json:"idToken"`
+			Nonce       *string `json:"nonce"`
+			Description *string `json:"description"`
+		}
+		if err := decodeInput(in, &a, arg{"provider", &a.Provider}, arg{"idToken", &a.IDToken}); err != nil {
+			return nil, err
+		}
+		if providers == nil {
+			return nil, auth.ErrUnknownProvider
+		}
+		return answer(ctx, svc)(providers.SignInWithIdToken(ctx, *a.Provider, *a.IDToken, a.Nonce, a.Description))
+	}
 }
 
 // decodeEmailRequest decodes the input of a request mutation of the
@@ -311,31 +367,52 @@ type payloadAnswer struct {
 // present whenever the client's request can select them.
 type userAnswer struct {
 	*auth.User
-	TOTPEnabled *bool            `json:"totpEnabled,omitempty"`
-	Passkeys    *[]*auth.Passkey `json:"passkeys,omitempty"`
+	TOTPEnabled *bool             `json:"totpEnabled,omitempty"`
+	Passkeys    *[]*auth.Passkey  `json:"passkeys,omitempty"`
+	Identities  *[]*auth.Identity `json:"identities,omitempty"`
 }
 
 type factorsKey struct{}
 
+// answerNeeds is which of the user's fields that GraphQL resolves apart an
+// action's answer must carry.
+type answerNeeds struct{ factors, identities bool }
+
 // answerFactors says whether an action's answer must carry the user's second
-// factors: unless Hasura sent the client's query and neither field's name
-// is in it (so that no refresh pays a query for fields nobody asked for).
+// factors, and its identities: unless Hasura sent the client's query and
+// no such field's name is in it (so that no refresh pays a query for
+// fields nobody asked for).
 func answerFactors(ctx context.Context, query *string) context.Context {
-	need := query == nil || strings.Contains(*query, "totpEnabled") || strings.Contains(*query, "passkeys")
+	need := answerNeeds{
+		factors:    query == nil || strings.Contains(*query, "totpEnabled") || strings.Contains(*query, "passkeys"),
+		identities: query == nil || strings.Contains(*query, "identities"),
+	}
 	return context.WithValue(ctx, factorsKey{}, need)
 }
 
-// withFactors answers u, with its second factors when the request can
-// select them (one indexed query).
+// withFactors answers u, with its second factors and its identities when
+// the request can select them (one indexed query each).
 func withFactors(ctx context.Context, svc *auth.Service, u *auth.User) (*userAnswer, error) {
-	if need, ok := ctx.Value(factorsKey{}).(bool); ok && !need {
-		return &userAnswer{User: u}, nil
+	need, ok := ctx.Value(factorsKey{}).(answerNeeds)
+	if !ok {
+		need = answerNeeds{factors: true, identities: true}
 	}
-	on, passkeys, err := svc.UserFactors(ctx, u.ID)
-	if err != nil {
-		return nil, err
+	a := &userAnswer{User: u}
+	if need.factors {
+		on, passkeys, err := svc.UserFactors(ctx, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		a.TOTPEnabled, a.Passkeys = &on, &passkeys
 	}
-	return &userAnswer{User: u, TOTPEnabled: &on, Passkeys: &passkeys}, nil
+	if need.identities {
+		ids, err := svc.Identities(ctx, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		a.Identities = &ids
+	}
+	return a, nil
 }
 
 // answer presents a service's AuthPayload as an action's answer:
@@ -411,6 +488,13 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run, ok := actions[req.Action.Name]
+	if req.Action.Name == "signInWithIdToken" {
+		var providers IDTokenSignIn
+		if a.cfg.Providers != nil {
+			providers = a.cfg.Providers
+		}
+		run, ok = signInWithIDToken(providers), true
+	}
 	if !ok {
 		writeActionError(w, r, &auth.Error{Code: auth.CodeBadUserInput, Message: fmt.Sprintf("unknown action %q", truncate(req.Action.Name, 64))})
 		return

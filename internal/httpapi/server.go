@@ -63,6 +63,9 @@ type Config struct {
 	// DevMail, set in development mode when mails are kept in memory, is
 	// listed at GET /dev/mail; nil: there is no such route (404).
 	DevMail DevMailbox
+	// Providers, when set, runs provider sign-ins on GET /auth/{id}/start
+	// and /auth/{id}/callback; nil answers those UNKNOWN_PROVIDER.
+	Providers ProviderFlows
 }
 
 // Pinger reports whether the database answers.
@@ -99,6 +102,8 @@ func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger 
 	mux.HandleFunc("GET /.well-known/jwks.json", a.handleJWKS)
 	mux.HandleFunc("GET /hasura/auth", a.handleAuthHook)
 	mux.HandleFunc("POST /hasura/auth", a.handleAuthHook)
+	mux.HandleFunc("GET /auth/{id}/start", a.handleProviderStart)
+	mux.HandleFunc("GET /auth/{id}/callback", a.handleProviderCallback)
 	if cfg.DevMail != nil {
 		mux.HandleFunc("GET /dev/mail", a.handleDevMail)
 	}

@@ -30,10 +30,13 @@ const (
 	EmailChange Purpose = "email_change" // confirm a new address (emailed link)
 	AuthCode    Purpose = "auth_code"    // an identity provider's sign-in, exchanged once by the app
 	MFATicket   Purpose = "mfa_ticket"   // a first factor passed; the second one finishes the sign-in
+	// IdentityLink starts (and, at its callback, ends) linking a provider
+	// to the signed-in user that asked for it.
+	IdentityLink Purpose = "identity_link"
 )
 
 // Purposes lists every purpose, in a stable order.
-var Purposes = []Purpose{Verify, Reset, SignIn, EmailChange, AuthCode, MFATicket}
+var Purposes = []Purpose{Verify, Reset, SignIn, EmailChange, AuthCode, MFATicket, IdentityLink}
 
 // Valid reports whether p is one of Purposes.
 func (p Purpose) Valid() bool {

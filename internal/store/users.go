@@ -47,7 +47,8 @@ func (r userRow) record() auth.UserRecord {
 	}
 }
 
-const userColumns = `id, email, password_hash, default_role, allowed_roles, disabled, created_at, custom_claims, banned_until, ban_reason, valid_after, email_verified_at, locale`
+// password_hash is null for a user without a password: read as "".
+const userColumns = `id, email, COALESCE(password_hash, '') AS password_hash, default_role, allowed_roles, disabled, created_at, custom_claims, banned_until, ban_reason, valid_after, email_verified_at, locale`
 
 // insertUser creates a user (an administrator's, or imported: $6 disabled,
 // $7 imported) and records it in the audit trail, with $8 the actor, $9 ip,
@@ -57,7 +58,7 @@ const insertUser = `
 WITH u AS (
     INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at, disabled,
                             email_verified_at, locale)
-    VALUES ($1, $2, $3, $4, $5, $5, $6, CASE WHEN $11::boolean THEN $5::timestamptz END, $12)
+    VALUES ($1, NULLIF($2, ''), $3, $4, $5, $5, $6, CASE WHEN $11::boolean THEN $5::timestamptz END, $12)
     RETURNING ` + userColumns + `
 ), audit AS (
     INSERT INTO auth.audit_events (at, event, user_id, detail, actor, ip, user_agent)
@@ -75,7 +76,7 @@ const insertUserWithSession = `
 WITH u AS (
     INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at,
                             email_verified_at, locale)
-    VALUES ($1, $2, $3, $4, $5, $5, CASE WHEN $12::boolean THEN $5::timestamptz END, $13)
+    VALUES ($1, NULLIF($2, ''), $3, $4, $5, $5, CASE WHEN $12::boolean THEN $5::timestamptz END, $13)
     RETURNING ` + userColumns + `
 ), s AS (
     INSERT INTO auth.sessions (user_id, token_secret, description, user_agent, ip,

@@ -1,7 +1,10 @@
 /**
  * The codes authgate puts in `extensions.code` (see docs/client.md), plus the
- * client's own: `NETWORK_ERROR` (no answer, or one that is not GraphQL) and
- * `NOT_SIGNED_IN` (a method that needs a session was called without one).
+ * client's own: `NETWORK_ERROR` (no answer, or one that is not GraphQL),
+ * `NOT_SIGNED_IN` (a method that needs a session was called without one),
+ * `PASSKEY_CANCELLED` (the browser's passkey dialog was closed, timed out or
+ * aborted) and `PASSKEY_UNAVAILABLE` (no WebAuthn here, or the browser
+ * refused the ceremony otherwise; `extensions.name` is its error's name).
  * Any other string a server sends (a newer authgate, or Hasura) passes through.
  */
 export type AuthgateErrorCode =
@@ -32,6 +35,8 @@ export type AuthgateErrorCode =
   | 'GRAPHQL_VALIDATION_FAILED'
   | 'NETWORK_ERROR'
   | 'NOT_SIGNED_IN'
+  | 'PASSKEY_CANCELLED'
+  | 'PASSKEY_UNAVAILABLE'
   | (string & {});
 
 /**

@@ -272,4 +272,20 @@ describe('sessions and passwords', () => {
     client.close();
     other.close();
   });
+
+  test('revokeAccessToken kills the token in use and continues in the same session with a fresh one', async () => {
+    const client = createClient({ url: server.url, autoRefresh: false });
+    const events = [];
+    client.onAuthStateChange((e) => events.push(e));
+    const s = await client.signUp({ email: email(), password });
+    assert.equal(await client.revokeAccessToken(), true);
+    const now = await client.getSession();
+    assert.equal(now.sessionId, s.sessionId);
+    assert.notEqual(now.accessToken, s.accessToken);
+    assert.deepEqual(events, ['SIGNED_IN', 'TOKEN_REFRESHED']);
+    const old = await gql(server.url, 'query { me { id } }', {}, s.accessToken);
+    assert.equal(old.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+    assert.equal((await client.me()).id, s.user.id);
+    client.close();
+  });
 });

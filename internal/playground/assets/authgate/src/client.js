@@ -1,7 +1,11 @@
 import { AuthgateError, errorFrom, isUnauthenticated, sessionEndingCodes } from './errors.js';
 import { Coordinator } from './coordinator.js';
 import { openStore, parseStoredSession } from './storage.js';
-const USER_FIELDS = 'id email defaultRole allowedRoles createdAt claims';
+import { authOriginFrom, parseProviderRedirect, providerSignInUrl } from './providers.js';
+import { ceremony, creationOptionsFromJSON, credentialToJSON, requestOptionsFromJSON } from './webauthn.js';
+const USER_FIELDS = 'id email defaultRole allowedRoles createdAt claims emailVerified';
+const PASSKEY_FIELDS = 'id name createdAt lastUsedAt';
+const ME_FIELDS = `${USER_FIELDS} totpEnabled passkeys { ${PASSKEY_FIELDS} } identities { provider subject email createdAt }`;
 const PAYLOAD = `accessToken accessTokenExpiresAt refreshToken refreshTokenExpiresAt sessionId user { ${USER_FIELDS} }`;
 const SESSION_FIELDS = 'id description userAgent ip createdAt lastActivityAt expiresAt current';
 function decodeClaims(jwt) {
@@ -67,6 +71,7 @@ export class AuthgateClient {
     headers;
     autoRefresh;
     key;
+    authOrigin;
     current = null;
     /** The newest session another tab announced (localStorage and custom storage). */
     heard = null;
@@ -89,6 +94,7 @@ export class AuthgateClient {
         this.margin = Math.max(0, (options.refreshMargin ?? 30) * 1000);
         this.autoRefresh = options.autoRefresh ?? true;
         this.headers = options.headers ?? {};
+        this.authOrigin = options.authOrigin ?? authOriginFrom(options.url);
         const f = options.fetch ?? globalThis.fetch;
         if (typeof f !== 'function')
             throw new TypeError('@authgate/client: no fetch here; pass options.fetch');
@@ -361,6 +367,10 @@ export class AuthgateClient {
             this.fail(a);
         return a.data;
     }
+    /** publicValue runs a public operation and resolves to its field's value. */
+    async publicValue(field, query, variables) {
+        return (await this.call(field, query, variables))[field];
+    }
     /** run sends query with the access token (if any); on UNAUTHENTICATED it refreshes once and retries once. */
     async run(query, variables, needSession) {
         const token = await this.getAccessToken();
@@ -435,13 +445,14 @@ export class AuthgateClient {
         return a.data[field];
     }
     // ---- password sign-in and sessions ---------------------------------------
-    /** signUp creates an account and signs in. Rejects with EMAIL_TAKEN, WEAK_PASSWORD, BAD_USER_INPUT, FORBIDDEN, RATE_LIMITED (or EMAIL_NOT_VERIFIED when verification is required). */
+    /**
+     * signUp creates an account and signs in; locale (BCP 47) is the language
+     * of the user's mails. Rejects with EMAIL_TAKEN, WEAK_PASSWORD,
+     * BAD_USER_INPUT, FORBIDDEN, RATE_LIMITED (or EMAIL_NOT_VERIFIED when
+     * verification is required: the account is made and a link mailed).
+     */
     signUp(p) {
-        return this.signedIn('signup', `mutation($email: String!, $password: String!, $description: String) { signup(email: $email, password: $password, description: $description) { ${PAYLOAD} } }`, {
-            email: p.email,
-            password: p.password,
-            description: p.description ?? null,
-        });
+        return this.signedIn('signup', `mutation($email: String!, $password: String!, $description: String, $locale: String) { signup(email: $email, password: $password, description: $description, locale: $locale) { ${PAYLOAD} } }`, { email: p.email, password: p.password, description: p.description ?? null, locale: p.locale ?? null });
     }
     /** signIn signs in with an email and password. Rejects with INVALID_CREDENTIALS, USER_DISABLED, RATE_LIMITED (retryAfter), or MFA_REQUIRED (extensions.ticket). */
     signIn(p) {
@@ -538,9 +549,245 @@ export class AuthgateClient {
         const data = await this.call('confirmEmailChange', 'mutation($token: String!) { confirmEmailChange(token: $token) }', { token: p.token });
         return data.confirmEmailChange;
     }
-    /** me resolves to the signed-in user, fresh from the server. */
+    /** revokeAccessToken revokes the access token in use (say it leaked from a device) and continues with a fresh one; the session lives on. */
+    async revokeAccessToken() {
+        await this.ready;
+        const token = await this.getAccessToken();
+        if (!token)
+            throw new AuthgateError('NOT_SIGNED_IN', 'nobody is signed in');
+        const a = await this.post('mutation { revokeAccessToken }', undefined, token);
+        if (a.errors?.length || !a.data || a.data.revokeAccessToken === undefined)
+            this.fail(a);
+        await this.refresh(token);
+        return a.data.revokeAccessToken;
+    }
+    // ---- email: verification, password reset, sign-in by link or code (issue 14)
+    /**
+     * sendVerificationEmail mails a verification link (redirectTo, or the
+     * server's AUTHGATE_APP_URL, with `type=verify&token=…`) when the address
+     * has an unverified account. Always true: the answer tells nothing about
+     * the address. Rejects with BAD_USER_INPUT (redirectTo not allowed),
+     * RATE_LIMITED or EMAIL_NOT_CONFIGURED.
+     */
+    sendVerificationEmail(p) {
+        return this.publicValue('sendVerificationEmail', 'mutation($email: String!, $redirectTo: String, $locale: String) { sendVerificationEmail(email: $email, redirectTo: $redirectTo, locale: $locale) }', {
+            email: p.email,
+            redirectTo: p.redirectTo ?? null,
+            locale: p.locale ?? null,
+        });
+    }
+    /** verifyEmail verifies an address with the token of its link (no session needed). Rejects with INVALID_EMAIL_TOKEN. */
+    verifyEmail(p) {
+        return this.publicValue('verifyEmail', 'mutation($token: String!) { verifyEmail(token: $token) }', { token: p.token });
+    }
+    /** requestPasswordReset mails a reset link (`type=reset&token=…`) when the address has an account. Always true. Rejects like sendVerificationEmail. */
+    requestPasswordReset(p) {
+        return this.publicValue('requestPasswordReset', 'mutation($email: String!, $redirectTo: String, $locale: String) { requestPasswordReset(email: $email, redirectTo: $redirectTo, locale: $locale) }', {
+            email: p.email,
+            redirectTo: p.redirectTo ?? null,
+            locale: p.locale ?? null,
+        });
+    }
+    /**
+     * resetPassword sets a new password with the token of a reset link and
+     * signs in (every other session of the user ends; SIGNED_IN). Rejects with
+     * INVALID_EMAIL_TOKEN or WEAK_PASSWORD (the token then stays usable).
+     */
+    resetPassword(p) {
+        return this.signedIn('resetPassword', `mutation($token: String!, $newPassword: String!, $description: String) { resetPassword(token: $token, newPassword: $newPassword, description: $description) { ${PAYLOAD} } }`, {
+            token: p.token,
+            newPassword: p.newPassword,
+            description: p.description ?? null,
+        });
+    }
+    /**
+     * requestEmailSignIn mails a sign-in link (`type=signin&token=…`) and a
+     * 6-digit code; while sign-up is on, an address without an account gets
+     * one too (the account is made at the first sign-in). Always true.
+     */
+    requestEmailSignIn(p) {
+        return this.publicValue('requestEmailSignIn', 'mutation($email: String!, $redirectTo: String, $description: String, $locale: String) { requestEmailSignIn(email: $email, redirectTo: $redirectTo, description: $description, locale: $locale) }', { email: p.email, redirectTo: p.redirectTo ?? null, description: p.description ?? null, locale: p.locale ?? null });
+    }
+    /** signInWithEmailToken signs in with the token of a sign-in link. Rejects with INVALID_EMAIL_TOKEN, USER_DISABLED, FORBIDDEN, MFA_REQUIRED. */
+    signInWithEmailToken(p) {
+        return this.signedIn('signInWithEmailToken', `mutation($token: String!, $description: String) { signInWithEmailToken(token: $token, description: $description) { ${PAYLOAD} } }`, {
+            token: p.token,
+            description: p.description ?? null,
+        });
+    }
+    /** signInWithEmailCode signs in with the 6-digit code of a sign-in mail (5 tries, right or wrong, per mail). Rejects like signInWithEmailToken. */
+    signInWithEmailCode(p) {
+        return this.signedIn('signInWithEmailCode', `mutation($email: String!, $code: String!, $description: String) { signInWithEmailCode(email: $email, code: $code, description: $description) { ${PAYLOAD} } }`, { email: p.email, code: p.code, description: p.description ?? null });
+    }
+    // ---- passkeys (issue 16) ---------------------------------------------------
+    /**
+     * beginPasskeySignIn asks authgate for a sign-in challenge and resolves to
+     * the options for `navigator.credentials.get({ publicKey })`, binary
+     * fields already ArrayBuffers. With an email, only that account's passkeys
+     * are offered (which tells the caller whether it has any).
+     */
+    async beginPasskeySignIn(p = {}) {
+        const o = await this.publicValue('beginPasskeySignIn', 'mutation($email: String) { beginPasskeySignIn(email: $email) }', { email: p.email ?? null });
+        return requestOptionsFromJSON(o);
+    }
+    /**
+     * finishPasskeySignIn sends what navigator.credentials.get resolved to
+     * (converted to JSON here) and signs in (SIGNED_IN; a passkey is two
+     * factors). Rejects with INVALID_PASSKEY.
+     */
+    finishPasskeySignIn(p) {
+        return this.signedIn('finishPasskeySignIn', `mutation($credential: JSON!, $description: String) { finishPasskeySignIn(credential: $credential, description: $description) { ${PAYLOAD} } }`, {
+            credential: credentialToJSON(p.credential),
+            description: p.description ?? null,
+        });
+    }
+    /**
+     * signInWithPasskey runs the whole passkey sign-in in the browser:
+     * beginPasskeySignIn, the browser's dialog, finishPasskeySignIn. mediation
+     * 'conditional' offers passkeys in the autofill of an input with
+     * `autocomplete="username webauthn"`. Rejects with PASSKEY_CANCELLED,
+     * PASSKEY_UNAVAILABLE or INVALID_PASSKEY.
+     */
+    async signInWithPasskey(p = {}) {
+        const publicKey = await this.beginPasskeySignIn(p.email === undefined ? {} : { email: p.email });
+        const options = { publicKey };
+        if (p.mediation)
+            options.mediation = p.mediation;
+        if (p.signal)
+            options.signal = p.signal;
+        const credential = await ceremony('get', options);
+        return this.finishPasskeySignIn(p.description === undefined ? { credential } : { credential, description: p.description });
+    }
+    /**
+     * beginPasskeyRegistration resolves to the options for
+     * `navigator.credentials.create({ publicKey })` for the signed-in user
+     * (binary fields already ArrayBuffers). Rejects with FORBIDDEN when the
+     * account has a second factor and this session is not level 2.
+     */
+    async beginPasskeyRegistration() {
+        return creationOptionsFromJSON(await this.authed('beginPasskeyRegistration', 'mutation { beginPasskeyRegistration }'));
+    }
+    /** finishPasskeyRegistration stores the passkey navigator.credentials.create resolved to, under name. Rejects with INVALID_PASSKEY. */
+    finishPasskeyRegistration(p) {
+        return this.authed('finishPasskeyRegistration', `mutation($credential: JSON!, $name: String) { finishPasskeyRegistration(credential: $credential, name: $name) { ${PASSKEY_FIELDS} } }`, {
+            credential: credentialToJSON(p.credential),
+            name: p.name ?? null,
+        });
+    }
+    /** registerPasskey runs the whole registration in the browser: begin, the browser's dialog, finish. Rejects like the three. */
+    async registerPasskey(p = {}) {
+        const publicKey = await this.beginPasskeyRegistration();
+        const options = { publicKey };
+        if (p.signal)
+            options.signal = p.signal;
+        const credential = await ceremony('create', options);
+        return this.finishPasskeyRegistration(p.name === undefined ? { credential } : { credential, name: p.name });
+    }
+    /** removePasskey deletes one of the user's passkeys (a level-2 session only) and ends the user's other sessions. Rejects with NOT_FOUND or FORBIDDEN. */
+    removePasskey(p) {
+        return this.authed('removePasskey', 'mutation($id: ID!) { removePasskey(id: $id) }', { id: p.id });
+    }
+    // ---- identity providers (issue 15) ----------------------------------------
+    /**
+     * exchangeAuthCode signs in with the one-time code a provider sign-in
+     * brought back to redirectTo as ?code= (once, within 60 s). Rejects with
+     * INVALID_AUTH_CODE, USER_DISABLED or MFA_REQUIRED. handleProviderRedirect
+     * does this for the page the browser came back to.
+     */
+    exchangeAuthCode(p) {
+        return this.signedIn('exchangeAuthCode', `mutation($code: String!, $description: String) { exchangeAuthCode(code: $code, description: $description) { ${PAYLOAD} } }`, {
+            code: p.code,
+            description: p.description ?? null,
+        });
+    }
+    /**
+     * signInWithIdToken signs in with an ID token a provider's native sign-in
+     * gave the app (Google, Apple); nonce, when given, must be the token's (or
+     * its SHA-256 in hex). Rejects with UNKNOWN_PROVIDER, INVALID_CREDENTIALS
+     * (a token that does not verify), PROVIDER_ERROR, ACCOUNT_EXISTS,
+     * FORBIDDEN, USER_DISABLED or MFA_REQUIRED.
+     */
+    signInWithIdToken(p) {
+        return this.signedIn('signInWithIdToken', `mutation($provider: String!, $idToken: String!, $nonce: String, $description: String) { signInWithIdToken(provider: $provider, idToken: $idToken, nonce: $nonce, description: $description) { ${PAYLOAD} } }`, { provider: p.provider, idToken: p.idToken, nonce: p.nonce ?? null, description: p.description ?? null });
+    }
+    /**
+     * providerSignInUrl is where to send the browser to sign in with provider:
+     * authgate's /auth/{provider}/start?redirectTo=… (see
+     * ClientOptions.authOrigin). redirectTo must be allowed by
+     * AUTHGATE_REDIRECT_URLS; the browser comes back there with ?code= or
+     * ?error=.
+     */
+    providerSignInUrl(p) {
+        if (!this.authOrigin) {
+            throw new TypeError('@authgate/client: provider sign-in needs createClient({ authOrigin }): where browsers reach authgate (url is not authgate\'s /graphql)');
+        }
+        return providerSignInUrl({ authOrigin: this.authOrigin, provider: p.provider, redirectTo: p.redirectTo });
+    }
+    /** signInWithProvider sends the browser to provider's sign-in (providerSignInUrl); redirectTo defaults to this page. Call handleProviderRedirect on the page it names. */
+    signInWithProvider(p) {
+        const loc = browserLocation();
+        const redirectTo = p.redirectTo ?? parseProviderRedirect(loc.href).cleanUrl;
+        loc.assign(this.providerSignInUrl({ provider: p.provider, redirectTo }));
+    }
+    /**
+     * handleProviderRedirect finishes a provider sign-in (or an identity link)
+     * on the page it came back to: it reads ?code= or ?error= from url (this
+     * page's by default), removes them from the address bar at once (so a
+     * reload or a second call does not try the used code again), and exchanges
+     * the code (SIGNED_IN). It resolves to the session, or to null when the URL
+     * carries neither; it rejects with an AuthgateError of the ?error code
+     * (ACCOUNT_EXISTS, PROVIDER_ERROR, …: message from error_description), or
+     * as exchangeAuthCode does.
+     */
+    handleProviderRedirect(p = {}) {
+        const loc = globalThis.location;
+        const url = p.url ?? loc?.href;
+        if (!url)
+            return Promise.reject(new TypeError('@authgate/client: handleProviderRedirect needs { url } outside a browser'));
+        let found;
+        try {
+            found = parseProviderRedirect(url);
+        }
+        catch (e) {
+            return Promise.reject(e);
+        }
+        if (!found.code && !found.error)
+            return Promise.resolve(null);
+        // Synchronously, before anything is awaited: a second call (a framework
+        // running an effect twice) then finds nothing to do.
+        const h = globalThis.history;
+        if (loc && url === loc.href && typeof h?.replaceState === 'function')
+            h.replaceState(h.state, '', found.cleanUrl);
+        if (found.error) {
+            return Promise.reject(new AuthgateError(found.error, found.errorDescription ?? found.error, { code: found.error, source: 'redirect' }));
+        }
+        return this.exchangeAuthCode(p.description === undefined ? { code: found.code } : { code: found.code, description: p.description });
+    }
+    /**
+     * startIdentityLink resolves to the URL to send the browser to for linking
+     * provider to the signed-in user (it works once, for 10 minutes); the
+     * browser comes back to redirectTo as after a sign-in (handleProviderRedirect).
+     * Rejects with UNKNOWN_PROVIDER or BAD_USER_INPUT (redirectTo not allowed).
+     */
+    startIdentityLink(p) {
+        return this.authed('startIdentityLink', 'mutation($provider: String!, $redirectTo: String!) { startIdentityLink(provider: $provider, redirectTo: $redirectTo) }', {
+            provider: p.provider,
+            redirectTo: p.redirectTo,
+        });
+    }
+    /** linkIdentity sends the browser to link provider to the signed-in user (startIdentityLink); redirectTo defaults to this page. */
+    async linkIdentity(p) {
+        const loc = browserLocation();
+        const redirectTo = p.redirectTo ?? parseProviderRedirect(loc.href).cleanUrl;
+        loc.assign(await this.startIdentityLink({ provider: p.provider, redirectTo }));
+    }
+    /** unlinkIdentity removes the user's identity of provider. Rejects with NOT_FOUND, or BAD_USER_INPUT when it is the last way to sign in. */
+    unlinkIdentity(p) {
+        return this.authed('unlinkIdentity', 'mutation($provider: String!) { unlinkIdentity(provider: $provider) }', { provider: p.provider });
+    }
+    /** me resolves to the signed-in user, fresh from the server, with its second factors and linked identities. */
     me() {
-        return this.authed('me', `query { me { ${USER_FIELDS} } }`);
+        return this.authed('me', `query { me { ${ME_FIELDS} } }`);
     }
     /** close stops timers and cross-tab listening (tests, or a client that is thrown away). */
     close() {
@@ -552,6 +799,12 @@ export class AuthgateClient {
         w.removeEventListener?.('storage', this.onStorage);
         this.listeners.clear();
     }
+}
+function browserLocation() {
+    const loc = globalThis.location;
+    if (!loc || typeof loc.assign !== 'function')
+        throw new TypeError('@authgate/client: this needs a browser page (location); use providerSignInUrl elsewhere');
+    return loc;
 }
 /** createClient makes an AuthgateClient; see ClientOptions. */
 export function createClient(options) {

@@ -1,0 +1,66 @@
+/*
+ * Provider sign-in in the browser (docs/providers.md): the app sends the
+ * browser to authgate's /auth/{provider}/start?redirectTo=…; authgate brings
+ * it back to redirectTo with ?code= (a one-time code for exchangeAuthCode) or
+ * ?error=CODE&error_description=…. These are the pure parts; the client's
+ * signInWithProvider and handleProviderRedirect use them.
+ */
+
+/**
+ * providerSignInUrl is where to send the browser to sign in with provider:
+ * `${authOrigin}/auth/${provider}/start?redirectTo=…`. authOrigin is where
+ * browsers reach authgate (AUTHGATE_PUBLIC_URL, maybe with a path prefix).
+ */
+export function providerSignInUrl(p: { authOrigin: string; provider: string; redirectTo: string }): string {
+  if (!p || typeof p.authOrigin !== 'string' || p.authOrigin === '') throw new TypeError('@authgate/client: providerSignInUrl needs authOrigin: where browsers reach authgate');
+  if (typeof p.provider !== 'string' || p.provider === '') throw new TypeError('@authgate/client: providerSignInUrl needs a provider');
+  if (typeof p.redirectTo !== 'string' || p.redirectTo === '') throw new TypeError('@authgate/client: providerSignInUrl needs redirectTo');
+  return `${p.authOrigin.replace(/\/+$/, '')}/auth/${encodeURIComponent(p.provider)}/start?redirectTo=${encodeURIComponent(p.redirectTo)}`;
+}
+
+/** What the page a provider sign-in returned to finds in its URL. */
+export interface ProviderRedirect {
+  /** The one-time code for exchangeAuthCode, or null. */
+  code: string | null;
+  /** The error code authgate sent back (ACCOUNT_EXISTS, PROVIDER_ERROR, …), or null. */
+  error: string | null;
+  /** Its human-readable description, or null. */
+  errorDescription: string | null;
+  /** The URL without code, error and error_description (its other parameters and hash kept). */
+  cleanUrl: string;
+}
+
+const redirectParams = ['code', 'error', 'error_description'];
+
+/** parseProviderRedirect reads what authgate appended to redirectTo; code and error are null when the URL carries neither. */
+export function parseProviderRedirect(url: string | URL): ProviderRedirect {
+  const u = new URL(String(url));
+  const q = u.searchParams;
+  const found = {
+    code: q.get('code') || null,
+    error: q.get('error') || null,
+    errorDescription: q.get('error_description') || null,
+  };
+  if (redirectParams.some((k) => q.has(k))) {
+    for (const k of redirectParams) q.delete(k);
+    // URLSearchParams writes '?' for an empty query: drop it.
+    if (q.toString() === '') u.search = '';
+  }
+  return { ...found, cleanUrl: u.toString() };
+}
+
+/**
+ * authOriginFrom guesses where browsers reach authgate from the client's
+ * GraphQL url: authgate's own `…/graphql` less that suffix; none for
+ * Hasura's `/v1/graphql` (pass ClientOptions.authOrigin then).
+ */
+export function authOriginFrom(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url, (globalThis as { location?: { href?: string } }).location?.href);
+  } catch {
+    return undefined;
+  }
+  if (/\/v1\/graphql\/?$/.test(u.pathname) || !/\/graphql\/?$/.test(u.pathname)) return undefined;
+  return u.origin + u.pathname.replace(/\/graphql\/?$/, '');
+}

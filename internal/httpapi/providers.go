@@ -1,0 +1,79 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+
+	"authgate/internal/auth"
+	"authgate/internal/logctx"
+	"authgate/internal/oidc"
+)
+
+// ProviderFlows runs provider sign-ins (*oidc.Service): the browser's
+// routes, and the native ID-token sign-in (the signInWithIdToken action).
+type ProviderFlows interface {
+	// SignInWithIdToken verifies a native app's ID token and signs its user
+	// in (auth.SignInWithIdentity).
+	SignInWithIdToken(ctx context.Context, provider, idToken string, nonce, description *string) (*auth.AuthPayload, error)
+	// Start answers GET /auth/{id}/start.
+	Start(ctx context.Context, id, redirectTo, linkToken string) oidc.Result
+	// Callback answers GET /auth/{id}/callback.
+	Callback(ctx context.Context, id string, query url.Values, cookies []*http.Cookie) oidc.Result
+}
+
+// handleProviderStart sends the browser to the provider:
+// GET /auth/{id}/start?redirectTo=URL[&link=TOKEN].
+func (a *api) handleProviderStart(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Providers == nil {
+		a.writeFlow(w, r, oidc.Result{Err: &auth.Error{Code: oidc.CodeUnknownProvider, Message: "no identity provider is configured (AUTHGATE_PROVIDERS)"}})
+		return
+	}
+	q := r.URL.Query()
+	a.writeFlow(w, r, a.cfg.Providers.Start(r.Context(), r.PathValue("id"), q.Get("redirectTo"), q.Get("link")))
+}
+
+// handleProviderCallback is where the provider sends the browser back:
+// GET /auth/{id}/callback?code=…&state=….
+func (a *api) handleProviderCallback(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Providers == nil {
+		a.writeFlow(w, r, oidc.Result{Err: &auth.Error{Code: oidc.CodeUnknownProvider, Message: "no identity provider is configured (AUTHGATE_PROVIDERS)"}})
+		return
+	}
+	a.writeFlow(w, r, a.cfg.Providers.Callback(r.Context(), r.PathValue("id"), r.URL.Query(), r.Cookies()))
+}
+
+// writeFlow answers with a flow step's result: a 302 to its Location, or,
+// when there is no checked page to send the browser to, a plain 400 page
+// naming the code.
+func (a *api) writeFlow(w http.ResponseWriter, r *http.Request, res oidc.Result) {
+	for _, c := range res.Cookies {
+		http.SetCookie(w, c)
+	}
+	code := "OK"
+	if res.Err != nil {
+		code = string(auth.CodeOf(res.Err))
+		var ae *auth.Error
+		if errors.As(res.Err, &ae) && ae.Err != nil {
+			// The cause (what the provider answered) is for the operator,
+			// never for the page.
+			logctx.From(r.Context()).Warn("provider sign-in failed", "code", code, "provider", r.PathValue("id"), "error", ae.Err.Error())
+		} else if ae == nil {
+			logctx.From(r.Context()).Error("provider sign-in failed", "error", res.Err.Error())
+		}
+	}
+	logctx.SetOutcome(r.Context(), logctx.Outcome{Operation: "provider " + truncate(r.PathValue("id"), 40), Code: code})
+	if res.Location != "" {
+		http.Redirect(w, r, res.Location, http.StatusFound)
+		return
+	}
+	message := "internal error"
+	var ae *auth.Error
+	if errors.As(res.Err, &ae) {
+		message = ae.Message
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = w.Write([]byte("Sign-in failed: " + code + "\n\n" + message + "\n"))
+}

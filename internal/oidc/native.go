@@ -1,0 +1,73 @@
+package oidc
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"slices"
+
+	"authgate/internal/auth"
+)
+
+// errBadIDToken is the answer for a native ID token that does not verify.
+func errBadIDToken(message string, cause error) *auth.Error {
+	return &auth.Error{Code: auth.CodeInvalidCredentials, Message: message, Err: cause}
+}
+
+// SignInWithIdToken signs in with an ID token a native app got from
+// provider (Sign in with Google or Apple on a phone): the token must be
+// signed by one of the provider's keys (its JWKS), name the provider as
+// issuer, be unexpired, and have the entry's client_id or one of its
+// client_ids as audience. When nonce is given, the token's nonce claim must
+// be it, or its SHA-256 in hex (what Apple's SDK and Firebase-style apps
+// put in the request); a token carrying a nonce needs the nonce argument.
+// Then auth's SignInWithIdentity finds, links or creates the user.
+// Codes: UNKNOWN_PROVIDER (also for github, which has no ID tokens),
+// INVALID_CREDENTIALS (the token does not verify), PROVIDER_ERROR
+// (discovery failed), and SignInWithIdentity's.
+func (s *Service) SignInWithIdToken(ctx context.Context, providerID, idToken string, nonce, description *string) (*auth.AuthPayload, error) {
+	p, err := s.lookup(providerID)
+	if err != nil {
+		return nil, err
+	}
+	if !p.cfg.OpenID() {
+		return nil, &auth.Error{Code: CodeUnknownProvider, Message: "this provider has no ID tokens (GitHub): use the browser sign-in"}
+	}
+	d, err := s.discover(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	// The audience is checked below, against every client id of the entry.
+	t, err := s.verifier(d, "").Verify(s.clientContext(ctx), idToken)
+	if err != nil {
+		return nil, errBadIDToken("the ID token did not verify (signature, issuer or expiry)", err)
+	}
+	allowed := append([]string{p.cfg.ClientID}, p.cfg.ClientIDs...)
+	if !slices.ContainsFunc(t.Audience, func(aud string) bool { return slices.Contains(allowed, aud) }) {
+		return nil, errBadIDToken("the ID token was issued for another app (aud)", nil)
+	}
+	switch {
+	case nonce != nil && !nonceMatches(t.Nonce, *nonce):
+		return nil, errBadIDToken("the ID token's nonce is not the one given", nil)
+	case nonce == nil && t.Nonce != "":
+		return nil, errBadIDToken("the ID token carries a nonce: pass it as the nonce argument", nil)
+	}
+	ident, err := identityFromToken(p.cfg.ID, t)
+	if err != nil {
+		return nil, errBadIDToken("the ID token's claims are not usable", err)
+	}
+	return s.accounts.SignInWithIdentity(ctx, ident, description)
+}
+
+// nonceMatches reports whether a token's nonce claim is nonce itself or
+// its SHA-256 in lower-case hex.
+func nonceMatches(claim, nonce string) bool {
+	if nonce == "" || claim == "" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(nonce))
+	hashed := hex.EncodeToString(sum[:])
+	return subtle.ConstantTimeCompare([]byte(claim), []byte(nonce)) == 1 ||
+		subtle.ConstantTimeCompare([]byte(claim), []byte(hashed)) == 1
+}

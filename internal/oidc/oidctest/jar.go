@@ -1,0 +1,11 @@
+package oidctest
+
+import (
+	"net/http"
+	"net/http/cookiejar"
+)
+
+func newJar() http.CookieJar {
+	jar, _ := cookiejar.New(nil)
+	return jar
+}
