@@ -185,6 +185,56 @@ func TestNativeSignInWithTheProviderDown(t *testing.T) {
 	}
 }
 
+// TestNativeSignInWithTheKeysUnreachable: discovery worked, then the
+// provider went down (or only its jwks_uri fails): a token that would
+// verify cannot be checked, which is the provider's failure
+// (PROVIDER_ERROR), not the caller's (INVALID_CREDENTIALS); nothing is
+// asserted. A token the keys refuse is still INVALID_CREDENTIALS while
+// they can be fetched.
+func TestNativeSignInWithTheKeysUnreachable(t *testing.T) {
+	t.Parallel()
+	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t.Run("the jwks_uri answers 503", func(t *testing.T) {
+		t.Parallel()
+		k := oidctest.NewKeyedProvider(t)
+		h := newHarness(t, keyedProvider(k))
+		if err := h.svc.CheckDiscovery(ctx, "corp"); err != nil {
+			t.Fatal(err)
+		}
+		k.JWKSStatus.Store(503)
+		_, err := h.svc.SignInWithIdToken(ctx, "corp", k.Sign(t, claims(k, h.clock.Now(), ""), nil), nil, nil)
+		if auth.CodeOf(err) != oidc.CodeProviderError || len(h.accounts.seen()) != 0 {
+			t.Errorf("err = %v, want PROVIDER_ERROR and nothing asserted", err)
+		}
+		k.JWKSStatus.Store(0)
+		_, err = h.svc.SignInWithIdToken(ctx, "corp", k.Sign(t, claims(k, h.clock.Now(), ""), otherKey), nil, nil)
+		if auth.CodeOf(err) != auth.CodeInvalidCredentials {
+			t.Errorf("another key's signature with the keys reachable: %v, want INVALID_CREDENTIALS", err)
+		}
+		if _, err := h.svc.SignInWithIdToken(ctx, "corp", k.Sign(t, claims(k, h.clock.Now(), ""), nil), nil, nil); err != nil {
+			t.Errorf("back up: %v", err)
+		}
+	})
+	t.Run("the provider is down after discovery", func(t *testing.T) {
+		t.Parallel()
+		k := oidctest.NewKeyedProvider(t)
+		h := newHarness(t, keyedProvider(k))
+		if err := h.svc.CheckDiscovery(ctx, "corp"); err != nil {
+			t.Fatal(err)
+		}
+		token := k.Sign(t, claims(k, h.clock.Now(), ""), nil)
+		k.Server.Close()
+		_, err := h.svc.SignInWithIdToken(ctx, "corp", token, nil, nil)
+		if auth.CodeOf(err) != oidc.CodeProviderError || len(h.accounts.seen()) != 0 {
+			t.Errorf("err = %v, want PROVIDER_ERROR and nothing asserted", err)
+		}
+	})
+}
+
 func TestGitHubPreset(t *testing.T) {
 	t.Parallel()
 	gh := oidctest.NewGitHub(t, "gh-client", "gh-secret")

@@ -5,7 +5,14 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"slices"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
 	"authgate/internal/auth"
 )
@@ -25,7 +32,8 @@ func errBadIDToken(message string, cause error) *auth.Error {
 // Then auth's SignInWithIdentity finds, links or creates the user.
 // Codes: UNKNOWN_PROVIDER (also for github, which has no ID tokens),
 // INVALID_CREDENTIALS (the token does not verify), PROVIDER_ERROR
-// (discovery failed), and SignInWithIdentity's.
+// (discovery failed, or the provider's keys cannot be fetched), and
+// SignInWithIdentity's.
 func (s *Service) SignInWithIdToken(ctx context.Context, providerID, idToken string, nonce, description *string) (*auth.AuthPayload, error) {
 	p, err := s.lookup(providerID)
 	if err != nil {
@@ -41,6 +49,12 @@ func (s *Service) SignInWithIdToken(ctx context.Context, providerID, idToken str
 	// The audience is checked below, against every client id of the entry.
 	t, err := s.verifier(d, "").Verify(s.clientContext(ctx), idToken)
 	if err != nil {
+		// go-oidc says "did not verify" for a bad signature and for keys it
+		// could not fetch alike (its errors are text): asking jwks_uri
+		// ourselves tells the provider's failure from the caller's.
+		if unreachable := s.probeKeys(ctx, d); unreachable != nil {
+			return nil, providerError("the identity provider "+p.cfg.ID+"'s keys cannot be fetched; try again later", errors.Join(unreachable, err))
+		}
 		return nil, errBadIDToken("the ID token did not verify (signature, issuer or expiry)", err)
 	}
 	allowed := append([]string{p.cfg.ClientID}, p.cfg.ClientIDs...)
@@ -70,4 +84,41 @@ func nonceMatches(claim, nonce string) bool {
 	hashed := hex.EncodeToString(sum[:])
 	return subtle.ConstantTimeCompare([]byte(claim), []byte(nonce)) == 1 ||
 		subtle.ConstantTimeCompare([]byte(claim), []byte(hashed)) == 1
+}
+
+// maxJWKSBytes bounds the key set probeKeys reads.
+const maxJWKSBytes = 1 << 20
+
+// probeKeys fetches the provider's key set (jwks_uri) once and returns why
+// it cannot be used: no answer, a status other than 200, or a body that is
+// no key set with a key. nil means the keys are there, so a token that did
+// not verify is the token's fault. It runs only after a verification
+// failed (one more request to the provider for a bad token, as go-oidc
+// itself makes for a token whose key it does not know).
+func (s *Service) probeKeys(ctx context.Context, d *gooidc.Provider) error {
+	var doc struct {
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := d.Claims(&doc); err != nil || doc.JWKSURI == "" {
+		return errors.New("the discovery document names no jwks_uri")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, doc.JWKSURI, nil)
+	if err != nil {
+		return err
+	}
+	res, err := s.opts.HTTPClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("jwks_uri answered %s", res.Status)
+	}
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, maxJWKSBytes)).Decode(&set); err != nil || len(set.Keys) == 0 {
+		return errors.New("jwks_uri answered no key set")
+	}
+	return nil
 }

@@ -25,6 +25,9 @@ type KeyedProvider struct {
 	ISSParameter bool
 	// Discoveries counts the requests for the discovery document.
 	Discoveries atomic.Int64
+	// JWKSStatus, when not 0, is the status the JWKS endpoint answers
+	// with instead of the keys (a provider whose keys are unreachable).
+	JWKSStatus atomic.Int32
 
 	mu sync.Mutex
 	// nextIDToken, given the code, returns the token endpoint's ID token.
@@ -53,6 +56,10 @@ func NewKeyedProvider(t testing.TB) *KeyedProvider {
 		})
 	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
+		if status := k.JWKSStatus.Load(); status != 0 {
+			w.WriteHeader(int(status))
+			return
+		}
 		writeJSON(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "test-key", Algorithm: "RS256", Use: "sig"}}})
 	})
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
