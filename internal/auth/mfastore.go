@@ -48,10 +48,14 @@ type MFAStore interface {
 	// UsePasskey records a sign-in with the user's passkey, only if its
 	// signature counter moves forward (or both are 0); false otherwise.
 	UsePasskey(ctx context.Context, userID, passkeyID string, signCount int64, credential json.RawMessage, now time.Time) (bool, error)
-	// RemovePasskey deletes the user's passkey and ends every other live
-	// session of the user but keepSession, audited; it returns the ended
-	// sessions' ids, and false when the user has no such passkey.
-	RemovePasskey(ctx context.Context, userID, passkeyID, keepSession string, now time.Time) ([]string, bool, error)
+	// RemovePasskey deletes the user's passkey, unless it is the user's
+	// last way to sign in (no password, no identity, no other passkey;
+	// passkeysCount: passkeys are configured, else a passkey is never the
+	// last way), and ends every other live session of the user but
+	// keepSession, audited, under the user's row lock (two removals of
+	// the last two ways in, passkeys or identities, cannot both win); it
+	// returns the ended sessions' ids and what it did.
+	RemovePasskey(ctx context.Context, userID, passkeyID, keepSession string, passkeysCount bool, now time.Time) ([]string, PasskeyRemoval, error)
 	// SessionAssurance returns the assurance of sessionID, a live session
 	// of userID (Level 0 when it is none).
 	SessionAssurance(ctx context.Context, userID, sessionID string) (Assurance, error)

@@ -287,10 +287,24 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, credential JSONObject
 	return s.signInVerified(ctx, userID, VerifiedSignIn{Method: "passkey", AMR: []string{AMRPasskey}}, description)
 }
 
+// PasskeyRemoval is what MFAStore.RemovePasskey did.
+type PasskeyRemoval string
+
+// The outcomes of RemovePasskey.
+const (
+	PasskeyRemoved   PasskeyRemoval = "removed"
+	PasskeyNone      PasskeyRemoval = "none"     // the user has no such passkey
+	PasskeyLastWayIn PasskeyRemoval = "last_way" // it is the user's last way to sign in: kept
+)
+
+var errLastPasskey = badInput("this passkey is your last way to sign in: set a password (the password-reset flow), link a provider or add another passkey first")
+
 // RemovePasskey deletes one of the caller's passkeys and ends every other
 // session of the user (the caller's lives on); audited. It needs a level-2
-// session. Errors: UNAUTHENTICATED, FORBIDDEN (a level-2 session needed),
-// NOT_FOUND, UNAVAILABLE.
+// session. It never removes the last way to sign in (the rule of
+// UnlinkIdentity: no password, no identity and no other passkey left).
+// Errors: UNAUTHENTICATED, FORBIDDEN (a level-2 session needed),
+// BAD_USER_INPUT (the last way in), NOT_FOUND, UNAVAILABLE.
 func (s *Service) RemovePasskey(ctx context.Context, id string) (bool, error) {
 	p, _, err := s.mfaCaller(ctx, true)
 	if err != nil {
@@ -300,11 +314,15 @@ func (s *Service) RemovePasskey(ctx context.Context, id string) (bool, error) {
 		return false, errNoSuchPasskey
 	}
 	now := s.clock.Now()
-	ended, ok, err := s.store.RemovePasskey(ctx, p.UserID, id, p.SessionID, now)
+	ended, outcome, err := s.store.RemovePasskey(ctx, p.UserID, id, p.SessionID, s.cfg.MFA.Passkeys != nil, now)
 	if err != nil {
 		return false, err
 	}
-	if !ok {
+	switch outcome {
+	case PasskeyRemoved:
+	case PasskeyLastWayIn:
+		return false, errLastPasskey
+	default:
 		return false, errNoSuchPasskey
 	}
 	s.revocations.SessionsEnded(now, ended...)

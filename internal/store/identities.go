@@ -137,20 +137,32 @@ func (s *Store) LinkIdentity(ctx context.Context, userID string, id auth.Externa
 	return outcome, nil
 }
 
+// keepsAWayIn is the one rule of the last way to sign in, shared by
+// unlinkIdentity and removePasskey: an SQL condition, true when user (an
+// SQL expression) can still sign in once its identity of provider (a text
+// expression; NULL: none) and its passkey (a uuid expression; NULL: none)
+// are gone, by a password, another identity, or, while passkeys count
+// (passkeysCount, a boolean expression: they are configured), another
+// passkey. An emailed sign-in is not counted (docs/providers.md says why).
+// The statement that uses it runs after lockUser in its transaction, so
+// that two removals of a user's last two ways in run one after the other
+// and the second sees the first's.
+func keepsAWayIn(user, provider, passkey, passkeysCount string) string {
+	return `(EXISTS (SELECT 1 FROM auth.users WHERE id = ` + user + ` AND password_hash IS NOT NULL)
+        OR EXISTS (SELECT 1 FROM auth.identities o WHERE o.user_id = ` + user + ` AND o.provider IS DISTINCT FROM ` + provider + `)
+        OR (` + passkeysCount + ` AND EXISTS (SELECT 1 FROM auth.passkeys k WHERE k.user_id = ` + user + ` AND k.id IS DISTINCT FROM ` + passkey + `)))`
+}
+
 // unlinkIdentity deletes user $1's identity of provider $2 unless it is
-// the user's last way to sign in: no password, no other identity, and no
-// passkey ($3: passkeys count). It runs after lockUser (the user's row lock) in the same
+// the user's last way to sign in (keepsAWayIn; $3: passkeys count). It runs after lockUser (the user's row lock) in the same
 // transaction, so under READ COMMITTED its snapshot sees what an unlink
 // that held the lock before committed. $4 now, $5 ip, $6 user agent, $7
 // the audit detail. It returns whether it deleted and whether there was
 // an identity to delete.
-const unlinkIdentity = `
+var unlinkIdentity = `
 WITH gone AS (
     DELETE FROM auth.identities
-    WHERE user_id = $1 AND provider = $2 AND (
-        EXISTS (SELECT 1 FROM auth.users WHERE id = $1 AND password_hash IS NOT NULL)
-        OR EXISTS (SELECT 1 FROM auth.identities o WHERE o.user_id = $1 AND o.provider <> $2)
-        OR ($3::boolean AND EXISTS (SELECT 1 FROM auth.passkeys p WHERE p.user_id = $1)))
+    WHERE user_id = $1 AND provider = $2 AND ` + keepsAWayIn("$1", "$2", "NULL::uuid", "$3::boolean") + `
     RETURNING user_id
 ), audit AS (
     INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"authgate/internal/auth"
@@ -137,12 +138,18 @@ func (s *Store) UsePasskey(ctx context.Context, userID, passkeyID string, signCo
 	return n == 1, err
 }
 
-// removePasskey deletes a passkey of the user and ends every other live
+// removePasskey deletes a passkey of the user, unless it is the user's
+// last way to sign in (keepsAWayIn; $8: passkeys count, and a passkey
+// that does not count is never the last way), and ends every other live
 // session of the user, announcing them: $1 user, $2 passkey, $3 the
 // session kept, $4 now, $5 now in unix microseconds, $6 ip, $7 user agent.
-const removePasskey = `
+// It runs after lockUser in the same transaction (see keepsAWayIn). It
+// returns whether it deleted and whether the passkey is the user's.
+var removePasskey = `
 WITH p AS (
-    DELETE FROM auth.passkeys WHERE id = $2 AND user_id = $1 RETURNING id, name
+    DELETE FROM auth.passkeys WHERE id = $2 AND user_id = $1
+        AND (NOT $8::boolean OR ` + keepsAWayIn("$1", "NULL::text", "$2::uuid", "$8::boolean") + `)
+    RETURNING id, name
 ), s AS (
     UPDATE auth.sessions SET revoked_at = $4, revoked_reason = 'passkey removed'
     WHERE user_id = $1 AND EXISTS (SELECT 1 FROM p) AND id::text <> $3
@@ -154,28 +161,54 @@ WITH p AS (
            jsonb_build_object('passkey_id', p.id, 'name', p.name, 'sessions_ended', (SELECT count(*) FROM s))
     FROM p
 )
-SELECT (SELECT count(*) FROM p), COALESCE((SELECT array_agg(id::text) FROM s), '{}'),
+SELECT (SELECT count(*) FROM p), EXISTS (SELECT 1 FROM auth.passkeys WHERE id = $2 AND user_id = $1),
+       COALESCE((SELECT array_agg(id::text) FROM s), '{}'),
        (SELECT count(pg_notify('` + revocation.Channel + `', 's|' || id || '|' || $5)) FROM s)`
 
 // RemovePasskey implements auth.Store.
-func (s *Store) RemovePasskey(ctx context.Context, userID, passkeyID, keepSession string, now time.Time) ([]string, bool, error) {
+func (s *Store) RemovePasskey(ctx context.Context, userID, passkeyID, keepSession string, passkeysCount bool, now time.Time) ([]string, auth.PasskeyRemoval, error) {
 	if !isUUID(userID) || !isUUID(passkeyID) {
-		return nil, false, nil
+		return nil, auth.PasskeyNone, nil
 	}
 	if !isUUID(keepSession) {
 		keepSession = ""
 	}
 	ip, ua := requestClient(ctx)
 	var (
-		removed, notified int
-		ended             pq.StringArray
+		outcome auth.PasskeyRemoval
+		ended   pq.StringArray
 	)
-	err := s.db.QueryRowContext(ctx, removePasskey, userID, passkeyID, keepSession, now, micros(now), ip, ua).
-		Scan(&removed, &ended, &notified)
+	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
+		outcome, ended = auth.PasskeyNone, nil
+		// The user's row lock makes two removals of the user's ways in
+		// (passkeys, identities) run one after the other.
+		var one int
+		if err := tx.QueryRowxContext(ctx, lockUser, userID).Scan(&one); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			return err
+		}
+		var (
+			removed, notified int
+			exists            bool
+		)
+		if err := tx.QueryRowContext(ctx, removePasskey, userID, passkeyID, keepSession, now, micros(now), ip, ua, passkeysCount).
+			Scan(&removed, &exists, &ended, &notified); err != nil {
+			return err
+		}
+		switch {
+		case removed == 1:
+			outcome = auth.PasskeyRemoved
+		case exists:
+			outcome = auth.PasskeyLastWayIn
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, false, mapError(err)
+		return nil, "", mapError(err)
 	}
-	return []string(ended), removed == 1, nil
+	return []string(ended), outcome, nil
 }
 
 // purgeWebAuthnCeremonies deletes a batch of expired ceremonies, used or
