@@ -64,7 +64,7 @@ type ComplexityRoot struct {
 		ConfirmTotp               func(childComplexity int, code string) int
 		DisableTotp               func(childComplexity int, code string) int
 		EnrollTotp                func(childComplexity int) int
-		ExchangeAuthCode          func(childComplexity int, code string, description *string) int
+		ExchangeAuthCode          func(childComplexity int, code string, codeVerifier *string, description *string) int
 		FinishPasskeyRegistration func(childComplexity int, credential auth.JSONObject, name *string) int
 		FinishPasskeySignIn       func(childComplexity int, credential auth.JSONObject, description *string) int
 		Login                     func(childComplexity int, identifier string, password string, description *string) int
@@ -83,7 +83,7 @@ type ComplexityRoot struct {
 		SignInWithEmailToken      func(childComplexity int, token string, description *string) int
 		SignInWithIDToken         func(childComplexity int, provider string, idToken string, nonce *string, description *string) int
 		Signup                    func(childComplexity int, email string, password string, description *string, locale *string) int
-		StartIdentityLink         func(childComplexity int, provider string, redirectTo string) int
+		StartIdentityLink         func(childComplexity int, provider string, redirectTo string, codeChallenge *string) int
 		UnlinkIdentity            func(childComplexity int, provider string) int
 		VerifyEmail               func(childComplexity int, token string) int
 	}
@@ -163,9 +163,9 @@ type MutationResolver interface {
 	RemovePasskey(ctx context.Context, id string) (bool, error)
 	ChangeEmail(ctx context.Context, newEmail string, redirectTo *string, locale *string) (bool, error)
 	ConfirmEmailChange(ctx context.Context, token string) (bool, error)
-	ExchangeAuthCode(ctx context.Context, code string, description *string) (*auth.AuthPayload, error)
+	ExchangeAuthCode(ctx context.Context, code string, codeVerifier *string, description *string) (*auth.AuthPayload, error)
 	SignInWithIDToken(ctx context.Context, provider string, idToken string, nonce *string, description *string) (*auth.AuthPayload, error)
-	StartIdentityLink(ctx context.Context, provider string, redirectTo string) (string, error)
+	StartIdentityLink(ctx context.Context, provider string, redirectTo string, codeChallenge *string) (string, error)
 	UnlinkIdentity(ctx context.Context, provider string) (bool, error)
 }
 type QueryResolver interface {
@@ -357,7 +357,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ExchangeAuthCode(childComplexity, args["code"].(string), args["description"].(*string)), true
+		return e.ComplexityRoot.Mutation.ExchangeAuthCode(childComplexity, args["code"].(string), args["codeVerifier"].(*string), args["description"].(*string)), true
 	case "Mutation.finishPasskeyRegistration":
 		if e.ComplexityRoot.Mutation.FinishPasskeyRegistration == nil {
 			break
@@ -556,7 +556,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.StartIdentityLink(childComplexity, args["provider"].(string), args["redirectTo"].(string)), true
+		return e.ComplexityRoot.Mutation.StartIdentityLink(childComplexity, args["provider"].(string), args["redirectTo"].(string), args["codeChallenge"].(*string)), true
 	case "Mutation.unlinkIdentity":
 		if e.ComplexityRoot.Mutation.UnlinkIdentity == nil {
 			break
@@ -890,12 +890,12 @@ type Mutation {
   changeEmail(newEmail: String!, redirectTo: String, locale: String): Boolean!
   "Switch the account to the address a changeEmail link was sent to, and mark it verified. Needs no bearer token (the link may be opened on another device); sessions go on. Fails with INVALID_EMAIL_TOKEN, or EMAIL_TAKEN when the address got an account meanwhile (nothing changes)."
   confirmEmailChange(token: String!): Boolean!
-  "Sign in with the code an identity provider's sign-in (GET /auth/{provider}/start) brought back to redirectTo as ?code=: once, within 60 seconds. Needs no bearer token. Fails with INVALID_AUTH_CODE, or USER_DISABLED, or MFA_REQUIRED for a user with TOTP on (a provider sign-in is one factor)."
-  exchangeAuthCode(code: String!, description: String): AuthPayload!
+  "Sign in with the code an identity provider's sign-in (GET /auth/{provider}/start) brought back to redirectTo as ?code=: once, within 60 seconds. Needs no bearer token. codeVerifier is the PKCE verifier whose S256 challenge the sign-in was started with (/auth/{provider}/start?codeChallenge=): a code started with a challenge needs it, a code started without one refuses any; a refused verifier spends the code. Fails with INVALID_AUTH_CODE, or USER_DISABLED, or MFA_REQUIRED for a user with TOTP on (a provider sign-in is one factor)."
+  exchangeAuthCode(code: String!, codeVerifier: String, description: String): AuthPayload!
   "Sign in with an ID token that a provider's native sign-in gave a mobile app (Google, Apple): verified against the provider's keys and its configured client ids; its nonce claim must equal nonce when one is given. Finds, links or creates the user as a browser sign-in does. Fails with UNKNOWN_PROVIDER, PROVIDER_ERROR, ACCOUNT_EXISTS, FORBIDDEN (no account and sign-up off), USER_DISABLED or MFA_REQUIRED."
   signInWithIdToken(provider: String!, idToken: String!, nonce: String, description: String): AuthPayload!
-  "Start linking an identity provider to the caller's account: returns the URL to send the browser to (it works once, for 10 minutes); the provider's sign-in comes back to redirectTo with ?code= as a sign-in does. Needs a bearer access token. Fails with UNKNOWN_PROVIDER or BAD_USER_INPUT (redirectTo not allowed by AUTHGATE_REDIRECT_URLS)."
-  startIdentityLink(provider: String!, redirectTo: String!): String!
+  "Start linking an identity provider to the caller's account: returns the URL to send the browser to (it works once, for 10 minutes); the provider's sign-in comes back to redirectTo with ?code= as a sign-in does. codeChallenge (optional) is a PKCE S256 challenge: the code then needs its verifier in exchangeAuthCode. Needs a bearer access token. Fails with UNKNOWN_PROVIDER or BAD_USER_INPUT (redirectTo not allowed by AUTHGATE_REDIRECT_URLS, or a malformed codeChallenge)."
+  startIdentityLink(provider: String!, redirectTo: String!, codeChallenge: String): String!
   "Remove the caller's identity of a provider. Never the last way to sign in: a user without a password, another identity or a passkey gets BAD_USER_INPUT. Needs a bearer access token. Fails with NOT_FOUND when no identity of that provider is linked."
   unlinkIdentity(provider: String!): Boolean!
 }
@@ -1362,14 +1362,22 @@ func (ec *executionContext) field_Mutation_exchangeAuthCode_args(ctx context.Con
 		return nil, err
 	}
 	args["code"] = arg0
-	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "description",
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "codeVerifier",
 		func(ctx context.Context, v any) (*string, error) {
 			return ec.unmarshalOString2ᚖstring(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["description"] = arg1
+	args["codeVerifier"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "description",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["description"] = arg2
 	return args, nil
 }
 
@@ -1792,6 +1800,14 @@ func (ec *executionContext) field_Mutation_startIdentityLink_args(ctx context.Co
 		return nil, err
 	}
 	args["redirectTo"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "codeChallenge",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["codeChallenge"] = arg2
 	return args, nil
 }
 
@@ -3259,7 +3275,7 @@ func (ec *executionContext) _Mutation_exchangeAuthCode(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ExchangeAuthCode(ctx, fc.Args["code"].(string), fc.Args["description"].(*string))
+			return ec.Resolvers.Mutation().ExchangeAuthCode(ctx, fc.Args["code"].(string), fc.Args["codeVerifier"].(*string), fc.Args["description"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *auth.AuthPayload) graphql.Marshaler {
@@ -3347,7 +3363,7 @@ func (ec *executionContext) _Mutation_startIdentityLink(ctx context.Context, fie
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().StartIdentityLink(ctx, fc.Args["provider"].(string), fc.Args["redirectTo"].(string))
+			return ec.Resolvers.Mutation().StartIdentityLink(ctx, fc.Args["provider"].(string), fc.Args["redirectTo"].(string), fc.Args["codeChallenge"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {

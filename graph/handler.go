@@ -67,7 +67,7 @@ func NewServer(svc *auth.Service, opts Options) *handler.Server {
 	cfg.Complexity.Mutation.ConfirmEmailChange = func(int, string) int { return passwordOpCost }
 	// The provider sign-ins use a one-time code or verify a token against
 	// the provider's keys: one per request too.
-	cfg.Complexity.Mutation.ExchangeAuthCode = func(int, string, *string) int { return passwordOpCost }
+	cfg.Complexity.Mutation.ExchangeAuthCode = func(int, string, *string, *string) int { return passwordOpCost }
 	cfg.Complexity.Mutation.SignInWithIDToken = func(int, string, string, *string, *string) int { return passwordOpCost }
 	cfg.Complexity.Mutation.RefreshToken = func(childComplexity int, _ string) int { return refreshOpCost + childComplexity }
 

@@ -146,8 +146,8 @@ func (r *mutationResolver) ConfirmEmailChange(ctx context.Context, token string)
 }
 
 // ExchangeAuthCode is the resolver for the exchangeAuthCode field.
-func (r *mutationResolver) ExchangeAuthCode(ctx context.Context, code string, description *string) (*auth.AuthPayload, error) {
-	return r.Auth.ExchangeAuthCode(ctx, code, description)
+func (r *mutationResolver) ExchangeAuthCode(ctx context.Context, code string, codeVerifier *string, description *string) (*auth.AuthPayload, error) {
+	return r.Auth.ExchangeAuthCode(ctx, code, codeVerifier, description)
 }
 
 // SignInWithIDToken is the resolver for the signInWithIdToken field.
@@ -159,8 +159,8 @@ func (r *mutationResolver) SignInWithIDToken(ctx context.Context, provider strin
 }
 
 // StartIdentityLink is the resolver for the startIdentityLink field.
-func (r *mutationResolver) StartIdentityLink(ctx context.Context, provider string, redirectTo string) (string, error) {
-	return r.Auth.StartMyIdentityLink(ctx, provider, redirectTo)
+func (r *mutationResolver) StartIdentityLink(ctx context.Context, provider string, redirectTo string, codeChallenge *string) (string, error) {
+	return r.Auth.StartMyIdentityLink(ctx, provider, redirectTo, codeChallenge)
 }
 
 // UnlinkIdentity is the resolver for the unlinkIdentity field.

@@ -150,9 +150,11 @@ type IdentityStore interface {
 }
 
 // authCodeData is an auth code's payload: the provider that signed the
-// user in, for the session's audit row.
+// user in, for the session's audit row, and the PKCE challenge the app
+// started the flow with ("" for none), which its exchange must answer.
 type authCodeData struct {
-	Provider string `json:"provider"`
+	Provider  string `json:"provider"`
+	Challenge string `json:"challenge,omitempty"`
 }
 
 // identityLinkData is an identity link's payload: the provider it was made for.
@@ -249,11 +251,20 @@ func (s *Service) SignInWithIdentity(ctx context.Context, id ExternalIdentity, d
 // (onetime purpose auth_code, 60 s) that the callback appends as ?code=. Same codes as above + INVALID_AUTH_CODE for a
 // bad/used link token; ACCOUNT_EXISTS also when the identity belongs to another user.
 //
+// codeChallenge is the app's PKCE S256 challenge that /auth/{id}/start was
+// given ("" for none): stored with the code, it makes ExchangeAuthCode ask
+// for its verifier. A malformed one is BAD_USER_INPUT, before anything else.
+//
 // A disabled or banned user gets USER_DISABLED here already; MFA_REQUIRED
 // comes from ExchangeAuthCode, where the app can finish with completeMfa.
 // A link for a user that has another identity of the provider is
 // BAD_USER_INPUT; a link token made for another provider INVALID_AUTH_CODE.
-func (s *Service) IssueAuthCode(ctx context.Context, id ExternalIdentity, linkToken string) (string, error) {
+func (s *Service) IssueAuthCode(ctx context.Context, id ExternalIdentity, linkToken, codeChallenge string) (string, error) {
+	if codeChallenge != "" {
+		if err := CheckCodeChallenge(codeChallenge); err != nil {
+			return "", err
+		}
+	}
 	var userID string
 	if linkToken == "" {
 		var err error
@@ -291,7 +302,7 @@ func (s *Service) IssueAuthCode(ctx context.Context, id ExternalIdentity, linkTo
 		}
 		return "", ErrUserDisabled
 	}
-	data, err := json.Marshal(authCodeData{Provider: id.Provider})
+	data, err := json.Marshal(authCodeData{Provider: id.Provider, Challenge: codeChallenge})
 	if err != nil {
 		return "", err
 	}
@@ -344,10 +355,20 @@ func (s *Service) CheckIdentityLink(ctx context.Context, linkToken string) (prov
 // ExchangeAuthCode: code → session, once (INVALID_AUTH_CODE otherwise).
 // Of two racing exchanges of one code, one wins. The session is a
 // provider sign-in's (one factor): a user with TOTP on gets MFA_REQUIRED.
+//
+// codeVerifier answers the PKCE challenge the flow was started with: a
+// code issued with a challenge needs the verifier whose S256 it is; a code
+// issued without one refuses any verifier (so an app that always sends one
+// is never handed a code of a flow it did not start). Either refusal is
+// INVALID_AUTH_CODE and spends the code: it is consumed in one statement
+// before the verifier is compared, so whoever holds a stolen code gets one
+// guess, and two racing exchanges cannot both pass. The refusal is audited
+// (login_failed) on the code's user.
+//
 // Errors: INVALID_AUTH_CODE, USER_DISABLED, MFA_REQUIRED, BAD_USER_INPUT
-// (the description), INVALID_CREDENTIALS (the user vanished or was cut off
-// since the code was made), UNAVAILABLE.
-func (s *Service) ExchangeAuthCode(ctx context.Context, code string, description *string) (*AuthPayload, error) {
+// (the description: the code is not spent), INVALID_CREDENTIALS (the user
+// vanished or was cut off since the code was made), UNAVAILABLE.
+func (s *Service) ExchangeAuthCode(ctx context.Context, code string, codeVerifier, description *string) (*AuthPayload, error) {
 	if err := checkDescription(description); err != nil {
 		return nil, err
 	}
@@ -359,16 +380,31 @@ func (s *Service) ExchangeAuthCode(ctx context.Context, code string, description
 	if json.Unmarshal(t.Data, &data) != nil || t.UserID == "" {
 		return nil, ErrInvalidAuthCode
 	}
+	if err := checkCodeVerifier(data.Challenge, codeVerifier); err != nil {
+		e := auditEvent(ctx, s.clock.Now(), EventLoginFailed, t.UserID, "", signInDetail(providerSignIn(data.Provider), map[string]any{"reason": "code verifier refused"}))
+		if aerr := s.store.RecordAudit(ctx, e); aerr != nil {
+			return nil, aerr
+		}
+		return nil, err
+	}
 	return s.signInVerified(ctx, t.UserID, providerSignIn(data.Provider), description)
 }
 
 // StartIdentityLink: for the signed-in user; returns AUTHGATE_PUBLIC_URL + "/auth/{provider}/start?redirectTo=<url>&link=<token>"
 // (redirectTo checked against the allow-list here too). UNKNOWN_PROVIDER if provider is not configured.
-// The link works once, for IdentityLinkTTL. Errors: UNKNOWN_PROVIDER,
-// BAD_USER_INPUT (redirectTo), UNAVAILABLE.
-func (s *Service) StartIdentityLink(ctx context.Context, userID, provider, redirectTo string) (string, error) {
+// The link works once, for IdentityLinkTTL. codeChallenge, when given, is
+// the app's PKCE S256 challenge, added to the URL as &codeChallenge= (the
+// code that comes back then needs its verifier, as for a sign-in).
+// Errors: UNKNOWN_PROVIDER, BAD_USER_INPUT (redirectTo, codeChallenge),
+// UNAVAILABLE.
+func (s *Service) StartIdentityLink(ctx context.Context, userID, provider, redirectTo string, codeChallenge *string) (string, error) {
 	if err := s.configuredProvider(provider); err != nil {
 		return "", err
+	}
+	if codeChallenge != nil {
+		if err := CheckCodeChallenge(*codeChallenge); err != nil {
+			return "", err
+		}
 	}
 	target, err := s.linkTarget(&redirectTo)
 	if err != nil {
@@ -383,18 +419,21 @@ func (s *Service) StartIdentityLink(ctx context.Context, userID, provider, redir
 		return "", err
 	}
 	q := url.Values{"redirectTo": {target.String()}, "link": {issued.Token}}
+	if codeChallenge != nil {
+		q.Set("codeChallenge", *codeChallenge)
+	}
 	return s.cfg.PublicURL + "/auth/" + url.PathEscape(provider) + "/start?" + q.Encode(), nil
 }
 
 // StartMyIdentityLink is StartIdentityLink for the caller (the
 // startIdentityLink operation). Errors: UNAUTHENTICATED, and as
 // StartIdentityLink.
-func (s *Service) StartMyIdentityLink(ctx context.Context, provider, redirectTo string) (string, error) {
+func (s *Service) StartMyIdentityLink(ctx context.Context, provider, redirectTo string, codeChallenge *string) (string, error) {
 	p, err := PrincipalFrom(ctx)
 	if err != nil {
 		return "", err
 	}
-	return s.StartIdentityLink(ctx, p.UserID, provider, redirectTo)
+	return s.StartIdentityLink(ctx, p.UserID, provider, redirectTo, codeChallenge)
 }
 
 // UnlinkIdentity removes userID's identity of provider, unless it is the

@@ -155,7 +155,7 @@ func TestANewIdentityMeetingAnAccountLinksOnlyWhenBothAddressesAreVerified(t *te
 			}
 			if tc.otherGoogleIdentity {
 				link := startLink(t, env, acct, "google")
-				if _, err := env.Service.IssueAuthCode(bg, google("g-old", "", false), linkToken(t, link)); err != nil {
+				if _, err := env.Service.IssueAuthCode(bg, google("g-old", "", false), linkToken(t, link), ""); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -206,7 +206,7 @@ func TestProviderSignInRefusals(t *testing.T) {
 			before := countIdentityState(t, env)
 			_, err := env.Service.SignInWithIdentity(bg, tc.id, nil)
 			wantCode(t, err, tc.want)
-			_, err = env.Service.IssueAuthCode(bg, tc.id, "")
+			_, err = env.Service.IssueAuthCode(bg, tc.id, "", "")
 			wantCode(t, err, tc.want)
 			wantUnchanged(t, env, before)
 		})
@@ -250,7 +250,7 @@ func TestADisabledUsersIdentitySignsNothingIn(t *testing.T) {
 	before := countIdentityState(t, env)
 	_, err = env.Service.SignInWithIdentity(bg, google("g-1", "a@example.com", true), nil)
 	wantCode(t, err, auth.CodeUserDisabled)
-	_, err = env.Service.IssueAuthCode(bg, google("g-1", "a@example.com", true), "")
+	_, err = env.Service.IssueAuthCode(bg, google("g-1", "a@example.com", true), "", "")
 	wantCode(t, err, auth.CodeUserDisabled)
 	wantUnchanged(t, env, before)
 
@@ -258,14 +258,14 @@ func TestADisabledUsersIdentitySignsNothingIn(t *testing.T) {
 	if err := env.Service.SetUserDisabled(bg, "a@example.com", false); err != nil {
 		t.Fatal(err)
 	}
-	code, err := env.Service.IssueAuthCode(bg, google("g-1", "a@example.com", true), "")
+	code, err := env.Service.IssueAuthCode(bg, google("g-1", "a@example.com", true), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := env.Service.SetUserDisabled(bg, "a@example.com", true); err != nil {
 		t.Fatal(err)
 	}
-	_, err = env.Service.ExchangeAuthCode(bg, code, nil)
+	_, err = env.Service.ExchangeAuthCode(bg, code, nil, nil)
 	wantCode(t, err, auth.CodeUserDisabled)
 	_ = p
 }
@@ -280,11 +280,11 @@ func TestAProviderSignInOfATOTPUserNeedsTheSecondStep(t *testing.T) {
 	_, err = env.Service.SignInWithIdentity(bg, google("g-1", "a@example.com", true), nil)
 	wantCode(t, err, auth.CodeMFARequired)
 
-	code, err := env.Service.IssueAuthCode(bg, google("g-1", "a@example.com", true), "")
+	code, err := env.Service.IssueAuthCode(bg, google("g-1", "a@example.com", true), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = env.Service.ExchangeAuthCode(bg, code, nil)
+	_, err = env.Service.ExchangeAuthCode(bg, code, nil, nil)
 	wantCode(t, err, auth.CodeMFARequired)
 	ticket := err.(*auth.Error).Ticket
 	otp := totpCode(t, env, secret, 0)
@@ -304,12 +304,12 @@ func TestAProviderSignInOfATOTPUserNeedsTheSecondStep(t *testing.T) {
 
 func TestAnAuthCodeIsExchangedOnceWithinItsMinute(t *testing.T) {
 	env := providerEnv(t)
-	code, err := env.Service.IssueAuthCode(bg, google("g-1", "a@example.com", true), "")
+	code, err := env.Service.IssueAuthCode(bg, google("g-1", "a@example.com", true), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	desc := "phone"
-	p, err := env.Service.ExchangeAuthCode(bg, code, &desc)
+	p, err := env.Service.ExchangeAuthCode(bg, code, nil, &desc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,24 +317,24 @@ func TestAnAuthCodeIsExchangedOnceWithinItsMinute(t *testing.T) {
 		t.Fatalf("signed in %s", p.User.Email)
 	}
 	before := countIdentityState(t, env)
-	_, err = env.Service.ExchangeAuthCode(bg, code, nil)
+	_, err = env.Service.ExchangeAuthCode(bg, code, nil, nil)
 	wantCode(t, err, auth.CodeInvalidAuthCode)
 
-	late, err := env.Service.IssueAuthCode(bg, google("g-1", "a@example.com", true), "")
+	late, err := env.Service.IssueAuthCode(bg, google("g-1", "a@example.com", true), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	env.Clock.Advance(auth.AuthCodeTTL + time.Second)
 	before = countIdentityState(t, env)
-	_, err = env.Service.ExchangeAuthCode(bg, late, nil)
+	_, err = env.Service.ExchangeAuthCode(bg, late, nil, nil)
 	wantCode(t, err, auth.CodeInvalidAuthCode)
 	for _, bad := range []string{"", "short", code + "x", string(make([]byte, 43))} {
-		_, err = env.Service.ExchangeAuthCode(bg, bad, nil)
+		_, err = env.Service.ExchangeAuthCode(bg, bad, nil, nil)
 		wantCode(t, err, auth.CodeInvalidAuthCode)
 	}
 	// A link token is no auth code.
 	link := startLink(t, env, p, "corp")
-	_, err = env.Service.ExchangeAuthCode(bg, linkToken(t, link), nil)
+	_, err = env.Service.ExchangeAuthCode(bg, linkToken(t, link), nil, nil)
 	wantCode(t, err, auth.CodeInvalidAuthCode)
 	before.Tokens++ // the link
 	wantUnchanged(t, env, before)
@@ -419,7 +419,7 @@ func TestTwoRacingFirstSignInsOfOneIdentityMakeOneUser(t *testing.T) {
 // startLink asks for p's user's link to provider and returns its URL.
 func startLink(t *testing.T, env *authtest.Env, p *auth.AuthPayload, provider string) string {
 	t.Helper()
-	u, err := env.Service.StartIdentityLink(bg, p.User.ID, provider, "https://app.example.com/settings")
+	u, err := env.Service.StartIdentityLink(bg, p.User.ID, provider, "https://app.example.com/settings", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,17 +451,17 @@ func TestLinkingAnIdentityToTheSignedInUser(t *testing.T) {
 		t.Fatalf("CheckIdentityLink: %q, %v", provider, err)
 	}
 	// A link token made for google ends no corp flow, and is used up by trying.
-	_, err = env.Service.IssueAuthCode(bg, auth.ExternalIdentity{Provider: "corp", Subject: "c-1"}, token)
+	_, err = env.Service.IssueAuthCode(bg, auth.ExternalIdentity{Provider: "corp", Subject: "c-1"}, token, "")
 	wantCode(t, err, auth.CodeInvalidAuthCode)
 	_, err = env.Service.CheckIdentityLink(bg, token)
 	wantCode(t, err, auth.CodeInvalidAuthCode)
 
 	token = linkToken(t, startLink(t, env, a, "google"))
-	code, err := env.Service.IssueAuthCode(bg, google("g-1", "someone.else@example.com", false), token)
+	code, err := env.Service.IssueAuthCode(bg, google("g-1", "someone.else@example.com", false), token, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := env.Service.ExchangeAuthCode(bg, code, nil)
+	p, err := env.Service.ExchangeAuthCode(bg, code, nil, nil)
 	if err != nil || p.User.ID != a.User.ID {
 		t.Fatalf("exchange: %v, %v", p, err)
 	}
@@ -469,7 +469,7 @@ func TestLinkingAnIdentityToTheSignedInUser(t *testing.T) {
 		t.Errorf("%d identity_linked rows, want 1", n)
 	}
 	// The token worked once.
-	_, err = env.Service.IssueAuthCode(bg, google("g-1", "", false), token)
+	_, err = env.Service.IssueAuthCode(bg, google("g-1", "", false), token, "")
 	wantCode(t, err, auth.CodeInvalidAuthCode)
 	// Now the identity signs in to a.
 	again, err := env.Service.SignInWithIdentity(bg, google("g-1", "", false), nil)
@@ -480,22 +480,22 @@ func TestLinkingAnIdentityToTheSignedInUser(t *testing.T) {
 	// Another user cannot link it; a second google identity cannot be linked to a.
 	b := env.Signup(t, "b@example.com", "correct horse")
 	before := countIdentityState(t, env)
-	_, err = env.Service.IssueAuthCode(bg, google("g-1", "", false), linkToken(t, startLink(t, env, b, "google")))
+	_, err = env.Service.IssueAuthCode(bg, google("g-1", "", false), linkToken(t, startLink(t, env, b, "google")), "")
 	wantCode(t, err, auth.CodeAccountExists)
-	_, err = env.Service.IssueAuthCode(bg, google("g-2", "", false), linkToken(t, startLink(t, env, a, "google")))
+	_, err = env.Service.IssueAuthCode(bg, google("g-2", "", false), linkToken(t, startLink(t, env, a, "google")), "")
 	wantCode(t, err, auth.CodeBadUserInput)
 	wantUnchanged(t, env, before)
 
 	// Bad link requests.
-	_, err = env.Service.StartIdentityLink(bg, a.User.ID, "github", "https://app.example.com/")
+	_, err = env.Service.StartIdentityLink(bg, a.User.ID, "github", "https://app.example.com/", nil)
 	wantCode(t, err, auth.CodeUnknownProvider)
 	for _, bad := range []string{"https://app.example.com.evil.net/", "https://app.example.com@evil.net/", "javascript:alert(1)"} {
-		_, err = env.Service.StartIdentityLink(bg, a.User.ID, "google", bad)
+		_, err = env.Service.StartIdentityLink(bg, a.User.ID, "google", bad, nil)
 		wantCode(t, err, auth.CodeBadUserInput)
 	}
 	_, err = env.Service.CheckIdentityLink(bg, "nonsense")
 	wantCode(t, err, auth.CodeInvalidAuthCode)
-	_, err = env.Service.StartMyIdentityLink(bg, "google", "https://app.example.com/")
+	_, err = env.Service.StartMyIdentityLink(bg, "google", "https://app.example.com/", nil)
 	wantCode(t, err, auth.CodeUnauthenticated)
 	wantUnchanged(t, env, before)
 }
@@ -513,7 +513,7 @@ func TestTwoRacingLinksOfOneIdentityLinkItOnce(t *testing.T) {
 	errs := make(chan error, 2)
 	for _, tok := range tokens {
 		go func() {
-			_, err := env.Service.IssueAuthCode(bg, google("g-1", "", false), tok)
+			_, err := env.Service.IssueAuthCode(bg, google("g-1", "", false), tok, "")
 			errs <- err
 		}()
 	}
@@ -543,7 +543,7 @@ func TestTwoRacingLinksOfOneIdentityLinkItOnce(t *testing.T) {
 // code's row; once let go, exactly one opens a session.
 func TestTwoRacingExchangesOfOneCodeOpenOneSession(t *testing.T) {
 	env := providerEnv(t)
-	code, err := env.Service.IssueAuthCode(bg, google("g-1", "a@example.com", true), "")
+	code, err := env.Service.IssueAuthCode(bg, google("g-1", "a@example.com", true), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +551,7 @@ func TestTwoRacingExchangesOfOneCodeOpenOneSession(t *testing.T) {
 	errs := make(chan error, 2)
 	for range 2 {
 		go func() {
-			_, err := env.Service.ExchangeAuthCode(bg, code, nil)
+			_, err := env.Service.ExchangeAuthCode(bg, code, nil, nil)
 			errs <- err
 		}()
 	}
@@ -600,7 +600,7 @@ func TestUnlinkNeverRemovesTheLastWayToSignIn(t *testing.T) {
 	wantUnchanged(t, env, before)
 
 	// A second identity is a way in: either may go, not both.
-	code, err := env.Service.IssueAuthCode(bg, auth.ExternalIdentity{Provider: "corp", Subject: "c-1"}, linkToken(t, startLink(t, env, p, "corp")))
+	code, err := env.Service.IssueAuthCode(bg, auth.ExternalIdentity{Provider: "corp", Subject: "c-1"}, linkToken(t, startLink(t, env, p, "corp")), "")
 	if err != nil || code == "" {
 		t.Fatal(err)
 	}
@@ -670,7 +670,7 @@ func TestTwoRacingUnlinksLeaveOneWayIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.Service.IssueAuthCode(bg, auth.ExternalIdentity{Provider: "corp", Subject: "c-1"}, linkToken(t, startLink(t, env, p, "corp"))); err != nil {
+	if _, err := env.Service.IssueAuthCode(bg, auth.ExternalIdentity{Provider: "corp", Subject: "c-1"}, linkToken(t, startLink(t, env, p, "corp")), ""); err != nil {
 		t.Fatal(err)
 	}
 	end := heldRow(t, env, `SELECT 1 FROM auth.users WHERE id = $1 FOR UPDATE`, p.User.ID)

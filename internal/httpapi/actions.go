@@ -283,23 +283,25 @@ var actions = map[string]action{
 	},
 	"exchangeAuthCode": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
 		var a struct {
-			Code        *string `json:"code"`
-			Description *string `json:"description"`
+			Code         *string `json:"code"`
+			CodeVerifier *string `json:"codeVerifier"`
+			Description  *string `json:"description"`
 		}
 		if err := decodeInput(in, &a, arg{"code", &a.Code}); err != nil {
 			return nil, err
 		}
-		return answer(ctx, svc)(svc.ExchangeAuthCode(ctx, *a.Code, a.Description))
+		return answer(ctx, svc)(svc.ExchangeAuthCode(ctx, *a.Code, a.CodeVerifier, a.Description))
 	},
 	"startIdentityLink": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
 		var a struct {
-			Provider   *string `json:"provider"`
-			RedirectTo *string `json:"redirectTo"`
+			Provider      *string `json:"provider"`
+			RedirectTo    *string `json:"redirectTo"`
+			CodeChallenge *string `json:"codeChallenge"`
 		}
 		if err := decodeInput(in, &a, arg{"provider", &a.Provider}, arg{"redirectTo", &a.RedirectTo}); err != nil {
 			return nil, err
 		}
-		return svc.StartMyIdentityLink(ctx, *a.Provider, *a.RedirectTo)
+		return svc.StartMyIdentityLink(ctx, *a.Provider, *a.RedirectTo, a.CodeChallenge)
 	},
 	"unlinkIdentity": func(ctx context.Context, svc *auth.Service, in json.RawMessage) (any, error) {
 		var a struct {

@@ -58,7 +58,7 @@ func newIdentityServer(t *testing.T, cfg httpapi.Config, withStub bool) *server 
 // for the identity (internal/oidc calls IssueAuthCode the same way).
 func callbackCode(t *testing.T, s *server, id auth.ExternalIdentity, link string) string {
 	t.Helper()
-	code, err := s.env.Service.IssueAuthCode(context.Background(), id, link)
+	code, err := s.env.Service.IssueAuthCode(context.Background(), id, link, "")
 	if err != nil {
 		t.Fatal(err)
 	}

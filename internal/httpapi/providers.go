@@ -18,20 +18,20 @@ type ProviderFlows interface {
 	// in (auth.SignInWithIdentity).
 	SignInWithIdToken(ctx context.Context, provider, idToken string, nonce, description *string) (*auth.AuthPayload, error)
 	// Start answers GET /auth/{id}/start.
-	Start(ctx context.Context, id, redirectTo, linkToken string) oidc.Result
+	Start(ctx context.Context, id, redirectTo, linkToken, codeChallenge string) oidc.Result
 	// Callback answers GET /auth/{id}/callback.
 	Callback(ctx context.Context, id string, query url.Values, cookies []*http.Cookie) oidc.Result
 }
 
 // handleProviderStart sends the browser to the provider:
-// GET /auth/{id}/start?redirectTo=URL[&link=TOKEN].
+// GET /auth/{id}/start?redirectTo=URL[&link=TOKEN][&codeChallenge=S256].
 func (a *api) handleProviderStart(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.Providers == nil {
 		a.writeFlow(w, r, oidc.Result{Err: &auth.Error{Code: oidc.CodeUnknownProvider, Message: "no identity provider is configured (AUTHGATE_PROVIDERS)"}})
 		return
 	}
 	q := r.URL.Query()
-	a.writeFlow(w, r, a.cfg.Providers.Start(r.Context(), r.PathValue("id"), q.Get("redirectTo"), q.Get("link")))
+	a.writeFlow(w, r, a.cfg.Providers.Start(r.Context(), r.PathValue("id"), q.Get("redirectTo"), q.Get("link"), q.Get("codeChallenge")))
 }
 
 // handleProviderCallback is where the provider sends the browser back:

@@ -70,7 +70,7 @@ func newProviderServer(t *testing.T, accounts func(env *authtest.Env) oidc.Accou
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.Config.Handler = httpapi.New(httpapi.Config{Providers: s.flows}, s.env.Service,
+	ts.Config.Handler = httpapi.New(httpapi.Config{Providers: s.flows, ActionSecret: actionSecret}, s.env.Service,
 		graph.NewServer(s.env.Service, graph.Options{Providers: s.flows}), s.env.Store, discardLogger())
 	ts.Start()
 	t.Cleanup(ts.Close)

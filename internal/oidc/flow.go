@@ -48,7 +48,10 @@ type flow struct {
 	RedirectTo string `json:"r"`
 	Provider   string `json:"p"`
 	Link       string `json:"l,omitempty"`
-	Expires    int64  `json:"e"`
+	// Challenge is the app's PKCE S256 challenge (not the one sent to the
+	// provider, whose verifier is Verifier): stored with the auth code.
+	Challenge string `json:"c,omitempty"`
+	Expires   int64  `json:"e"`
 }
 
 // CookieName is the name of the flow cookie of the flow with this state.
@@ -60,10 +63,13 @@ func CookieName(state string) string {
 // Start begins a browser sign-in with provider id: it checks redirectTo
 // against the allow-list ("" means AUTHGATE_APP_URL) and the link token
 // when one is given, then redirects to the provider with state, nonce and
-// a PKCE S256 challenge, setting the flow cookie. Codes: UNKNOWN_PROVIDER
-// and BAD_USER_INPUT (a redirectTo not allowed: no redirect, an error
-// page), PROVIDER_ERROR (discovery failed), and the link token's.
-func (s *Service) Start(ctx context.Context, id, redirectTo, linkToken string) Result {
+// a PKCE S256 challenge, setting the flow cookie. codeChallenge, when not
+// "", is the app's own PKCE S256 challenge, carried in the flow cookie to
+// the callback, which issues the auth code bound to it (auth.IssueAuthCode).
+// Codes: UNKNOWN_PROVIDER and BAD_USER_INPUT (a redirectTo not allowed or a
+// malformed codeChallenge: no redirect, an error page, no cookie),
+// PROVIDER_ERROR (discovery failed), and the link token's.
+func (s *Service) Start(ctx context.Context, id, redirectTo, linkToken, codeChallenge string) Result {
 	p, err := s.lookup(id)
 	if err != nil {
 		return Result{Err: err}
@@ -71,6 +77,14 @@ func (s *Service) Start(ctx context.Context, id, redirectTo, linkToken string) R
 	back, err := s.opts.Redirects.Resolve(redirectTo)
 	if err != nil {
 		return Result{Err: &auth.Error{Code: auth.CodeBadUserInput, Message: "redirectTo is not allowed (AUTHGATE_REDIRECT_URLS): " + err.Error(), Err: err}}
+	}
+	if codeChallenge != "" {
+		// Refused like a bad redirectTo: a page, since the app that sent it
+		// is broken, and an app's page must not be told ?error= by a request
+		// anyone can forge.
+		if err := auth.CheckCodeChallenge(codeChallenge); err != nil {
+			return Result{Err: err}
+		}
 	}
 	fail := func(err error) Result { return Result{Location: errorURL(back, err), Err: err} }
 	if p.cfg.Type == config.ProviderApple {
@@ -91,7 +105,7 @@ func (s *Service) Start(ctx context.Context, id, redirectTo, linkToken string) R
 			return fail(err)
 		}
 	}
-	f := flow{RedirectTo: back.String(), Provider: id, Link: linkToken, Expires: s.opts.Clock.Now().Add(s.opts.FlowTTL).Unix()}
+	f := flow{RedirectTo: back.String(), Provider: id, Link: linkToken, Challenge: codeChallenge, Expires: s.opts.Clock.Now().Add(s.opts.FlowTTL).Unix()}
 	if f.State, err = s.randomString(32); err != nil {
 		return fail(err)
 	}
@@ -181,7 +195,7 @@ func (s *Service) Callback(ctx context.Context, id string, query url.Values, coo
 	if err != nil {
 		return fail(err)
 	}
-	code, err := s.accounts.IssueAuthCode(ctx, ident, f.Link)
+	code, err := s.accounts.IssueAuthCode(ctx, ident, f.Link, f.Challenge)
 	if err != nil {
 		return fail(err)
 	}

@@ -295,7 +295,7 @@ func TestConcurrentFirstSignInsDiscoverOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = h.svc.Start(context.Background(), "corp", appURL, "")
+			results[i] = h.svc.Start(context.Background(), "corp", appURL, "", "")
 		}()
 	}
 	wg.Wait()

@@ -49,8 +49,9 @@ type Identity = auth.ExternalIdentity
 type Accounts interface {
 	// IssueAuthCode finds, links or creates the user (or links the
 	// identity to the user linkToken names) and returns the one-time code
-	// the callback appends to redirectTo.
-	IssueAuthCode(ctx context.Context, id Identity, linkToken string) (string, error)
+	// the callback appends to redirectTo, bound to the app's PKCE
+	// codeChallenge when it is not "".
+	IssueAuthCode(ctx context.Context, id Identity, linkToken, codeChallenge string) (string, error)
 	// CheckIdentityLink validates (without consuming) a link token and
 	// returns the provider it was made for.
 	CheckIdentityLink(ctx context.Context, linkToken string) (string, error)

@@ -33,10 +33,11 @@ type fakeAccounts struct {
 	mu         sync.Mutex
 	identities []oidc.Identity
 	links      []string
+	challenges []string
 	err        error
 }
 
-func (f *fakeAccounts) IssueAuthCode(_ context.Context, id oidc.Identity, link string) (string, error) {
+func (f *fakeAccounts) IssueAuthCode(_ context.Context, id oidc.Identity, link, challenge string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -44,6 +45,7 @@ func (f *fakeAccounts) IssueAuthCode(_ context.Context, id oidc.Identity, link s
 	}
 	f.identities = append(f.identities, id)
 	f.links = append(f.links, link)
+	f.challenges = append(f.challenges, challenge)
 	return "C" + id.Subject, nil
 }
 
@@ -102,7 +104,7 @@ func corp(issuer string) config.Provider {
 // cookie.
 func (h *harness) start(t *testing.T, id, redirectTo string) oidc.Result {
 	t.Helper()
-	res := h.svc.Start(context.Background(), id, redirectTo, "")
+	res := h.svc.Start(context.Background(), id, redirectTo, "", "")
 	if res.Err != nil || len(res.Cookies) != 1 {
 		t.Fatalf("Start: %+v", res)
 	}
@@ -315,7 +317,7 @@ func TestCallbackAttacks(t *testing.T) {
 	t.Run("unknown provider", func(t *testing.T) {
 		h := newHarness(t, corp(op.Issuer))
 		wantErrorPage(t, h.svc.Callback(ctx, "nope", url.Values{"state": {"x"}}, nil), oidc.CodeUnknownProvider)
-		wantErrorPage(t, h.svc.Start(ctx, "nope", appURL, ""), oidc.CodeUnknownProvider)
+		wantErrorPage(t, h.svc.Start(ctx, "nope", appURL, "", ""), oidc.CodeUnknownProvider)
 	})
 }
 
@@ -331,14 +333,14 @@ func TestStartRefusesRedirectTargetsOutsideTheAllowList(t *testing.T) {
 		"javascript:alert(1)",
 		"https://app.example.com\\@evil.net/",
 	} {
-		res := h.svc.Start(context.Background(), "corp", target, "")
+		res := h.svc.Start(context.Background(), "corp", target, "", "")
 		wantErrorPage(t, res, auth.CodeBadUserInput)
 		if len(res.Cookies) != 0 {
 			t.Errorf("%s: a flow cookie was set", target)
 		}
 	}
 	// No redirectTo: the app's page.
-	if res := h.svc.Start(context.Background(), "corp", "", ""); res.Err != nil {
+	if res := h.svc.Start(context.Background(), "corp", "", "", ""); res.Err != nil {
 		t.Fatal(res.Err)
 	}
 }
@@ -352,7 +354,7 @@ func TestProviderDownAtStartThenBack(t *testing.T) {
 	op := oidctest.NewOP(t, publicURL+"/auth/corp/callback")
 	down := corp("http://127.0.0.1:1")
 	h := newHarness(t, down)
-	res := h.svc.Start(context.Background(), "corp", appURL, "")
+	res := h.svc.Start(context.Background(), "corp", appURL, "", "")
 	wantErrorRedirect(t, res, oidc.CodeProviderError)
 	if len(res.Cookies) != 0 || len(h.accounts.seen()) != 0 {
 		t.Error("a sign-in with a provider down set a cookie or created something")
@@ -385,10 +387,10 @@ func TestLinkTokenIsCheckedAtStartAndCarriedToTheCallback(t *testing.T) {
 	op := oidctest.NewOP(t, publicURL+"/auth/corp/callback")
 	h := newHarness(t, corp(op.Issuer))
 	ctx := context.Background()
-	wantErrorRedirect(t, h.svc.Start(ctx, "corp", appURL, "garbage"), auth.CodeInvalidAuthCode)
-	wantErrorRedirect(t, h.svc.Start(ctx, "corp", appURL, "link-for-github"), auth.CodeInvalidAuthCode)
+	wantErrorRedirect(t, h.svc.Start(ctx, "corp", appURL, "garbage", ""), auth.CodeInvalidAuthCode)
+	wantErrorRedirect(t, h.svc.Start(ctx, "corp", appURL, "link-for-github", ""), auth.CodeInvalidAuthCode)
 
-	res := h.svc.Start(ctx, "corp", appURL, "link-for-corp")
+	res := h.svc.Start(ctx, "corp", appURL, "link-for-corp", "")
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}
@@ -411,7 +413,7 @@ func TestFlowCookieIsSecureOutsideLocalhost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := svc.Start(context.Background(), "corp", "", "")
+	res := svc.Start(context.Background(), "corp", "", "", "")
 	if res.Err != nil || !res.Cookies[0].Secure {
 		t.Fatalf("%+v", res)
 	}
