@@ -387,7 +387,9 @@ func (s *Service) ExchangeAuthCode(ctx context.Context, code string, codeVerifie
 		}
 		return nil, err
 	}
-	return s.signInVerified(ctx, t.UserID, providerSignIn(data.Provider), description)
+	v := providerSignIn(data.Provider)
+	v.ProvenAt = t.CreatedAt // a cut-off since (the proof of the address, a revocation) kills the code
+	return s.signInVerified(ctx, t.UserID, v, description)
 }
 
 // StartIdentityLink: for the signed-in user; returns AUTHGATE_PUBLIC_URL + "/auth/{provider}/start?redirectTo=<url>&link=<token>"

@@ -122,13 +122,13 @@ func TestProvingTheAddressRemovesIdentitiesThatDidNotProveIt(t *testing.T) {
 	t.Run("an identity the provider verified for this address stays", func(t *testing.T) {
 		env := providerEnv(t)
 		p := env.Signup(t, "a@example.com", "correct horse") // unverified
-		if _, err := env.Service.IssueAuthCode(bg, google("g-1", "a@example.com", true), linkToken(t, startLink(t, env, p, "google"))); err != nil {
+		if _, err := env.Service.IssueAuthCode(bg, google("g-1", "a@example.com", true), linkToken(t, startLink(t, env, p, "google")), ""); err != nil {
 			t.Fatal(err)
 		}
 		// Verified by its provider, but for another address: it proves
 		// nothing about this one.
 		if _, err := env.Service.IssueAuthCode(bg, auth.ExternalIdentity{Provider: "corp", Subject: "c-1", Email: "other@example.com", EmailVerified: true},
-			linkToken(t, startLink(t, env, p, "corp"))); err != nil {
+			linkToken(t, startLink(t, env, p, "corp")), ""); err != nil {
 			t.Fatal(err)
 		}
 		proofs[0].prove(t, env, p.User.ID, "a@example.com")
@@ -144,7 +144,8 @@ func TestProvingTheAddressRemovesIdentitiesThatDidNotProveIt(t *testing.T) {
 // Pre-registration: a squatter signs up with the victim's address and a
 // password and keeps the session. The victim's first emailed sign-in
 // (link or code) proves the address and signs the owner in: the
-// squatter's password is cleared and the squatter's sessions end. A
+// squatter's password and passkey are removed and the squatter's sessions
+// end. A
 // verification link alone keeps the password (the sign-up's own owner
 // clicks it), and a later proof changes nothing.
 func TestAFirstEmailSignInClearsAPasswordSetBeforeTheAddressWasProven(t *testing.T) {
@@ -152,8 +153,11 @@ func TestAFirstEmailSignInClearsAPasswordSetBeforeTheAddressWasProven(t *testing
 		t.Run(proof.name, func(t *testing.T) {
 			env := providerEnv(t)
 			squatter := env.Signup(t, "victim@example.com", "squatter's password")
+			key := registerPasskey(t, env, squatter)
 			owner := proof.prove(t, env, squatter.User.ID, "victim@example.com")
-			_, err := env.Service.Login(bg, "victim@example.com", "squatter's password", nil)
+			_, err := passkeySignIn(env, key, nil)
+			wantCode(t, err, auth.CodeInvalidPasskey)
+			_, err = env.Service.Login(bg, "victim@example.com", "squatter's password", nil)
 			wantCode(t, err, auth.CodeInvalidCredentials)
 			wantCode(t, refreshErr(env, squatter.RefreshToken), auth.CodeInvalidRefreshToken)
 			mustRefresh(t, env, owner.RefreshToken)
@@ -209,7 +213,7 @@ func TestALinkStartedBeforeTheProofDiesWithIt(t *testing.T) {
 	link := linkToken(t, startLink(t, env, squatter, "corp"))
 	env.Clock.Advance(time.Second)
 	proofs[2].prove(t, env, squatter.User.ID, "victim@example.com")
-	_, err := env.Service.IssueAuthCode(bg, corpUnverified("evil", "evil@example.com"), link)
+	_, err := env.Service.IssueAuthCode(bg, corpUnverified("evil", "evil@example.com"), link, "")
 	wantCode(t, err, auth.CodeInvalidAuthCode)
 	if got := identityProviders(t, env, squatter.User.ID); len(got) != 0 {
 		t.Fatalf("identities: %v", got)
@@ -243,7 +247,7 @@ func TestAProofRacingALinkLeavesNoUnverifiedIdentity(t *testing.T) {
 			}
 			linking := func() {
 				defer wg.Done()
-				_, linkErr = env.Service.IssueAuthCode(bg, corpUnverified("evil", "evil@example.com"), link)
+				_, linkErr = env.Service.IssueAuthCode(bg, corpUnverified("evil", "evil@example.com"), link, "")
 			}
 			first, second := proof, linking
 			if linkFirst {
@@ -270,4 +274,23 @@ func TestAProofRacingALinkLeavesNoUnverifiedIdentity(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A code the attacker's identity got from the browser flow just before the
+// proof is worth nothing after it: the proof cut the user off, and a code
+// made before a cut-off dies with the sessions.
+func TestAnAuthCodeMadeBeforeTheProofDiesWithIt(t *testing.T) {
+	env := providerEnv(t)
+	attacker, err := env.Service.SignInWithIdentity(bg, corpUnverified("evil", "victim@example.com"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := env.Service.IssueAuthCode(bg, corpUnverified("evil", "victim@example.com"), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Clock.Advance(time.Second)
+	proofs[0].prove(t, env, attacker.User.ID, "victim@example.com")
+	_, err = env.Service.ExchangeAuthCode(bg, code, nil, nil)
+	wantCode(t, err, auth.CodeInvalidCredentials)
 }

@@ -87,7 +87,8 @@ type Store interface {
 	// ProveEmail proves userID's address by an emailed sign-in (method):
 	// if it is still email and not verified yet, and the user may sign
 	// in, it marks it verified and, in the same statement, removes the
-	// identities that did not prove it and clears the password; when
+	// identities that did not prove it, clears the password and deletes
+	// the passkeys; when
 	// that removed anything it cuts the user off. Under the user's row
 	// lock, so that a racing identity link is either seen or refused.
 	ProveEmail(ctx context.Context, userID, email string, now time.Time, method string) (AddressProof, error)
@@ -121,6 +122,9 @@ type AddressProof struct {
 	// before the proof was cleared (an emailed sign-in's proof).
 	IdentitiesRemoved []string
 	PasswordCleared   bool
+	// PasskeysRemoved counts the passkeys deleted (an emailed sign-in's
+	// proof: they were registered before anyone proved the address).
+	PasskeysRemoved int
 	// CutOff says the user was cut off at the proof (it removed a way in);
 	// SessionsEnded are the sessions that ended.
 	CutOff        bool
@@ -291,6 +295,10 @@ type VerifiedSignIn struct {
 	// same statement, if it is still this address (an emailed token or
 	// code proved it).
 	VerifyEmail string
+	// ProvenAt, when not zero, is when a flow that finishes later proved
+	// who signs in (an auth code was made): a cut-off of the user after it
+	// kills the sign-in, as it killed the sessions opened before it.
+	ProvenAt time.Time
 }
 
 // SignInOutcome is what OpenSession found the user to be.

@@ -17,10 +17,11 @@ import (
 // verified yet. In the same statement it removes every identity of the
 // user that did not prove this address (its provider did not assert it
 // verified, or asserted another), and, for a proof that signs the owner in
-// ($4), clears a password set before (a squatter's, registered with the
-// owner's address); such a proof refuses a disabled or banned user (it
-// will not sign in). Audited: email_verified ($5 the method; what was
-// removed), and identity_unlinked for each identity (by: email_proof). $3
+// ($4), clears a password and deletes the passkeys set before (a
+// squatter's, who registered with the owner's address); such a proof
+// refuses a disabled or banned user (it will not sign in). Audited:
+// email_verified ($5 the method; what was removed), and identity_unlinked
+// for each identity (by: email_proof). $3
 // now, $6 ip, $7 user agent.
 //
 // It runs after the user's row lock in its transaction: a link of an
@@ -37,6 +38,9 @@ WITH u AS (
     DELETE FROM auth.identities i USING u
     WHERE i.user_id = u.id AND NOT (i.email_verified AND i.email IS NOT DISTINCT FROM u.email)
     RETURNING i.provider
+), keys AS (
+    DELETE FROM auth.passkeys k USING u WHERE $4::boolean AND k.user_id = u.id
+    RETURNING k.id
 ), verified AS (
     UPDATE auth.users x SET email_verified_at = $3, updated_at = $3,
            password_hash = CASE WHEN u.clears THEN NULL ELSE x.password_hash END
@@ -47,6 +51,7 @@ WITH u AS (
     SELECT $3, '` + string(auth.EventEmailVerified) + `', u.id, $6, $7,
            jsonb_build_object('method', $5::text, 'email', u.email)
            || CASE WHEN u.clears THEN '{"password_cleared": true}'::jsonb ELSE '{}'::jsonb END
+           || CASE WHEN EXISTS (SELECT 1 FROM keys) THEN jsonb_build_object('passkeys_removed', (SELECT count(*) FROM keys)) ELSE '{}'::jsonb END
            || CASE WHEN EXISTS (SELECT 1 FROM gone)
                    THEN jsonb_build_object('identities_removed', (SELECT jsonb_agg(provider ORDER BY provider) FROM gone))
                    ELSE '{}'::jsonb END
@@ -56,14 +61,14 @@ WITH u AS (
            jsonb_build_object('provider', provider, 'by', 'email_proof') FROM gone
 )
 SELECT EXISTS (SELECT 1 FROM verified), COALESCE((SELECT array_agg(provider ORDER BY provider) FROM gone), '{}'),
-       COALESCE((SELECT clears FROM u), false)`
+       COALESCE((SELECT clears FROM u), false), (SELECT count(*) FROM keys)`
 
 // lockUserEmail takes the user row's lock (as lockUser) and reads its address.
 const lockUserEmail = `SELECT email FROM auth.users WHERE id = $1 FOR NO KEY UPDATE`
 
 // proveInTx runs proveAddress for user, after the caller took the user's
-// row lock in tx, and, when the proof removed a way in (an identity or a
-// password), cuts the user off (every session opened before the proof
+// row lock in tx, and, when the proof removed a way in (an identity, a
+// password, a passkey), cuts the user off (every session opened before the proof
 // ends, and links and codes made before die with them).
 func proveInTx(ctx context.Context, tx *sqlx.Tx, userID, email string, now time.Time, signIn bool, method string, ip, ua any) (auth.AddressProof, error) {
 	var (
@@ -71,13 +76,13 @@ func proveInTx(ctx context.Context, tx *sqlx.Tx, userID, email string, now time.
 		removed pq.StringArray
 	)
 	if err := tx.QueryRowxContext(ctx, proveAddress, userID, email, now, signIn, method, ip, ua).
-		Scan(&p.Verified, &removed, &p.PasswordCleared); err != nil {
+		Scan(&p.Verified, &removed, &p.PasswordCleared, &p.PasskeysRemoved); err != nil {
 		return auth.AddressProof{}, mapError(err)
 	}
 	p.UserID, p.IdentitiesRemoved = userID, []string(removed)
-	if len(p.IdentitiesRemoved) > 0 || p.PasswordCleared {
+	if len(p.IdentitiesRemoved) > 0 || p.PasswordCleared || p.PasskeysRemoved > 0 {
 		ended, err := cutOff(ctx, tx, userID, auth.CutOff{Now: now, Reason: "address proven"}, auth.EventSessionsRevoked,
-			map[string]any{"reason": "address proven", "identities_removed": p.IdentitiesRemoved, "password_cleared": p.PasswordCleared}, ip, ua)
+			map[string]any{"reason": "address proven"}, ip, ua)
 		if err != nil {
 			return auth.AddressProof{}, err
 		}
