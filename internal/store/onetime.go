@@ -269,8 +269,8 @@ func (s *Store) ResetPassword(ctx context.Context, r auth.PasswordReset) (auth.U
 		}
 		// The proof of the address removes the identities that did not
 		// prove it (the password is replaced below, and every session
-		// ends in the cut-off that follows anyway).
-		if _, err := proveInTx(ctx, tx, t.UserID, t.Email, ns.Now, false, "reset", ip, ua); err != nil {
+		// ends in the reset's own cut-off).
+		if _, err := proveInTx(ctx, tx, t.UserID, t.Email, ns.Now, false, false, "reset", ip, ua); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, resetPasswordHash, t.UserID, r.NewHash, ns.Now, ip, ua); err != nil {

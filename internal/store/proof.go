@@ -68,9 +68,10 @@ const lockUserEmail = `SELECT email FROM auth.users WHERE id = $1 FOR NO KEY UPD
 
 // proveInTx runs proveAddress for user, after the caller took the user's
 // row lock in tx, and, when the proof removed a way in (an identity, a
-// password, a passkey), cuts the user off (every session opened before the proof
-// ends, and links and codes made before die with them).
-func proveInTx(ctx context.Context, tx *sqlx.Tx, userID, email string, now time.Time, signIn bool, method string, ip, ua any) (auth.AddressProof, error) {
+// password, a passkey) and cutsOff (false: the caller cuts the user off
+// itself), cuts the user off (every session opened before the proof ends,
+// and links and codes made before die with them).
+func proveInTx(ctx context.Context, tx *sqlx.Tx, userID, email string, now time.Time, signIn, cutsOff bool, method string, ip, ua any) (auth.AddressProof, error) {
 	var (
 		p       auth.AddressProof
 		removed pq.StringArray
@@ -80,7 +81,7 @@ func proveInTx(ctx context.Context, tx *sqlx.Tx, userID, email string, now time.
 		return auth.AddressProof{}, mapError(err)
 	}
 	p.UserID, p.IdentitiesRemoved = userID, []string(removed)
-	if len(p.IdentitiesRemoved) > 0 || p.PasswordCleared || p.PasskeysRemoved > 0 {
+	if cutsOff && (len(p.IdentitiesRemoved) > 0 || p.PasswordCleared || p.PasskeysRemoved > 0) {
 		ended, err := cutOff(ctx, tx, userID, auth.CutOff{Now: now, Reason: "address proven"}, auth.EventSessionsRevoked,
 			map[string]any{"reason": "address proven"}, ip, ua)
 		if err != nil {
@@ -105,7 +106,7 @@ func (s *Store) ProveEmail(ctx context.Context, userID, email string, now time.T
 			return err
 		}
 		var err error
-		p, err = proveInTx(ctx, tx, userID, email, now, true, method, ip, ua)
+		p, err = proveInTx(ctx, tx, userID, email, now, true, true, method, ip, ua)
 		return err
 	})
 	if err != nil {
@@ -154,7 +155,7 @@ func (s *Store) VerifyEmailByToken(ctx context.Context, hashes [][]byte, now tim
 			return nil // the address changed since the mail
 		}
 		var err error
-		if p, err = proveInTx(ctx, tx, userID.String, email.String, now, false, "link", ip, ua); err != nil {
+		if p, err = proveInTx(ctx, tx, userID.String, email.String, now, false, true, "link", ip, ua); err != nil {
 			return err
 		}
 		p.Verified = true // an address verified already is no failure
