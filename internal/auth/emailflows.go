@@ -240,7 +240,9 @@ func (s *Service) SendVerificationEmail(ctx context.Context, r EmailRequest) (bo
 
 // VerifyEmail marks the address a verification link was sent to verified,
 // if it is still the account's. It needs no bearer token (the link may be
-// opened on another device). Errors: INVALID_EMAIL_TOKEN (unknown, used,
+// opened on another device). The first proof of the address removes the
+// identities that did not prove it (see proveEmail); the password stays
+// (the sign-up's owner is who clicks a verification link). Errors: INVALID_EMAIL_TOKEN (unknown, used,
 // expired, another purpose's, or the account's address changed since),
 // UNAVAILABLE.
 func (s *Service) VerifyEmail(ctx context.Context, token string) (bool, error) {
@@ -251,14 +253,15 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) (bool, error) {
 		return false, ErrInvalidEmailToken
 	}
 	now := s.clock.Now()
-	ok, err := s.store.VerifyEmailByToken(ctx, s.cfg.OneTimeKeys.TokenHashes(token), now,
+	proof, err := s.store.VerifyEmailByToken(ctx, s.cfg.OneTimeKeys.TokenHashes(token), now,
 		auditEvent(ctx, now, EventOneTimeTokenUsed, "", "", nil))
 	if err != nil {
 		return false, err
 	}
-	if !ok {
+	if !proof.Verified {
 		return false, ErrInvalidEmailToken
 	}
+	s.provenCutOff(proof, now)
 	return true, nil
 }
 
@@ -405,12 +408,12 @@ func (s *Service) emailSignIn(ctx context.Context, t OneTimeToken, method string
 		if err != nil {
 			return nil, err
 		}
-		return s.signInVerified(ctx, u.ID, v, description)
+		return s.provenSignIn(ctx, u.ID, t.Email, v, description)
 	}
 	// A first sign-in: the account is made now, unless one was made since.
 	u, err := s.store.UserByEmail(ctx, t.Email)
 	if err == nil {
-		return s.signInVerified(ctx, u.ID, v, description)
+		return s.provenSignIn(ctx, u.ID, t.Email, v, description)
 	}
 	if CodeOf(err) != CodeNotFound {
 		return nil, err
@@ -432,12 +435,39 @@ func (s *Service) emailSignIn(ctx context.Context, t OneTimeToken, method string
 		if u, err = s.store.UserByEmail(ctx, t.Email); err != nil {
 			return nil, err
 		}
-		return s.signInVerified(ctx, u.ID, v, description)
+		return s.provenSignIn(ctx, u.ID, t.Email, v, description)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return s.openedPayload(ctx, created.User, rec, ns, now)
+}
+
+// provenSignIn signs in the user of an emailed link or code, after the
+// proof of its address: the first proof marks it verified and, in the
+// same statement, removes what was attached to the account before anyone
+// proved it: the identities whose provider did not vouch for this address
+// (someone signed in with a provider that does not verify addresses,
+// asserting the owner's) and the password (someone registered the
+// owner's address first); the sessions opened before then end. The
+// account is the owner's from here on.
+func (s *Service) provenSignIn(ctx context.Context, userID, email string, v VerifiedSignIn, description *string) (*AuthPayload, error) {
+	now := s.clock.Now()
+	proof, err := s.store.ProveEmail(ctx, userID, email, now, v.Method)
+	if err != nil {
+		return nil, err
+	}
+	s.provenCutOff(proof, now)
+	return s.signInVerified(ctx, userID, v, description)
+}
+
+// provenCutOff tells this instance's revocation list about a proof's
+// cut-off (other instances hear of it from the database).
+func (s *Service) provenCutOff(p AddressProof, now time.Time) {
+	if p.CutOff {
+		s.revocations.CutOff(p.UserID, now)
+		s.revocations.SessionsEnded(now, p.SessionsEnded...)
+	}
 }
 
 // MarkEmailVerified marks the address of the user with this email verified

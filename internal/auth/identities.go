@@ -135,7 +135,10 @@ type IdentityStore interface {
 	// LinkIdentity links the identity to userID unless another user has it
 	// or userID has another of its provider, in one statement that records
 	// e (identity_linked) when it links.
-	LinkIdentity(ctx context.Context, userID string, id ExternalIdentity, e AuditEvent) (LinkOutcome, error)
+	// The link is refused (LinkUserGone) when the user was cut off after
+	// askedAt (when the link was asked for): the proof of the user's
+	// address, say, ended the session that asked.
+	LinkIdentity(ctx context.Context, userID string, id ExternalIdentity, askedAt time.Time, e AuditEvent) (LinkOutcome, error)
 	// UnlinkIdentity deletes userID's identity of provider unless it is the
 	// user's last way to sign in (no password, no other identity, and no
 	// passkey or passkeys do not count), under the user's row lock so that
@@ -280,7 +283,7 @@ func (s *Service) IssueAuthCode(ctx context.Context, id ExternalIdentity, linkTo
 		if json.Unmarshal(t.Data, &data) != nil || data.Provider != id.Provider || t.UserID == "" {
 			return "", ErrInvalidAuthCode
 		}
-		if err := s.linkIdentity(ctx, t.UserID, id); err != nil {
+		if err := s.linkIdentity(ctx, t.UserID, id, t.CreatedAt); err != nil {
 			return "", err
 		}
 		userID = t.UserID
@@ -310,13 +313,14 @@ func (s *Service) IssueAuthCode(ctx context.Context, id ExternalIdentity, linkTo
 	return issued.Token, nil
 }
 
-// linkIdentity links id to userID. Errors: ACCOUNT_EXISTS (another user
-// has it), BAD_USER_INPUT (the user has another of its provider),
-// INVALID_AUTH_CODE (the user is gone), UNAVAILABLE.
-func (s *Service) linkIdentity(ctx context.Context, userID string, id ExternalIdentity) error {
+// linkIdentity links id to userID, for a link asked for at askedAt.
+// Errors: ACCOUNT_EXISTS (another user has it), BAD_USER_INPUT (the user
+// has another of its provider), INVALID_AUTH_CODE (the user is gone, or
+// was cut off since the link was asked for), UNAVAILABLE.
+func (s *Service) linkIdentity(ctx context.Context, userID string, id ExternalIdentity, askedAt time.Time) error {
 	email, _ := NormalizeEmail(id.Email)
 	id.Email = email
-	outcome, err := s.store.LinkIdentity(ctx, userID, id,
+	outcome, err := s.store.LinkIdentity(ctx, userID, id, askedAt,
 		auditEvent(ctx, s.clock.Now(), EventIdentityLinked, userID, "", map[string]any{"provider": id.Provider, "by": "user"}))
 	if err != nil {
 		return err
@@ -383,7 +387,9 @@ func (s *Service) ExchangeAuthCode(ctx context.Context, code string, codeVerifie
 		}
 		return nil, err
 	}
-	return s.signInVerified(ctx, t.UserID, providerSignIn(data.Provider), description)
+	v := providerSignIn(data.Provider)
+	v.ProvenAt = t.CreatedAt // a cut-off since (the proof of the address, a revocation) kills the code
+	return s.signInVerified(ctx, t.UserID, v, description)
 }
 
 // StartIdentityLink: for the signed-in user; returns AUTHGATE_PUBLIC_URL + "/auth/{provider}/start?redirectTo=<url>&link=<token>"

@@ -79,11 +79,19 @@ type Store interface {
 	// email.
 	ListUsers(ctx context.Context, search string, limit int) ([]UserRecord, error)
 	// VerifyEmailByToken uses a live verify token whose hash is one of
-	// hashes and marks its user's address verified if it is still the
-	// token's, in one statement, recording e (the use) and the
-	// verification; false when there is no such token or the address
+	// hashes, recording e (the use), and proves its user's address if it
+	// is still the token's (as ProveEmail, keeping the password);
+	// Verified is false when there is no such token or the address
 	// changed (the token is used up either way).
-	VerifyEmailByToken(ctx context.Context, hashes [][]byte, now time.Time, e AuditEvent) (bool, error)
+	VerifyEmailByToken(ctx context.Context, hashes [][]byte, now time.Time, e AuditEvent) (AddressProof, error)
+	// ProveEmail proves userID's address by an emailed sign-in (method):
+	// if it is still email and not verified yet, and the user may sign
+	// in, it marks it verified and, in the same statement, removes the
+	// identities that did not prove it, clears the password and deletes
+	// the passkeys; when
+	// that removed anything it cuts the user off. Under the user's row
+	// lock, so that a racing identity link is either seen or refused.
+	ProveEmail(ctx context.Context, userID, email string, now time.Time, method string) (AddressProof, error)
 	// ResetPassword uses the live reset token r names and, in the same
 	// transaction, sets the new password of its user (if the address is
 	// still the token's: else ErrInvalidEmailToken), verifies the address,
@@ -101,6 +109,26 @@ type Store interface {
 	// session, whose ids it returns), in one transaction; ErrNotFound when
 	// there is no such user.
 	SetPassword(ctx context.Context, userID, newHash string, now time.Time) ([]string, error)
+}
+
+// AddressProof is what the first proof of an address by mail did.
+type AddressProof struct {
+	// Verified: the address is verified now (VerifyEmailByToken: also
+	// when it was before).
+	Verified bool
+	UserID   string
+	// IdentitiesRemoved are the providers of the identities removed (they
+	// had not proven this address); PasswordCleared says a password set
+	// before the proof was cleared (an emailed sign-in's proof).
+	IdentitiesRemoved []string
+	PasswordCleared   bool
+	// PasskeysRemoved counts the passkeys deleted (an emailed sign-in's
+	// proof: they were registered before anyone proved the address).
+	PasskeysRemoved int
+	// CutOff says the user was cut off at the proof (it removed a way in);
+	// SessionsEnded are the sessions that ended.
+	CutOff        bool
+	SessionsEnded []string
 }
 
 // PasswordReset is a password reset by an emailed token.
@@ -267,6 +295,10 @@ type VerifiedSignIn struct {
 	// same statement, if it is still this address (an emailed token or
 	// code proved it).
 	VerifyEmail string
+	// ProvenAt, when not zero, is when a flow that finishes later proved
+	// who signs in (an auth code was made): a cut-off of the user after it
+	// kills the sign-in, as it killed the sessions opened before it.
+	ProvenAt time.Time
 }
 
 // SignInOutcome is what OpenSession found the user to be.

@@ -37,6 +37,9 @@ func (s *Service) signInVerified(ctx context.Context, userID string, v VerifiedS
 		}
 		return nil, ErrUserDisabled
 	}
+	if !v.ProvenAt.IsZero() && u.ValidAfter != nil && u.ValidAfter.After(v.ProvenAt) {
+		return nil, ErrInvalidCredentials // cut off since the proof (every session then ended)
+	}
 	if err := s.secondFactorDue(ctx, u, v); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -47,8 +48,8 @@ WITH existing AS (
     FROM auth.users u
     WHERE $3 <> '' AND u.email = $3 AND NOT EXISTS (SELECT 1 FROM existing)
 ), linked AS (
-    INSERT INTO auth.identities (user_id, provider, subject, email, created_at)
-    SELECT id, $1, $2, $3, $5 FROM candidate WHERE may_link
+    INSERT INTO auth.identities (user_id, provider, subject, email, created_at, email_verified)
+    SELECT id, $1, $2, $3, $5, true FROM candidate WHERE may_link
     RETURNING user_id
 ), created AS (
     INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at, email_verified_at)
@@ -56,8 +57,8 @@ WITH existing AS (
     WHERE $6::boolean AND $3 <> '' AND NOT EXISTS (SELECT 1 FROM existing) AND NOT EXISTS (SELECT 1 FROM candidate)
     RETURNING id
 ), created_identity AS (
-    INSERT INTO auth.identities (user_id, provider, subject, email, created_at)
-    SELECT id, $1, $2, $3, $5 FROM created
+    INSERT INTO auth.identities (user_id, provider, subject, email, created_at, email_verified)
+    SELECT id, $1, $2, $3, $5, $4::boolean FROM created
     RETURNING user_id
 ), audit AS (
     INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail)
@@ -96,19 +97,29 @@ func (s *Store) ResolveIdentity(ctx context.Context, r auth.IdentityResolution) 
 
 // linkIdentity links an identity to user $1 in one statement: $2 provider,
 // $3 subject, $4 the provider's address (” none), $5 now, $6 ip, $7 user
-// agent, $8 the audit detail. As in resolveIdentity, a racing link of the
-// same identity (or of another identity of the provider to the same user)
-// is caught by the unique indexes: the loser fails with 23505 and looks
-// again, finding the winner's row.
+// agent, $8 the audit detail, $9 the provider asserted the address
+// verified, $10 when the link was asked for. As in resolveIdentity, a
+// racing link of the same identity (or of another identity of the provider
+// to the same user) is caught by the unique indexes: the loser fails with
+// 23505 and looks again, finding the winner's row.
+//
+// owner takes the user's row lock, as the proof of an address does
+// (proveAddress): a link waits for a proof in progress and then sees its
+// cut-off, which kills a link asked for before it (by a squatter's
+// session the proof ended); a link that commits first is seen by the
+// proof, which removes it unless it proved the address.
 const linkIdentity = `
-WITH current AS (
+WITH owner AS (
+    SELECT id FROM auth.users WHERE id = $1 AND (valid_after IS NULL OR valid_after <= $10)
+    FOR NO KEY UPDATE
+), current AS (
     SELECT user_id FROM auth.identities WHERE provider = $2 AND subject = $3
 ), other AS (
     SELECT 1 FROM auth.identities WHERE user_id = $1 AND provider = $2 AND subject <> $3
 ), linked AS (
-    INSERT INTO auth.identities (user_id, provider, subject, email, created_at)
-    SELECT id, $2, $3, NULLIF($4, ''), $5 FROM auth.users
-    WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM current) AND NOT EXISTS (SELECT 1 FROM other)
+    INSERT INTO auth.identities (user_id, provider, subject, email, created_at, email_verified)
+    SELECT id, $2, $3, NULLIF($4, ''), $5, $9 FROM owner
+    WHERE NOT EXISTS (SELECT 1 FROM current) AND NOT EXISTS (SELECT 1 FROM other)
     RETURNING user_id
 ), audit AS (
     INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail)
@@ -121,7 +132,7 @@ SELECT CASE WHEN EXISTS (SELECT 1 FROM linked) THEN 'linked'
             ELSE 'user_gone' END`
 
 // LinkIdentity implements auth.IdentityStore.
-func (s *Store) LinkIdentity(ctx context.Context, userID string, id auth.ExternalIdentity, e auth.AuditEvent) (auth.LinkOutcome, error) {
+func (s *Store) LinkIdentity(ctx context.Context, userID string, id auth.ExternalIdentity, askedAt time.Time, e auth.AuditEvent) (auth.LinkOutcome, error) {
 	detail, err := jsonObject(e.Detail)
 	if err != nil {
 		return "", err
@@ -129,7 +140,7 @@ func (s *Store) LinkIdentity(ctx context.Context, userID string, id auth.Externa
 	var outcome auth.LinkOutcome
 	err = raceAgain(func() error {
 		return s.db.QueryRowxContext(ctx, linkIdentity, userID, id.Provider, id.Subject, id.Email, e.At,
-			nullIfEmpty(e.IP), nullIfEmpty(e.UserAgent), detail).Scan(&outcome)
+			nullIfEmpty(e.IP), nullIfEmpty(e.UserAgent), detail, id.EmailVerified && id.Email != "", askedAt).Scan(&outcome)
 	})
 	if err != nil {
 		return "", mapError(err)

@@ -208,36 +208,6 @@ const purgeOneTimeTokens = `
 DELETE FROM auth.one_time_tokens WHERE id IN (
     SELECT id FROM auth.one_time_tokens WHERE expires_at <= $1 LIMIT $2)`
 
-// verifyEmailByToken uses a verify token ($1 its hashes, $2 now) and marks
-// its user's address verified if it is still the token's; the use ($3 ip,
-// $4 user agent) and the verification are audited. A racing second use
-// waits for the first's row lock and finds the token used.
-const verifyEmailByToken = `
-WITH used AS (
-    UPDATE auth.one_time_tokens SET used_at = $2
-    WHERE token_hash = ANY ($1::bytea[]) AND purpose = 'verify' AND used_at IS NULL AND expires_at > $2
-    RETURNING user_id, email
-), verified AS (
-    UPDATE auth.users u SET email_verified_at = COALESCE(u.email_verified_at, $2), updated_at = $2
-    FROM used WHERE u.id = used.user_id AND u.email = used.email
-    RETURNING u.id, u.email
-), audit AS (
-    INSERT INTO auth.audit_events (at, event, user_id, ip, user_agent, detail)
-    SELECT $2, '` + string(auth.EventOneTimeTokenUsed) + `', used.user_id, $3, $4,
-           jsonb_build_object('purpose', 'verify', 'email', used.email) FROM used
-    UNION ALL
-    SELECT $2, '` + string(auth.EventEmailVerified) + `', verified.id, $3, $4,
-           jsonb_build_object('method', 'link', 'email', verified.email) FROM verified
-)
-SELECT EXISTS (SELECT 1 FROM verified)`
-
-// VerifyEmailByToken implements auth.Store.
-func (s *Store) VerifyEmailByToken(ctx context.Context, hashes [][]byte, now time.Time, e auth.AuditEvent) (bool, error) {
-	var ok bool
-	err := s.db.QueryRowContext(ctx, verifyEmailByToken, pq.ByteaArray(hashes), now, nullIfEmpty(e.IP), nullIfEmpty(e.UserAgent)).Scan(&ok)
-	return ok, mapError(err)
-}
-
 // resetPasswordUser locks the reset token's user ($1) and reads what the
 // reset depends on: its address and whether it may sign in ($2 now).
 const resetPasswordUser = `
@@ -296,6 +266,12 @@ func (s *Store) ResetPassword(ctx context.Context, r auth.PasswordReset) (auth.U
 		}
 		if refused {
 			return auth.ErrUserDisabled
+		}
+		// The proof of the address removes the identities that did not
+		// prove it (the password is replaced below, and every session
+		// ends in the cut-off that follows anyway).
+		if _, err := proveInTx(ctx, tx, t.UserID, t.Email, ns.Now, false, "reset", ip, ua); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, resetPasswordHash, t.UserID, r.NewHash, ns.Now, ip, ua); err != nil {
 			return mapError(err)
