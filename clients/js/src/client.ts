@@ -1,7 +1,7 @@
 import { AuthgateError, errorFrom, isUnauthenticated, sessionEndingCodes } from './errors.js';
 import { Coordinator } from './coordinator.js';
-import { openStore, parseStoredSession, type SessionStore, type StorageOption, type StoredSession } from './storage.js';
-import { authOriginFrom, parseProviderRedirect, providerSignInUrl } from './providers.js';
+import { openStore, parseStoredSession, type SessionStore, type StorageLike, type StorageOption, type StoredSession } from './storage.js';
+import { authOriginFrom, codeChallengeS256, createCodeVerifier, parseProviderRedirect, providerSignInUrl } from './providers.js';
 import { ceremony, creationOptionsFromJSON, credentialToJSON, requestOptionsFromJSON, type PasskeyCredential } from './webauthn.js';
 
 /** A user, as authgate's `User` type. */
@@ -86,6 +86,37 @@ export interface ClientOptions {
    * when url is Hasura's `/v1/graphql`.
    */
   authOrigin?: string;
+  /**
+   * Where a provider sign-in's PKCE code verifier waits, from the start to
+   * the page it comes back to (key: storageKey + `:pkce`). Default:
+   * sessionStorage (this tab only), or this client's memory where there is
+   * none (Node).
+   */
+  flowStorage?: StorageLike;
+}
+
+/** A StorageLike in memory: the verifier's place where there is no sessionStorage. */
+class MemoryStorage implements StorageLike {
+  private readonly items = new Map<string, string>();
+  getItem(key: string) {
+    return this.items.get(key) ?? null;
+  }
+  setItem(key: string, value: string) {
+    this.items.set(key, value);
+  }
+  removeItem(key: string) {
+    this.items.delete(key);
+  }
+}
+
+function defaultFlowStorage(): StorageLike {
+  try {
+    const ss = (globalThis as { sessionStorage?: Storage }).sessionStorage;
+    if (ss && typeof ss.getItem === 'function') return ss;
+  } catch {
+    // A sandboxed frame throws on touching sessionStorage.
+  }
+  return new MemoryStorage();
 }
 
 const USER_FIELDS = 'id email defaultRole allowedRoles createdAt claims emailVerified';
@@ -174,6 +205,7 @@ export class AuthgateClient {
   private readonly autoRefresh: boolean;
   private readonly key: string;
   private readonly authOrigin: string | undefined;
+  private readonly flowStorage: StorageLike;
   private current: StoredSession | null = null;
   /** The newest session another tab announced (localStorage and custom storage). */
   private heard: StoredSession | null = null;
@@ -197,6 +229,7 @@ export class AuthgateClient {
     this.autoRefresh = options.autoRefresh ?? true;
     this.headers = options.headers ?? {};
     this.authOrigin = options.authOrigin ?? authOriginFrom(options.url);
+    this.flowStorage = options.flowStorage ?? defaultFlowStorage();
     const f = options.fetch ?? globalThis.fetch;
     if (typeof f !== 'function') throw new TypeError('@authgate/client: no fetch here; pass options.fetch');
     this.fetchImpl = (input, init) => f.call(globalThis, input, init);
@@ -825,15 +858,26 @@ export class AuthgateClient {
 
   /**
    * exchangeAuthCode signs in with the one-time code a provider sign-in
-   * brought back to redirectTo as ?code= (once, within 60 s). Rejects with
-   * INVALID_AUTH_CODE, USER_DISABLED or MFA_REQUIRED. handleProviderRedirect
-   * does this for the page the browser came back to.
+   * brought back to redirectTo as ?code= (once, within 60 s). codeVerifier is
+   * the PKCE verifier whose challenge the sign-in was started with (a wrong
+   * or missing one spends the code). Rejects with INVALID_AUTH_CODE,
+   * USER_DISABLED or MFA_REQUIRED. handleProviderRedirect does this for the
+   * page the browser came back to, with the verifier it kept.
    */
-  exchangeAuthCode(p: { code: string; description?: string }): Promise<AuthSession> {
-    return this.signedIn('exchangeAuthCode', `mutation($code: String!, $description: String) { exchangeAuthCode(code: $code, description: $description) { ${PAYLOAD} } }`, {
-      code: p.code,
-      description: p.description ?? null,
-    });
+  exchangeAuthCode(p: { code: string; codeVerifier?: string; description?: string }): Promise<AuthSession> {
+    // The argument is sent only when there is one: an authgate from before
+    // PKCE answers the plain exchange as it did.
+    if (p.codeVerifier === undefined) {
+      return this.signedIn('exchangeAuthCode', `mutation($code: String!, $description: String) { exchangeAuthCode(code: $code, description: $description) { ${PAYLOAD} } }`, {
+        code: p.code,
+        description: p.description ?? null,
+      });
+    }
+    return this.signedIn(
+      'exchangeAuthCode',
+      `mutation($code: String!, $codeVerifier: String, $description: String) { exchangeAuthCode(code: $code, codeVerifier: $codeVerifier, description: $description) { ${PAYLOAD} } }`,
+      { code: p.code, codeVerifier: p.codeVerifier, description: p.description ?? null },
+    );
   }
 
   /**
@@ -851,25 +895,52 @@ export class AuthgateClient {
     );
   }
 
+  /** flowKey is where this client keeps a provider flow's PKCE verifier. */
+  private get flowKey(): string {
+    return `${this.key}:pkce`;
+  }
+
   /**
-   * providerSignInUrl is where to send the browser to sign in with provider:
-   * authgate's /auth/{provider}/start?redirectTo=… (see
-   * ClientOptions.authOrigin). redirectTo must be allowed by
-   * AUTHGATE_REDIRECT_URLS; the browser comes back there with ?code= or
-   * ?error=.
+   * beginFlow makes a new PKCE verifier for a provider flow of this tab,
+   * keeps it in flowStorage (replacing the one of a flow started before and
+   * never finished) and returns its S256 challenge.
    */
-  providerSignInUrl(p: { provider: string; redirectTo: string }): string {
+  private async beginFlow(): Promise<string> {
+    const verifier = createCodeVerifier();
+    const challenge = await codeChallengeS256(verifier);
+    await this.flowStorage.setItem(this.flowKey, verifier);
+    return challenge;
+  }
+
+  /** takeVerifier returns the kept verifier (null: none) and forgets it. */
+  private async takeVerifier(): Promise<string | null> {
+    const v = await this.flowStorage.getItem(this.flowKey);
+    await this.flowStorage.removeItem(this.flowKey);
+    return typeof v === 'string' && v !== '' ? v : null;
+  }
+
+  /**
+   * providerSignInUrl resolves to where to send the browser to sign in with
+   * provider: authgate's /auth/{provider}/start?redirectTo=…&codeChallenge=…
+   * (see ClientOptions.authOrigin). It makes the flow's PKCE verifier and
+   * keeps it (flowStorage) for handleProviderRedirect: use the URL in this
+   * tab. redirectTo must be allowed by AUTHGATE_REDIRECT_URLS; the browser
+   * comes back there with ?code= or ?error=.
+   */
+  async providerSignInUrl(p: { provider: string; redirectTo: string }): Promise<string> {
     if (!this.authOrigin) {
       throw new TypeError('@authgate/client: provider sign-in needs createClient({ authOrigin }): where browsers reach authgate (url is not authgate\'s /graphql)');
     }
-    return providerSignInUrl({ authOrigin: this.authOrigin, provider: p.provider, redirectTo: p.redirectTo });
+    const where = { authOrigin: this.authOrigin, provider: p?.provider, redirectTo: p?.redirectTo };
+    providerSignInUrl(where); // its TypeErrors, before a verifier is kept
+    return providerSignInUrl({ ...where, codeChallenge: await this.beginFlow() });
   }
 
-  /** signInWithProvider sends the browser to provider's sign-in (providerSignInUrl); redirectTo defaults to this page. Call handleProviderRedirect on the page it names. */
-  signInWithProvider(p: { provider: string; redirectTo?: string }): void {
+  /** signInWithProvider sends the browser to provider's sign-in (providerSignInUrl, with a PKCE challenge); redirectTo defaults to this page. Call handleProviderRedirect on the page it names. */
+  async signInWithProvider(p: { provider: string; redirectTo?: string }): Promise<void> {
     const loc = browserLocation();
     const redirectTo = p.redirectTo ?? parseProviderRedirect(loc.href).cleanUrl;
-    loc.assign(this.providerSignInUrl({ provider: p.provider, redirectTo }));
+    loc.assign(await this.providerSignInUrl({ provider: p.provider, redirectTo }));
   }
 
   /**
@@ -877,7 +948,11 @@ export class AuthgateClient {
    * on the page it came back to: it reads ?code= or ?error= from url (this
    * page's by default), removes them from the address bar at once (so a
    * reload or a second call does not try the used code again), and exchanges
-   * the code (SIGNED_IN). It resolves to the session, or to null when the URL
+   * the code with the PKCE verifier providerSignInUrl/signInWithProvider or
+   * linkIdentity kept, which it then forgets (SIGNED_IN). A code arriving
+   * while no verifier is kept (a flow this tab did not start: someone else's
+   * code, sent to trick this page into their account) is not exchanged:
+   * INVALID_AUTH_CODE. It resolves to the session, or to null when the URL
    * carries neither; it rejects with an AuthgateError of the ?error code
    * (ACCOUNT_EXISTS, PROVIDER_ERROR, …: message from error_description), or
    * as exchangeAuthCode does.
@@ -897,30 +972,49 @@ export class AuthgateClient {
     // running an effect twice) then finds nothing to do.
     const h = (globalThis as { history?: History }).history;
     if (loc && url === loc.href && typeof h?.replaceState === 'function') h.replaceState(h.state, '', found.cleanUrl);
-    if (found.error) {
-      return Promise.reject(new AuthgateError(found.error, found.errorDescription ?? found.error, { code: found.error, source: 'redirect' }));
-    }
-    return this.exchangeAuthCode(p.description === undefined ? { code: found.code! } : { code: found.code!, description: p.description });
+    return this.takeVerifier().then((codeVerifier) => {
+      if (found.error) {
+        throw new AuthgateError(found.error, found.errorDescription ?? found.error, { code: found.error, source: 'redirect' });
+      }
+      if (!codeVerifier) {
+        throw new AuthgateError(
+          'INVALID_AUTH_CODE',
+          'this sign-in was not started in this tab (no PKCE verifier is kept for it), so its code is not exchanged; sign in again',
+          { code: 'INVALID_AUTH_CODE', source: 'client' },
+        );
+      }
+      return this.exchangeAuthCode(p.description === undefined ? { code: found.code!, codeVerifier } : { code: found.code!, codeVerifier, description: p.description });
+    });
   }
 
   /**
    * startIdentityLink resolves to the URL to send the browser to for linking
    * provider to the signed-in user (it works once, for 10 minutes); the
-   * browser comes back to redirectTo as after a sign-in (handleProviderRedirect).
-   * Rejects with UNKNOWN_PROVIDER or BAD_USER_INPUT (redirectTo not allowed).
+   * browser comes back to redirectTo as after a sign-in. codeChallenge is a
+   * PKCE challenge the app keeps the verifier of (linkIdentity makes and
+   * keeps one for handleProviderRedirect; without one, handleProviderRedirect
+   * does not exchange the code). Rejects with UNKNOWN_PROVIDER or
+   * BAD_USER_INPUT (redirectTo not allowed, a malformed codeChallenge).
    */
-  startIdentityLink(p: { provider: string; redirectTo: string }): Promise<string> {
-    return this.authed<string>('startIdentityLink', 'mutation($provider: String!, $redirectTo: String!) { startIdentityLink(provider: $provider, redirectTo: $redirectTo) }', {
-      provider: p.provider,
-      redirectTo: p.redirectTo,
-    });
+  startIdentityLink(p: { provider: string; redirectTo: string; codeChallenge?: string }): Promise<string> {
+    if (p.codeChallenge === undefined) {
+      return this.authed<string>('startIdentityLink', 'mutation($provider: String!, $redirectTo: String!) { startIdentityLink(provider: $provider, redirectTo: $redirectTo) }', {
+        provider: p.provider,
+        redirectTo: p.redirectTo,
+      });
+    }
+    return this.authed<string>(
+      'startIdentityLink',
+      'mutation($provider: String!, $redirectTo: String!, $codeChallenge: String) { startIdentityLink(provider: $provider, redirectTo: $redirectTo, codeChallenge: $codeChallenge) }',
+      { provider: p.provider, redirectTo: p.redirectTo, codeChallenge: p.codeChallenge },
+    );
   }
 
-  /** linkIdentity sends the browser to link provider to the signed-in user (startIdentityLink); redirectTo defaults to this page. */
+  /** linkIdentity sends the browser to link provider to the signed-in user (startIdentityLink, with a PKCE challenge kept as for a sign-in); redirectTo defaults to this page. */
   async linkIdentity(p: { provider: string; redirectTo?: string }): Promise<void> {
     const loc = browserLocation();
     const redirectTo = p.redirectTo ?? parseProviderRedirect(loc.href).cleanUrl;
-    loc.assign(await this.startIdentityLink({ provider: p.provider, redirectTo }));
+    loc.assign(await this.startIdentityLink({ provider: p.provider, redirectTo, codeChallenge: await this.beginFlow() }));
   }
 
   /** unlinkIdentity removes the user's identity of provider. Rejects with NOT_FOUND, or BAD_USER_INPUT when it is the last way to sign in. */

@@ -5,5 +5,5 @@ export type { AuthgateErrorCode } from './errors.js';
 export type { StorageLike, StorageOption } from './storage.js';
 export { base64urlToBuffer, bufferToBase64url, creationOptionsFromJSON, credentialToJSON, requestOptionsFromJSON } from './webauthn.js';
 export type { PasskeyCredential } from './webauthn.js';
-export { parseProviderRedirect, providerSignInUrl } from './providers.js';
+export { codeChallengeS256, createCodeVerifier, parseProviderRedirect, providerSignInUrl } from './providers.js';
 export type { ProviderRedirect } from './providers.js';

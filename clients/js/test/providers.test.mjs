@@ -7,8 +7,31 @@
 // The same dance in headless Chromium is interop/providers.mjs.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient, AuthgateError, parseProviderRedirect, providerSignInUrl } from '../dist/index.js';
+import { createHash } from 'node:crypto';
+import { createClient, AuthgateError, codeChallengeS256, createCodeVerifier, parseProviderRedirect, providerSignInUrl } from '../dist/index.js';
 import { Browser, freePort, startServer, startTestOP } from './harness.mjs';
+
+// S256 by node's crypto, to check the client's (Web Crypto) against.
+const s256 = (v) => createHash('sha256').update(v).digest('base64url');
+
+/** A flowStorage the test can look into. */
+function mapStorage() {
+  const m = new Map();
+  return { m, getItem: (k) => m.get(k) ?? null, setItem: (k, v) => void m.set(k, v), removeItem: (k) => void m.delete(k) };
+}
+
+/** A fetch that records the GraphQL operations the client sends (name → variables). */
+function recordingFetch() {
+  const sent = [];
+  const f = async (input, init) => {
+    if (init?.body) {
+      const { query, variables } = JSON.parse(init.body);
+      sent.push({ query, variables });
+    }
+    return fetch(input, init);
+  };
+  return { sent, fetch: f };
+}
 
 const refused = (p) => p.then(
   () => assert.fail('resolved, want a rejection'),
@@ -30,15 +53,39 @@ describe('URL helpers', () => {
     );
     assert.match(providerSignInUrl({ authOrigin: 'https://a.example', provider: 'x/../y', redirectTo: 'https://b.example' }), /\/auth\/x%2F\.\.%2Fy\/start\?/);
     assert.throws(() => providerSignInUrl({ authOrigin: '', provider: 'google', redirectTo: 'https://b.example' }), TypeError);
+    assert.equal(
+      providerSignInUrl({ authOrigin: 'https://a.example', provider: 'corp', redirectTo: 'https://b.example/', codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM' }),
+      'https://a.example/auth/corp/start?redirectTo=https%3A%2F%2Fb.example%2F&codeChallenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    );
   });
 
-  test('the client finds authgate from its /graphql url; behind Hasura it needs authOrigin', () => {
-    const direct = createClient({ url: 'https://auth.example.com/graphql' });
-    assert.equal(direct.providerSignInUrl({ provider: 'github', redirectTo: 'https://app.example.com/' }), 'https://auth.example.com/auth/github/start?redirectTo=https%3A%2F%2Fapp.example.com%2F');
+  test('PKCE: createCodeVerifier is 32 random bytes in base64url; codeChallengeS256 is RFC 7636\'s S256', async () => {
+    const a = createCodeVerifier();
+    assert.match(a, /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(Buffer.from(a, 'base64url').length, 32);
+    assert.notEqual(createCodeVerifier(), a);
+    assert.equal(await codeChallengeS256('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk'), 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM');
+    assert.equal(await codeChallengeS256(a), s256(a));
+  });
+
+  test('the client finds authgate from its /graphql url (behind Hasura it needs authOrigin); its URL carries the challenge of the verifier it keeps', async () => {
+    const flows = mapStorage();
+    const direct = createClient({ url: 'https://auth.example.com/graphql', flowStorage: flows });
+    const url = new URL(await direct.providerSignInUrl({ provider: 'github', redirectTo: 'https://app.example.com/' }));
+    assert.equal(url.origin + url.pathname, 'https://auth.example.com/auth/github/start');
+    assert.equal(url.searchParams.get('redirectTo'), 'https://app.example.com/');
+    const verifier = flows.m.get('authgate:https://auth.example.com/graphql:pkce');
+    assert.match(verifier, /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(url.searchParams.get('codeChallenge'), s256(verifier));
+    // A second start replaces the verifier of the first.
+    const second = new URL(await direct.providerSignInUrl({ provider: 'github', redirectTo: 'https://app.example.com/' }));
+    assert.notEqual(flows.m.get('authgate:https://auth.example.com/graphql:pkce'), verifier);
+    assert.equal(second.searchParams.get('codeChallenge'), s256(flows.m.get('authgate:https://auth.example.com/graphql:pkce')));
     const hasura = createClient({ url: 'https://hasura.example.com/v1/graphql' });
-    assert.throws(() => hasura.providerSignInUrl({ provider: 'github', redirectTo: 'https://app.example.com/' }), /authOrigin/);
+    await assert.rejects(hasura.providerSignInUrl({ provider: 'github', redirectTo: 'https://app.example.com/' }), /authOrigin/);
+    await assert.rejects(direct.providerSignInUrl({ provider: '', redirectTo: 'https://app.example.com/' }), TypeError);
     const told = createClient({ url: 'https://hasura.example.com/v1/graphql', authOrigin: 'https://auth.example.com' });
-    assert.match(told.providerSignInUrl({ provider: 'github', redirectTo: 'https://app.example.com/' }), /^https:\/\/auth\.example\.com\/auth\/github\/start\?/);
+    assert.match(await told.providerSignInUrl({ provider: 'github', redirectTo: 'https://app.example.com/' }), /^https:\/\/auth\.example\.com\/auth\/github\/start\?/);
     for (const c of [direct, hasura, told]) c.close();
   });
 
@@ -84,7 +131,8 @@ describe('against authgate', () => {
   });
 
   test('handleProviderRedirect: nothing to do → null; ?error= → that code; ?code= is exchanged and removed from the address bar first', async () => {
-    const client = createClient({ url: server.url, autoRefresh: false });
+    const rec = recordingFetch();
+    const client = createClient({ url: server.url, autoRefresh: false, fetch: rec.fetch });
     assert.equal(await client.handleProviderRedirect({ url: `${app}?tab=1` }), null);
     const err = await refused(client.handleProviderRedirect({ url: `${app}?error=ACCOUNT_EXISTS&error_description=sign+in+with+your+password+and+link` }));
     assert.equal(err.code, 'ACCOUNT_EXISTS');
@@ -95,9 +143,19 @@ describe('against authgate', () => {
     globalThis.location = { href: `${app}?code=bogus&tab=1#x`, assign() {} };
     globalThis.history = { state: null, replaceState: (_s, _t, u) => replaced.push(u) };
     try {
+      // No flow started here: no verifier, so the code is not even sent.
       const first = client.handleProviderRedirect();
-      assert.deepEqual(replaced, [`${app}?tab=1#x`], 'removed before the exchange is sent');
-      assert.equal((await refused(first)).code, 'INVALID_AUTH_CODE');
+      assert.deepEqual(replaced, [`${app}?tab=1#x`], 'removed before anything else');
+      const err = await refused(first);
+      assert.equal(err.code, 'INVALID_AUTH_CODE');
+      assert.equal(err.extensions.source, 'client');
+      assert.deepEqual(rec.sent, [], 'nothing was sent');
+      // A flow started here: the code goes with its verifier (authgate knows no such code).
+      await client.providerSignInUrl({ provider: 'corp', redirectTo: app });
+      globalThis.location.href = `${app}?code=bogus`;
+      assert.equal((await refused(client.handleProviderRedirect())).code, 'INVALID_AUTH_CODE');
+      assert.equal(rec.sent.length, 1);
+      assert.match(rec.sent[0].variables.codeVerifier, /^[A-Za-z0-9_-]{43}$/);
     } finally {
       delete globalThis.location;
       delete globalThis.history;
@@ -164,7 +222,7 @@ describe('through a real OpenID provider', () => {
     const client = createClient({ url: server.url, autoRefresh: false });
     const events = [];
     client.onAuthStateChange((e) => events.push(e));
-    const back = await new Browser().signInAtOP(client.providerSignInUrl({ provider: 'corp', redirectTo: app }), 'alice', app);
+    const back = await new Browser().signInAtOP(await client.providerSignInUrl({ provider: 'corp', redirectTo: app }), 'alice', app);
     assert.ok(new URL(back).searchParams.get('code'), back);
     const session = await client.handleProviderRedirect({ url: back, description: 'corp sign-in' });
     assert.equal(session.user.email, 'alice@example.com');
@@ -172,8 +230,9 @@ describe('through a real OpenID provider', () => {
     const me = await client.me();
     assert.deepEqual(me.identities.map((i) => [i.provider, i.subject, i.email]), [['corp', 'sub-alice', 'alice@example.com']]);
     assert.equal((await client.sessions()).find((s) => s.current)?.description, 'corp sign-in');
-    // The same page loaded again (the code still in a copied URL): used up.
+    // The same page loaded again (the code still in a copied URL): its verifier is gone, and so is the code.
     assert.equal((await refused(client.handleProviderRedirect({ url: back }))).code, 'INVALID_AUTH_CODE');
+    assert.equal((await refused(client.exchangeAuthCode({ code: new URL(back).searchParams.get('code') }))).code, 'INVALID_AUTH_CODE');
     // A user the provider made has no password: its only identity is not removed.
     assert.equal((await refused(client.unlinkIdentity({ provider: 'corp' }))).code, 'BAD_USER_INPUT');
     client.close();
@@ -184,7 +243,7 @@ describe('through a real OpenID provider', () => {
     await victim.signUp({ email: 'victim@example.com', password: 'correct horse battery' });
     victim.close();
     const client = createClient({ url: server.url, autoRefresh: false });
-    const back = await new Browser().signInAtOP(client.providerSignInUrl({ provider: 'corp', redirectTo: app }), 'mallory', app);
+    const back = await new Browser().signInAtOP(await client.providerSignInUrl({ provider: 'corp', redirectTo: app }), 'mallory', app);
     const err = await refused(client.handleProviderRedirect({ url: back }));
     assert.equal(err.code, 'ACCOUNT_EXISTS');
     assert.ok(err.message.length > 0 && err.message !== 'ACCOUNT_EXISTS', err.message);
@@ -192,15 +251,65 @@ describe('through a real OpenID provider', () => {
     client.close();
   });
 
-  test('startIdentityLink → the provider → handleProviderRedirect: the identity is the signed-in user\'s; unlinkIdentity removes it', async () => {
+  test('linkIdentity (startIdentityLink with a challenge) → the provider → handleProviderRedirect: the identity is the signed-in user\'s; unlinkIdentity removes it', async () => {
     const client = createClient({ url: server.url, autoRefresh: false });
     const mine = await client.signUp({ email: 'owner@example.com', password: 'correct horse battery' });
-    const back = await new Browser().signInAtOP(await client.startIdentityLink({ provider: 'corp', redirectTo: app }), 'bob', app);
+    // linkIdentity sends the browser away: a page's location catches where to.
+    let start;
+    globalThis.location = { href: app, assign: (u) => (start = u) };
+    try {
+      await client.linkIdentity({ provider: 'corp', redirectTo: app });
+    } finally {
+      delete globalThis.location;
+    }
+    assert.ok(new URL(start).searchParams.get('codeChallenge'), start);
+    const back = await new Browser().signInAtOP(start, 'bob', app);
     const session = await client.handleProviderRedirect({ url: back });
     assert.equal(session.user.id, mine.user.id);
     assert.deepEqual((await client.me()).identities.map((i) => [i.provider, i.subject]), [['corp', 'sub-bob']]);
     assert.equal(await client.unlinkIdentity({ provider: 'corp' }), true);
     assert.deepEqual((await client.me()).identities, []);
     client.close();
+  });
+
+  test('PKCE: the client sends the challenge at the start and the verifier with the code, then forgets it', async () => {
+    const flows = mapStorage();
+    const rec = recordingFetch();
+    const client = createClient({ url: server.url, autoRefresh: false, flowStorage: flows, fetch: rec.fetch });
+    const start = await client.providerSignInUrl({ provider: 'corp', redirectTo: app });
+    const [verifier] = [...flows.m.values()];
+    assert.equal(new URL(start).searchParams.get('codeChallenge'), s256(verifier));
+    const back = await new Browser().signInAtOP(start, 'alice', app);
+    const session = await client.handleProviderRedirect({ url: back });
+    assert.ok(session.accessToken);
+    const exchange = rec.sent.find((r) => r.query.includes('exchangeAuthCode'));
+    assert.equal(exchange.variables.codeVerifier, verifier);
+    assert.equal(exchange.variables.code, new URL(back).searchParams.get('code'));
+    assert.equal(flows.m.size, 0, 'the verifier is forgotten');
+    client.close();
+  });
+
+  test('login CSRF: the attacker\'s code on the victim\'s page signs nobody in — not sent without a verifier, refused with the victim\'s', async () => {
+    // The attacker runs a flow of their own and stops at the redirect back.
+    const attacker = createClient({ url: server.url, autoRefresh: false });
+    const attackersCode = async () => new URL(await new Browser().signInAtOP(await attacker.providerSignInUrl({ provider: 'corp', redirectTo: app }), 'bob', app)).searchParams.get('code');
+
+    // A victim that started no flow: the code is not exchanged at all.
+    const rec = recordingFetch();
+    const victim = createClient({ url: server.url, autoRefresh: false, fetch: rec.fetch });
+    const events = [];
+    victim.onAuthStateChange((e) => events.push(e));
+    assert.equal((await refused(victim.handleProviderRedirect({ url: `${app}?code=${await attackersCode()}` }))).code, 'INVALID_AUTH_CODE');
+    assert.equal(rec.sent.length, 0);
+
+    // A victim with a flow of its own under way: its verifier does not fit the attacker's code.
+    await victim.providerSignInUrl({ provider: 'corp', redirectTo: app });
+    const code = await attackersCode();
+    assert.equal((await refused(victim.handleProviderRedirect({ url: `${app}?code=${code}` }))).code, 'INVALID_AUTH_CODE');
+    assert.equal(rec.sent.filter((r) => r.query.includes('exchangeAuthCode')).length, 1);
+    assert.equal(await victim.getSession(), null);
+    assert.deepEqual(events, []);
+    victim.close();
+    attacker.close();
   });
 });

@@ -1,8 +1,32 @@
 import { AuthgateError, errorFrom, isUnauthenticated, sessionEndingCodes } from './errors.js';
 import { Coordinator } from './coordinator.js';
 import { openStore, parseStoredSession } from './storage.js';
-import { authOriginFrom, parseProviderRedirect, providerSignInUrl } from './providers.js';
+import { authOriginFrom, codeChallengeS256, createCodeVerifier, parseProviderRedirect, providerSignInUrl } from './providers.js';
 import { ceremony, creationOptionsFromJSON, credentialToJSON, requestOptionsFromJSON } from './webauthn.js';
+/** A StorageLike in memory: the verifier's place where there is no sessionStorage. */
+class MemoryStorage {
+    items = new Map();
+    getItem(key) {
+        return this.items.get(key) ?? null;
+    }
+    setItem(key, value) {
+        this.items.set(key, value);
+    }
+    removeItem(key) {
+        this.items.delete(key);
+    }
+}
+function defaultFlowStorage() {
+    try {
+        const ss = globalThis.sessionStorage;
+        if (ss && typeof ss.getItem === 'function')
+            return ss;
+    }
+    catch {
+        // A sandboxed frame throws on touching sessionStorage.
+    }
+    return new MemoryStorage();
+}
 const USER_FIELDS = 'id email defaultRole allowedRoles createdAt claims emailVerified';
 const PASSKEY_FIELDS = 'id name createdAt lastUsedAt';
 const ME_FIELDS = `${USER_FIELDS} totpEnabled passkeys { ${PASSKEY_FIELDS} } identities { provider subject email createdAt }`;
@@ -72,6 +96,7 @@ export class AuthgateClient {
     autoRefresh;
     key;
     authOrigin;
+    flowStorage;
     current = null;
     /** The newest session another tab announced (localStorage and custom storage). */
     heard = null;
@@ -95,6 +120,7 @@ export class AuthgateClient {
         this.autoRefresh = options.autoRefresh ?? true;
         this.headers = options.headers ?? {};
         this.authOrigin = options.authOrigin ?? authOriginFrom(options.url);
+        this.flowStorage = options.flowStorage ?? defaultFlowStorage();
         const f = options.fetch ?? globalThis.fetch;
         if (typeof f !== 'function')
             throw new TypeError('@authgate/client: no fetch here; pass options.fetch');
@@ -690,15 +716,22 @@ export class AuthgateClient {
     // ---- identity providers (issue 15) ----------------------------------------
     /**
      * exchangeAuthCode signs in with the one-time code a provider sign-in
-     * brought back to redirectTo as ?code= (once, within 60 s). Rejects with
-     * INVALID_AUTH_CODE, USER_DISABLED or MFA_REQUIRED. handleProviderRedirect
-     * does this for the page the browser came back to.
+     * brought back to redirectTo as ?code= (once, within 60 s). codeVerifier is
+     * the PKCE verifier whose challenge the sign-in was started with (a wrong
+     * or missing one spends the code). Rejects with INVALID_AUTH_CODE,
+     * USER_DISABLED or MFA_REQUIRED. handleProviderRedirect does this for the
+     * page the browser came back to, with the verifier it kept.
      */
     exchangeAuthCode(p) {
-        return this.signedIn('exchangeAuthCode', `mutation($code: String!, $description: String) { exchangeAuthCode(code: $code, description: $description) { ${PAYLOAD} } }`, {
-            code: p.code,
-            description: p.description ?? null,
-        });
+        // The argument is sent only when there is one: an authgate from before
+        // PKCE answers the plain exchange as it did.
+        if (p.codeVerifier === undefined) {
+            return this.signedIn('exchangeAuthCode', `mutation($code: String!, $description: String) { exchangeAuthCode(code: $code, description: $description) { ${PAYLOAD} } }`, {
+                code: p.code,
+                description: p.description ?? null,
+            });
+        }
+        return this.signedIn('exchangeAuthCode', `mutation($code: String!, $codeVerifier: String, $description: String) { exchangeAuthCode(code: $code, codeVerifier: $codeVerifier, description: $description) { ${PAYLOAD} } }`, { code: p.code, codeVerifier: p.codeVerifier, description: p.description ?? null });
     }
     /**
      * signInWithIdToken signs in with an ID token a provider's native sign-in
@@ -710,31 +743,59 @@ export class AuthgateClient {
     signInWithIdToken(p) {
         return this.signedIn('signInWithIdToken', `mutation($provider: String!, $idToken: String!, $nonce: String, $description: String) { signInWithIdToken(provider: $provider, idToken: $idToken, nonce: $nonce, description: $description) { ${PAYLOAD} } }`, { provider: p.provider, idToken: p.idToken, nonce: p.nonce ?? null, description: p.description ?? null });
     }
+    /** flowKey is where this client keeps a provider flow's PKCE verifier. */
+    get flowKey() {
+        return `${this.key}:pkce`;
+    }
     /**
-     * providerSignInUrl is where to send the browser to sign in with provider:
-     * authgate's /auth/{provider}/start?redirectTo=… (see
-     * ClientOptions.authOrigin). redirectTo must be allowed by
-     * AUTHGATE_REDIRECT_URLS; the browser comes back there with ?code= or
-     * ?error=.
+     * beginFlow makes a new PKCE verifier for a provider flow of this tab,
+     * keeps it in flowStorage (replacing the one of a flow started before and
+     * never finished) and returns its S256 challenge.
      */
-    providerSignInUrl(p) {
+    async beginFlow() {
+        const verifier = createCodeVerifier();
+        const challenge = await codeChallengeS256(verifier);
+        await this.flowStorage.setItem(this.flowKey, verifier);
+        return challenge;
+    }
+    /** takeVerifier returns the kept verifier (null: none) and forgets it. */
+    async takeVerifier() {
+        const v = await this.flowStorage.getItem(this.flowKey);
+        await this.flowStorage.removeItem(this.flowKey);
+        return typeof v === 'string' && v !== '' ? v : null;
+    }
+    /**
+     * providerSignInUrl resolves to where to send the browser to sign in with
+     * provider: authgate's /auth/{provider}/start?redirectTo=…&codeChallenge=…
+     * (see ClientOptions.authOrigin). It makes the flow's PKCE verifier and
+     * keeps it (flowStorage) for handleProviderRedirect: use the URL in this
+     * tab. redirectTo must be allowed by AUTHGATE_REDIRECT_URLS; the browser
+     * comes back there with ?code= or ?error=.
+     */
+    async providerSignInUrl(p) {
         if (!this.authOrigin) {
             throw new TypeError('@authgate/client: provider sign-in needs createClient({ authOrigin }): where browsers reach authgate (url is not authgate\'s /graphql)');
         }
-        return providerSignInUrl({ authOrigin: this.authOrigin, provider: p.provider, redirectTo: p.redirectTo });
+        const where = { authOrigin: this.authOrigin, provider: p?.provider, redirectTo: p?.redirectTo };
+        providerSignInUrl(where); // its TypeErrors, before a verifier is kept
+        return providerSignInUrl({ ...where, codeChallenge: await this.beginFlow() });
     }
-    /** signInWithProvider sends the browser to provider's sign-in (providerSignInUrl); redirectTo defaults to this page. Call handleProviderRedirect on the page it names. */
-    signInWithProvider(p) {
+    /** signInWithProvider sends the browser to provider's sign-in (providerSignInUrl, with a PKCE challenge); redirectTo defaults to this page. Call handleProviderRedirect on the page it names. */
+    async signInWithProvider(p) {
         const loc = browserLocation();
         const redirectTo = p.redirectTo ?? parseProviderRedirect(loc.href).cleanUrl;
-        loc.assign(this.providerSignInUrl({ provider: p.provider, redirectTo }));
+        loc.assign(await this.providerSignInUrl({ provider: p.provider, redirectTo }));
     }
     /**
      * handleProviderRedirect finishes a provider sign-in (or an identity link)
      * on the page it came back to: it reads ?code= or ?error= from url (this
      * page's by default), removes them from the address bar at once (so a
      * reload or a second call does not try the used code again), and exchanges
-     * the code (SIGNED_IN). It resolves to the session, or to null when the URL
+     * the code with the PKCE verifier providerSignInUrl/signInWithProvider or
+     * linkIdentity kept, which it then forgets (SIGNED_IN). A code arriving
+     * while no verifier is kept (a flow this tab did not start: someone else's
+     * code, sent to trick this page into their account) is not exchanged:
+     * INVALID_AUTH_CODE. It resolves to the session, or to null when the URL
      * carries neither; it rejects with an AuthgateError of the ?error code
      * (ACCOUNT_EXISTS, PROVIDER_ERROR, …: message from error_description), or
      * as exchangeAuthCode does.
@@ -758,28 +819,39 @@ export class AuthgateClient {
         const h = globalThis.history;
         if (loc && url === loc.href && typeof h?.replaceState === 'function')
             h.replaceState(h.state, '', found.cleanUrl);
-        if (found.error) {
-            return Promise.reject(new AuthgateError(found.error, found.errorDescription ?? found.error, { code: found.error, source: 'redirect' }));
-        }
-        return this.exchangeAuthCode(p.description === undefined ? { code: found.code } : { code: found.code, description: p.description });
+        return this.takeVerifier().then((codeVerifier) => {
+            if (found.error) {
+                throw new AuthgateError(found.error, found.errorDescription ?? found.error, { code: found.error, source: 'redirect' });
+            }
+            if (!codeVerifier) {
+                throw new AuthgateError('INVALID_AUTH_CODE', 'this sign-in was not started in this tab (no PKCE verifier is kept for it), so its code is not exchanged; sign in again', { code: 'INVALID_AUTH_CODE', source: 'client' });
+            }
+            return this.exchangeAuthCode(p.description === undefined ? { code: found.code, codeVerifier } : { code: found.code, codeVerifier, description: p.description });
+        });
     }
     /**
      * startIdentityLink resolves to the URL to send the browser to for linking
      * provider to the signed-in user (it works once, for 10 minutes); the
-     * browser comes back to redirectTo as after a sign-in (handleProviderRedirect).
-     * Rejects with UNKNOWN_PROVIDER or BAD_USER_INPUT (redirectTo not allowed).
+     * browser comes back to redirectTo as after a sign-in. codeChallenge is a
+     * PKCE challenge the app keeps the verifier of (linkIdentity makes and
+     * keeps one for handleProviderRedirect; without one, handleProviderRedirect
+     * does not exchange the code). Rejects with UNKNOWN_PROVIDER or
+     * BAD_USER_INPUT (redirectTo not allowed, a malformed codeChallenge).
      */
     startIdentityLink(p) {
-        return this.authed('startIdentityLink', 'mutation($provider: String!, $redirectTo: String!) { startIdentityLink(provider: $provider, redirectTo: $redirectTo) }', {
-            provider: p.provider,
-            redirectTo: p.redirectTo,
-        });
+        if (p.codeChallenge === undefined) {
+            return this.authed('startIdentityLink', 'mutation($provider: String!, $redirectTo: String!) { startIdentityLink(provider: $provider, redirectTo: $redirectTo) }', {
+                provider: p.provider,
+                redirectTo: p.redirectTo,
+            });
+        }
+        return this.authed('startIdentityLink', 'mutation($provider: String!, $redirectTo: String!, $codeChallenge: String) { startIdentityLink(provider: $provider, redirectTo: $redirectTo, codeChallenge: $codeChallenge) }', { provider: p.provider, redirectTo: p.redirectTo, codeChallenge: p.codeChallenge });
     }
-    /** linkIdentity sends the browser to link provider to the signed-in user (startIdentityLink); redirectTo defaults to this page. */
+    /** linkIdentity sends the browser to link provider to the signed-in user (startIdentityLink, with a PKCE challenge kept as for a sign-in); redirectTo defaults to this page. */
     async linkIdentity(p) {
         const loc = browserLocation();
         const redirectTo = p.redirectTo ?? parseProviderRedirect(loc.href).cleanUrl;
-        loc.assign(await this.startIdentityLink({ provider: p.provider, redirectTo }));
+        loc.assign(await this.startIdentityLink({ provider: p.provider, redirectTo, codeChallenge: await this.beginFlow() }));
     }
     /** unlinkIdentity removes the user's identity of provider. Rejects with NOT_FOUND, or BAD_USER_INPUT when it is the last way to sign in. */
     unlinkIdentity(p) {

@@ -1,4 +1,4 @@
 export { createClient, AuthgateClient } from './client.js';
 export { AuthgateError, isUnauthenticated } from './errors.js';
 export { base64urlToBuffer, bufferToBase64url, creationOptionsFromJSON, credentialToJSON, requestOptionsFromJSON } from './webauthn.js';
-export { parseProviderRedirect, providerSignInUrl } from './providers.js';
+export { codeChallengeS256, createCodeVerifier, parseProviderRedirect, providerSignInUrl } from './providers.js';

@@ -7,8 +7,10 @@
  */
 /**
  * providerSignInUrl is where to send the browser to sign in with provider:
- * `${authOrigin}/auth/${provider}/start?redirectTo=…`. authOrigin is where
- * browsers reach authgate (AUTHGATE_PUBLIC_URL, maybe with a path prefix).
+ * `${authOrigin}/auth/${provider}/start?redirectTo=…[&codeChallenge=…]`.
+ * authOrigin is where browsers reach authgate (AUTHGATE_PUBLIC_URL, maybe with
+ * a path prefix); codeChallenge is the PKCE challenge of a verifier the app
+ * keeps for exchangeAuthCode (createCodeVerifier, codeChallengeS256).
  */
 export function providerSignInUrl(p) {
     if (!p || typeof p.authOrigin !== 'string' || p.authOrigin === '')
@@ -17,7 +19,29 @@ export function providerSignInUrl(p) {
         throw new TypeError('@authgate/client: providerSignInUrl needs a provider');
     if (typeof p.redirectTo !== 'string' || p.redirectTo === '')
         throw new TypeError('@authgate/client: providerSignInUrl needs redirectTo');
-    return `${p.authOrigin.replace(/\/+$/, '')}/auth/${encodeURIComponent(p.provider)}/start?redirectTo=${encodeURIComponent(p.redirectTo)}`;
+    const url = `${p.authOrigin.replace(/\/+$/, '')}/auth/${encodeURIComponent(p.provider)}/start?redirectTo=${encodeURIComponent(p.redirectTo)}`;
+    return p.codeChallenge ? `${url}&codeChallenge=${encodeURIComponent(p.codeChallenge)}` : url;
+}
+function base64url(bytes) {
+    let bin = '';
+    for (const b of bytes)
+        bin += String.fromCharCode(b);
+    return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+function webCrypto() {
+    const c = globalThis.crypto;
+    if (!c || typeof c.getRandomValues !== 'function' || !c.subtle) {
+        throw new TypeError('@authgate/client: provider sign-in needs the Web Crypto API (crypto.getRandomValues, crypto.subtle): a browser page served over https or localhost, or Node 20+');
+    }
+    return c;
+}
+/** createCodeVerifier makes a PKCE code verifier: 32 random bytes (crypto.getRandomValues), base64url — 43 characters. */
+export function createCodeVerifier() {
+    return base64url(webCrypto().getRandomValues(new Uint8Array(32)));
+}
+/** codeChallengeS256 is the PKCE S256 challenge of verifier: base64url(SHA-256(verifier)) without padding, 43 characters. */
+export async function codeChallengeS256(verifier) {
+    return base64url(new Uint8Array(await webCrypto().subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
 }
 const redirectParams = ['code', 'error', 'error_description'];
 /** parseProviderRedirect reads what authgate appended to redirectTo; code and error are null when the URL carries neither. */
