@@ -207,7 +207,9 @@ func TestOneTOTPCodeRacingWinsOnce(t *testing.T) {
 		t.Fatalf("%d uses of one code won; errors %v", won, errs)
 	}
 	for _, err := range errs {
-		if c := auth.CodeOf(err); c != auth.CodeInvalidMFACode && c != auth.CodeBadUserInput && c != auth.CodeUnauthenticated {
+		// RATE_LIMITED too: the losers' spent code counts as a wrong one, and
+		// under load enough of them fail before the last ones reserve.
+		if c := auth.CodeOf(err); c != auth.CodeInvalidMFACode && c != auth.CodeBadUserInput && c != auth.CodeUnauthenticated && c != auth.CodeRateLimited {
 			t.Fatalf("a losing use answered %v", err)
 		}
 	}
