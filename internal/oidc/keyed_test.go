@@ -211,6 +211,7 @@ func TestNativeSignInWithTheKeysUnreachable(t *testing.T) {
 			t.Errorf("err = %v, want PROVIDER_ERROR and nothing asserted", err)
 		}
 		k.JWKSStatus.Store(0)
+		h.clock.Advance(time.Minute) // the failed probe is remembered for a few seconds
 		_, err = h.svc.SignInWithIdToken(ctx, "corp", k.Sign(t, claims(k, h.clock.Now(), ""), otherKey), nil, nil)
 		if auth.CodeOf(err) != auth.CodeInvalidCredentials {
 			t.Errorf("another key's signature with the keys reachable: %v, want INVALID_CREDENTIALS", err)
@@ -311,5 +312,42 @@ func TestConcurrentFirstSignInsDiscoverOnce(t *testing.T) {
 	}
 	if got := k.Discoveries.Load(); got != 1 {
 		t.Errorf("discovery fetched %d times, want once", got)
+	}
+}
+
+// TestFailedNativeTokensDoNotMakeAuthgateFetchTheKeysEachTime: anyone can
+// send signInWithIdToken garbage; each refused token must not cost a
+// request to the provider's jwks_uri (an amplifier against the provider,
+// which then rate-limits authgate and every user's sign-in fails). The
+// keys are probed at most once per few seconds, by the service's clock.
+func TestFailedNativeTokensDoNotMakeAuthgateFetchTheKeysEachTime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	k := oidctest.NewKeyedProvider(t)
+	h := newHarness(t, keyedProvider(k))
+	if err := h.svc.CheckDiscovery(ctx, "corp"); err != nil {
+		t.Fatal(err)
+	}
+	before := k.JWKSFetches.Load()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				if _, err := h.svc.SignInWithIdToken(ctx, "corp", "not-a-jwt", nil, nil); auth.CodeOf(err) != auth.CodeInvalidCredentials {
+					t.Errorf("garbage: %v, want INVALID_CREDENTIALS", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := k.JWKSFetches.Load() - before; n > 1 {
+		t.Errorf("80 garbage tokens made %d requests to the jwks_uri, want at most 1", n)
+	}
+	// Later, a valid token still signs in, and the keys are probed again.
+	h.clock.Advance(time.Minute)
+	if _, err := h.svc.SignInWithIdToken(ctx, "corp", k.Sign(t, claims(k, h.clock.Now(), ""), nil), nil, nil); err != nil {
+		t.Errorf("a valid token: %v", err)
 	}
 }

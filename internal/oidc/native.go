@@ -52,7 +52,7 @@ func (s *Service) SignInWithIdToken(ctx context.Context, providerID, idToken str
 		// go-oidc says "did not verify" for a bad signature and for keys it
 		// could not fetch alike (its errors are text): asking jwks_uri
 		// ourselves tells the provider's failure from the caller's.
-		if unreachable := s.probeKeys(ctx, d); unreachable != nil {
+		if unreachable := s.probeKeysAtMostOnceIn(ctx, p, d); unreachable != nil {
 			return nil, providerError("the identity provider "+p.cfg.ID+"'s keys cannot be fetched; try again later", errors.Join(unreachable, err))
 		}
 		return nil, errBadIDToken("the ID token did not verify (signature, issuer or expiry)", err)
@@ -84,6 +84,23 @@ func nonceMatches(claim, nonce string) bool {
 	hashed := hex.EncodeToString(sum[:])
 	return subtle.ConstantTimeCompare([]byte(claim), []byte(nonce)) == 1 ||
 		subtle.ConstantTimeCompare([]byte(claim), []byte(hashed)) == 1
+}
+
+// probeKeysAtMostOnceIn returns probeKeys' answer for p, asking jwks_uri at
+// most once per discoveryRetry (by the service's clock) and once at a time:
+// anyone can send failing tokens, and each must not cost the provider a
+// request (an amplifier that gets authgate rate-limited by the provider).
+func (s *Service) probeKeysAtMostOnceIn(ctx context.Context, p *provider, d *gooidc.Provider) error {
+	p.probeMu.Lock()
+	defer p.probeMu.Unlock()
+	now := s.opts.Clock.Now()
+	if !p.probedAt.IsZero() && now.Sub(p.probedAt) < discoveryRetry && !now.Before(p.probedAt) {
+		return p.probed
+	}
+	// The outcome is shared: a caller that hangs up must not make it a
+	// failure for the others (the HTTP client's timeout bounds it).
+	p.probed, p.probedAt = s.probeKeys(context.WithoutCancel(ctx), d), now
+	return p.probed
 }
 
 // maxJWKSBytes bounds the key set probeKeys reads.

@@ -102,6 +102,12 @@ type provider struct {
 	issParameter bool
 	failedAt     time.Time
 	failure      error
+
+	// probeMu serialises the key-set probes of failed native sign-ins;
+	// probedAt and probed remember the last one's outcome (see probeKeys).
+	probeMu  sync.Mutex
+	probedAt time.Time
+	probed   error
 }
 
 // New returns a Service for the configured providers; it makes no request

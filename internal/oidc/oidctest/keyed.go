@@ -28,6 +28,8 @@ type KeyedProvider struct {
 	// JWKSStatus, when not 0, is the status the JWKS endpoint answers
 	// with instead of the keys (a provider whose keys are unreachable).
 	JWKSStatus atomic.Int32
+	// JWKSFetches counts the requests for the JWKS.
+	JWKSFetches atomic.Int64
 
 	mu sync.Mutex
 	// nextIDToken, given the code, returns the token endpoint's ID token.
@@ -56,6 +58,7 @@ func NewKeyedProvider(t testing.TB) *KeyedProvider {
 		})
 	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
+		k.JWKSFetches.Add(1)
 		if status := k.JWKSStatus.Load(); status != 0 {
 			w.WriteHeader(int(status))
 			return
