@@ -240,6 +240,9 @@ func (s *Service) identify(ctx context.Context, p *provider, f flow, query url.V
 	if err != nil {
 		return Identity{}, providerError("the identity provider's ID token did not verify", err)
 	}
+	if issuedToAnotherApp(idt, []string{p.cfg.ClientID}) {
+		return Identity{}, providerError("the identity provider's ID token was issued to another app (azp)", nil)
+	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(f.Nonce)) != 1 {
 		return Identity{}, providerError("the ID token's nonce is not this sign-in's", nil)
 	}

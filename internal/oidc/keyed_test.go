@@ -51,6 +51,9 @@ func TestCallbackRefusesIDTokensARealProviderWouldNotSend(t *testing.T) {
 	}{
 		{name: "a valid token", ok: true},
 		{name: "another audience", change: func(c map[string]any) { c["aud"] = "someone-else" }},
+		{name: "one of several audiences, issued to another app (azp)", change: func(c map[string]any) {
+			c["aud"], c["azp"] = []string{"someone-else", "web-client"}, "someone-else"
+		}},
 		{name: "a native client id is not the browser flow's audience", change: func(c map[string]any) { c["aud"] = "ios-client" }},
 		{name: "a wrong nonce", change: func(c map[string]any) { c["nonce"] = "not-this-flows" }},
 		{name: "no nonce", change: func(c map[string]any) { delete(c, "nonce") }},
@@ -138,6 +141,12 @@ func TestNativeIDTokenSignIn(t *testing.T) {
 		{name: "a native client id (client_ids)", change: func(c map[string]any) { c["aud"] = "ios-client" }},
 		{name: "one of several audiences", change: func(c map[string]any) { c["aud"] = []string{"x", "android-client"} }},
 		{name: "another audience", change: func(c map[string]any) { c["aud"] = "someone-else" }, want: auth.CodeInvalidCredentials},
+		{name: "one of several audiences, issued to another app (azp)", change: func(c map[string]any) {
+			c["aud"], c["azp"] = []string{"someone-else", "android-client"}, "someone-else"
+		}, want: auth.CodeInvalidCredentials},
+		{name: "one of several audiences, issued to a native client (azp)", change: func(c map[string]any) {
+			c["aud"], c["azp"] = []string{"someone-else", "web-client"}, "ios-client"
+		}},
 		{name: "expired", change: func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() }, want: auth.CodeInvalidCredentials},
 		{name: "another issuer", change: func(c map[string]any) { c["iss"] = "https://accounts.google.com" }, want: auth.CodeInvalidCredentials},
 		{name: "signed by another key", key: otherKey, want: auth.CodeInvalidCredentials},

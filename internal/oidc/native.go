@@ -61,6 +61,9 @@ func (s *Service) SignInWithIdToken(ctx context.Context, providerID, idToken str
 	if !slices.ContainsFunc(t.Audience, func(aud string) bool { return slices.Contains(allowed, aud) }) {
 		return nil, errBadIDToken("the ID token was issued for another app (aud)", nil)
 	}
+	if issuedToAnotherApp(t, allowed) {
+		return nil, errBadIDToken("the ID token was issued to another app (azp)", nil)
+	}
 	switch {
 	case nonce != nil && !nonceMatches(t.Nonce, *nonce):
 		return nil, errBadIDToken("the ID token's nonce is not the one given", nil)
@@ -72,6 +75,24 @@ func (s *Service) SignInWithIdToken(ctx context.Context, providerID, idToken str
 		return nil, errBadIDToken("the ID token's claims are not usable", err)
 	}
 	return s.accounts.SignInWithIdentity(ctx, ident, description)
+}
+
+// issuedToAnotherApp reports whether a token with several audiences names
+// as its authorized party (azp) a client that is none of allowed: another
+// app's token that merely lists this one among its audiences (OpenID
+// Connect Core §3.1.3.7). A single audience decides alone: Google's Android
+// tokens name the web client as aud and the Android client as azp.
+func issuedToAnotherApp(t *gooidc.IDToken, allowed []string) bool {
+	if len(t.Audience) < 2 {
+		return false
+	}
+	var c struct {
+		AZP string `json:"azp"`
+	}
+	if t.Claims(&c) != nil {
+		return true
+	}
+	return c.AZP != "" && !slices.Contains(allowed, c.AZP)
 }
 
 // nonceMatches reports whether a token's nonce claim is nonce itself or
