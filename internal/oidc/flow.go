@@ -20,13 +20,19 @@ import (
 	"authgate/internal/redirect"
 )
 
-// CookiePrefix starts the name of every flow cookie; the rest is derived
-// from the flow's state, so flows started in several tabs each keep their
-// own cookie.
+// CookiePrefix starts the name of every flow cookie (after "__Host-" but
+// on plain-http localhost); the rest is derived from the flow's state, so
+// flows started in several tabs each keep their own cookie.
 const CookiePrefix = "authgate_flow_"
 
-// cookiePath scopes flow cookies to the /auth/ routes.
+// cookiePath scopes flow cookies to the /auth/ routes on plain-http
+// localhost; elsewhere they are __Host- cookies, which need Path=/.
 const cookiePath = "/auth/"
+
+// hostCookiePrefix makes browsers take a flow cookie only from authgate's
+// own host (Secure, Path=/, no Domain): a sibling subdomain cannot plant
+// an attacker's flow in a victim's browser (cookie tossing, login CSRF).
+const hostCookiePrefix = "__Host-"
 
 // Result is what a /start or /callback answer does: redirect the browser
 // to Location (a provider, or the app's page with ?code= or ?error=), or,
@@ -54,7 +60,8 @@ type flow struct {
 	Expires   int64  `json:"e"`
 }
 
-// CookieName is the name of the flow cookie of the flow with this state.
+// CookieName is the name of the flow cookie of the flow with this state on
+// plain-http localhost; elsewhere it is "__Host-" + CookieName.
 func CookieName(state string) string {
 	sum := sha256.Sum256([]byte("authgate flow cookie: " + state))
 	return CookiePrefix + hex.EncodeToString(sum[:10])
@@ -123,16 +130,31 @@ func (s *Service) Start(ctx context.Context, id, redirectTo, linkToken, codeChal
 	if err != nil {
 		return fail(err)
 	}
-	cookie := s.cookie(CookieName(f.State), base64URL(s.box.Seal(plain)), int(s.opts.FlowTTL.Seconds()))
+	cookie := s.cookie(s.cookieName(f.State), base64URL(s.box.Seal(plain)), int(s.opts.FlowTTL.Seconds()))
 	return Result{Location: s.oauth2Config(p, d).AuthCodeURL(f.State, opts...), Cookies: []*http.Cookie{cookie}}
 }
 
 // cookie is a flow cookie: HttpOnly, SameSite=Lax (the provider's redirect
-// back is a top-level GET, which Lax lets through), Secure but on a
-// plain-http localhost, scoped to /auth/.
+// back is a top-level GET, which Lax lets through), Secure with Path=/ (a
+// __Host- cookie) but on a plain-http localhost, where it is scoped to
+// /auth/.
 func (s *Service) cookie(name, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: name, Value: value, Path: cookiePath, MaxAge: maxAge,
+	path := "/"
+	if s.opts.InsecureCookie {
+		path = cookiePath
+	}
+	return &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge,
 		HttpOnly: true, Secure: !s.opts.InsecureCookie, SameSite: http.SameSiteLaxMode}
+}
+
+// cookieName is the name of the flow cookie of the flow with this state:
+// CookieName, as a __Host- cookie but on plain-http localhost (where a
+// cookie cannot be Secure).
+func (s *Service) cookieName(state string) string {
+	if s.opts.InsecureCookie {
+		return CookieName(state)
+	}
+	return hostCookiePrefix + CookieName(state)
 }
 
 // errFlow is the answer for a callback that belongs to no flow of this
@@ -159,7 +181,7 @@ func (s *Service) Callback(ctx context.Context, id string, query url.Values, coo
 	if state == "" {
 		return Result{Err: errFlow(errors.New("no state"))}
 	}
-	name := CookieName(state)
+	name := s.cookieName(state)
 	var raw string
 	for _, c := range cookies {
 		if c.Name == name {

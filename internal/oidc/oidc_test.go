@@ -425,3 +425,45 @@ func TestSealKeyIsRequired(t *testing.T) {
 		t.Error("a short secret was accepted")
 	}
 }
+
+// TestFlowCookieCannotBeTossedFromASiblingDomain: a page on a sibling
+// subdomain (an app's user content, a taken-over host) can set a cookie
+// for the whole parent domain. If it could set a flow cookie, it would
+// plant the attacker's own unfinished flow (cookie, state and code) in a
+// victim's browser and sign the victim into the attacker's account: the
+// login CSRF the cookie exists to stop. Outside plain-http localhost the
+// flow cookie is a __Host- cookie (Secure, Path=/, no Domain), which
+// browsers refuse to take from anyone but authgate's host; a cookie under
+// the bare name, which a sibling could set, is not the flow's.
+func TestFlowCookieCannotBeTossedFromASiblingDomain(t *testing.T) {
+	t.Parallel()
+	k := oidctest.NewKeyedProvider(t)
+	allow, _ := redirect.New(nil, appURL)
+	p := keyedProvider(k)
+	p.CallbackURL = "https://auth.example.com/auth/corp/callback"
+	accounts := &fakeAccounts{}
+	svc, err := oidc.New(oidc.Options{Providers: []config.Provider{p}, Redirects: allow, Secret: secret}, accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := svc.Start(context.Background(), "corp", "", "", "")
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c := res.Cookies[0]
+	if !strings.HasPrefix(c.Name, "__Host-") || !c.Secure || c.Path != "/" || c.Domain != "" {
+		t.Fatalf("flow cookie %+v: want a __Host- cookie (Secure, Path=/, no Domain)", c)
+	}
+	authURL, _ := url.Parse(res.Location)
+	state, nonce := authURL.Query().Get("state"), authURL.Query().Get("nonce")
+	k.NextIDToken(func(string) string { return k.Sign(t, claims(k, time.Now(), nonce), nil) })
+	tossed := &http.Cookie{Name: strings.TrimPrefix(c.Name, "__Host-"), Value: c.Value}
+	done := svc.Callback(context.Background(), "corp", url.Values{"state": {state}, "code": {"c"}}, []*http.Cookie{tossed})
+	wantErrorPage(t, done, auth.CodeBadUserInput)
+	if len(accounts.seen()) != 0 {
+		t.Fatal("a tossed cookie signed someone in")
+	}
+	if done := svc.Callback(context.Background(), "corp", url.Values{"state": {state}, "code": {"c"}}, []*http.Cookie{c}); done.Err != nil {
+		t.Fatalf("the real cookie: %v", done.Err)
+	}
+}
