@@ -18,7 +18,7 @@ type ProviderFlows interface {
 	// in (auth.SignInWithIdentity).
 	SignInWithIdToken(ctx context.Context, provider, idToken string, nonce, description *string) (*auth.AuthPayload, error)
 	// Start answers GET /auth/{id}/start.
-	Start(ctx context.Context, id, redirectTo, linkToken, codeChallenge string) oidc.Result
+	Start(ctx context.Context, id, redirectTo, linkToken, codeChallenge string, cookies ...*http.Cookie) oidc.Result
 	// Callback answers GET /auth/{id}/callback.
 	Callback(ctx context.Context, id string, query url.Values, cookies []*http.Cookie) oidc.Result
 }
@@ -31,7 +31,7 @@ func (a *api) handleProviderStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	a.writeFlow(w, r, a.cfg.Providers.Start(r.Context(), r.PathValue("id"), q.Get("redirectTo"), q.Get("link"), q.Get("codeChallenge")))
+	a.writeFlow(w, r, a.cfg.Providers.Start(r.Context(), r.PathValue("id"), q.Get("redirectTo"), q.Get("link"), q.Get("codeChallenge"), r.Cookies()...))
 }
 
 // handleProviderCallback is where the provider sends the browser back:

@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -10,6 +11,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
@@ -24,6 +27,14 @@ import (
 // on plain-http localhost); the rest is derived from the flow's state, so
 // flows started in several tabs each keep their own cookie.
 const CookiePrefix = "authgate_flow_"
+
+// MaxParallelFlows is how many flow cookies a browser keeps: /start
+// expires the oldest beyond it. Each /start sets one for the flow's
+// lifetime, and a page that keeps sending a window it opened to /start
+// would otherwise pile them up until the browser's Cookie header is more
+// than proxies take and authgate's other cookies fall out of the
+// browser's per-site limit.
+const MaxParallelFlows = 3
 
 // cookiePath scopes flow cookies to the /auth/ routes on plain-http
 // localhost; elsewhere they are __Host- cookies, which need Path=/.
@@ -76,7 +87,9 @@ func CookieName(state string) string {
 // Codes: UNKNOWN_PROVIDER and BAD_USER_INPUT (a redirectTo not allowed or a
 // malformed codeChallenge: no redirect, an error page, no cookie),
 // PROVIDER_ERROR (discovery failed), and the link token's.
-func (s *Service) Start(ctx context.Context, id, redirectTo, linkToken, codeChallenge string) Result {
+// cookies are those the browser sent: the oldest of its flow cookies are
+// expired beyond MaxParallelFlows.
+func (s *Service) Start(ctx context.Context, id, redirectTo, linkToken, codeChallenge string, cookies ...*http.Cookie) Result {
 	p, err := s.lookup(id)
 	if err != nil {
 		return Result{Err: err}
@@ -131,7 +144,43 @@ func (s *Service) Start(ctx context.Context, id, redirectTo, linkToken, codeChal
 		return fail(err)
 	}
 	cookie := s.cookie(s.cookieName(f.State), base64URL(s.box.Seal(plain)), int(s.opts.FlowTTL.Seconds()))
-	return Result{Location: s.oauth2Config(p, d).AuthCodeURL(f.State, opts...), Cookies: []*http.Cookie{cookie}}
+	return Result{Location: s.oauth2Config(p, d).AuthCodeURL(f.State, opts...), Cookies: append([]*http.Cookie{cookie}, s.staleFlowCookies(cookies)...)}
+}
+
+// staleFlowCookies returns the cookies that expire, of the flow cookies a
+// browser sent to /start, those a new flow pushes out: all but the newest
+// MaxParallelFlows-1 (by their sealed expiry), and any that does not open.
+func (s *Service) staleFlowCookies(sent []*http.Cookie) []*http.Cookie {
+	type held struct {
+		name    string
+		expires int64
+	}
+	prefix := CookiePrefix
+	if !s.opts.InsecureCookie {
+		prefix = hostCookiePrefix + CookiePrefix
+	}
+	seen := map[string]bool{}
+	var flows []held
+	var stale []*http.Cookie
+	for _, c := range sent {
+		if !strings.HasPrefix(c.Name, prefix) || seen[c.Name] {
+			continue
+		}
+		seen[c.Name] = true
+		f, err := s.openFlow(c.Value)
+		if err != nil {
+			stale = append(stale, s.cookie(c.Name, "", -1))
+			continue
+		}
+		flows = append(flows, held{c.Name, f.Expires})
+	}
+	slices.SortStableFunc(flows, func(a, b held) int { return cmp.Compare(b.expires, a.expires) })
+	for i, f := range flows {
+		if i >= MaxParallelFlows-1 {
+			stale = append(stale, s.cookie(f.name, "", -1))
+		}
+	}
+	return stale
 }
 
 // cookie is a flow cookie: HttpOnly, SameSite=Lax (the provider's redirect

@@ -467,3 +467,48 @@ func TestFlowCookieCannotBeTossedFromASiblingDomain(t *testing.T) {
 		t.Fatalf("the real cookie: %v", done.Err)
 	}
 }
+
+// TestABrowserSentToStartAgainAndAgainHoldsFewFlowCookies: each /start
+// sets a flow cookie for ten minutes. A page that keeps navigating a
+// window it opened to /start would pile them up until the browser's Cookie
+// header is more than proxies take (every request to authgate refused) and
+// authgate's other cookies fall out of the browser's per-site limit. /start
+// expires all but the newest few of the flow cookies the browser sends;
+// the newest flows still finish.
+func TestABrowserSentToStartAgainAndAgainHoldsFewFlowCookies(t *testing.T) {
+	t.Parallel()
+	k := oidctest.NewKeyedProvider(t)
+	h := newHarness(t, keyedProvider(k))
+	jar := map[string]*http.Cookie{}
+	send := func() []*http.Cookie {
+		var out []*http.Cookie
+		for _, c := range jar {
+			out = append(out, &http.Cookie{Name: c.Name, Value: c.Value})
+		}
+		return out
+	}
+	var last oidc.Result
+	for range 40 {
+		h.clock.Advance(time.Second)
+		last = h.svc.Start(context.Background(), "corp", appURL, "", "", send()...)
+		if last.Err != nil {
+			t.Fatal(last.Err)
+		}
+		for _, c := range last.Cookies {
+			if c.MaxAge < 0 {
+				delete(jar, c.Name)
+			} else {
+				jar[c.Name] = c
+			}
+		}
+	}
+	if len(jar) > oidc.MaxParallelFlows {
+		t.Fatalf("after 40 starts the browser holds %d flow cookies, want at most %d", len(jar), oidc.MaxParallelFlows)
+	}
+	authURL, _ := url.Parse(last.Location)
+	nonce := authURL.Query().Get("nonce")
+	k.NextIDToken(func(string) string { return k.Sign(t, claims(k, h.clock.Now(), nonce), nil) })
+	if done := h.svc.Callback(context.Background(), "corp", url.Values{"state": {authURL.Query().Get("state")}, "code": {"c"}}, send()); done.Err != nil {
+		t.Fatalf("the newest flow: %v", done.Err)
+	}
+}
