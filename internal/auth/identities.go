@@ -2,6 +2,9 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -160,6 +163,30 @@ type authCodeData struct {
 // identityLinkData is an identity link's payload: the provider it was made for.
 type identityLinkData struct {
 	Provider string `json:"provider"`
+	// Network is a hash of the network (IPv4 /24, IPv6 /64) that asked for
+	// the link: only a browser there may follow it. Without it, anyone could
+	// ask for a link to their own account and have a victim's browser open
+	// it; a victim signed in at the provider comes straight back, and the
+	// victim's identity would be linked to the attacker's account.
+	Network string `json:"network"`
+}
+
+// linkNetwork is identityLinkData.Network for the client of ctx: a hash, so
+// the token's row holds no address.
+func linkNetwork(ctx context.Context) string {
+	sum := sha256.Sum256([]byte("authgate identity link network v1\x00" + networkOf(ClientFrom(ctx).IP)))
+	return hex.EncodeToString(sum[:16])
+}
+
+// check refuses a link followed from another network than the one that
+// asked for it, or made for another provider (provider "" checks only the
+// network). Errors: INVALID_AUTH_CODE.
+func (d identityLinkData) check(ctx context.Context, provider string) error {
+	if d.Provider == "" || (provider != "" && d.Provider != provider) ||
+		subtle.ConstantTimeCompare([]byte(d.Network), []byte(linkNetwork(ctx))) != 1 {
+		return ErrInvalidAuthCode
+	}
+	return nil
 }
 
 // providerSignIn is what a provider sign-in proved.
@@ -280,7 +307,7 @@ func (s *Service) IssueAuthCode(ctx context.Context, id ExternalIdentity, linkTo
 			return "", err
 		}
 		var data identityLinkData
-		if json.Unmarshal(t.Data, &data) != nil || data.Provider != id.Provider || t.UserID == "" {
+		if json.Unmarshal(t.Data, &data) != nil || data.check(ctx, id.Provider) != nil || t.UserID == "" {
 			return "", ErrInvalidAuthCode
 		}
 		if err := s.linkIdentity(ctx, t.UserID, id, t.CreatedAt); err != nil {
@@ -339,14 +366,15 @@ func (s *Service) linkIdentity(ctx context.Context, userID string, id ExternalId
 }
 
 // CheckIdentityLink: validates (does not consume) a link token at /auth/{id}/start; returns the provider it was made for.
-// Errors: INVALID_AUTH_CODE (unknown, used, expired), UNAVAILABLE.
+// Errors: INVALID_AUTH_CODE (unknown, used, expired, or opened from another
+// network than the one startIdentityLink was called from), UNAVAILABLE.
 func (s *Service) CheckIdentityLink(ctx context.Context, linkToken string) (provider string, err error) {
 	t, err := s.PeekOneTimeToken(ctx, onetime.IdentityLink, linkToken)
 	if err != nil {
 		return "", err
 	}
 	var data identityLinkData
-	if json.Unmarshal(t.Data, &data) != nil || data.Provider == "" {
+	if json.Unmarshal(t.Data, &data) != nil || data.check(ctx, "") != nil {
 		return "", ErrInvalidAuthCode
 	}
 	return data.Provider, nil
@@ -412,7 +440,7 @@ func (s *Service) StartIdentityLink(ctx context.Context, userID, provider, redir
 	if err != nil {
 		return "", err
 	}
-	data, err := json.Marshal(identityLinkData{Provider: provider})
+	data, err := json.Marshal(identityLinkData{Provider: provider, Network: linkNetwork(ctx)})
 	if err != nil {
 		return "", err
 	}

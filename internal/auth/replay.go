@@ -26,20 +26,27 @@ const (
 // agent and its address prefix (IPv4 /24, IPv6 /64), so that the session
 // row holds neither. A missing or unparseable address counts as itself.
 func ReplayClient(c Client) []byte {
-	prefix := c.IP
-	if a, err := netip.ParseAddr(c.IP); err == nil {
-		a = a.Unmap()
-		bits := replayPrefixIPv6
-		if a.Is4() {
-			bits = replayPrefixIPv4
-		}
-		p, _ := a.WithZone("").Prefix(bits)
-		prefix = p.String()
-	}
 	h := sha256.New()
 	h.Write([]byte("authgate replay client v1\x00"))
-	h.Write([]byte(prefix))
+	h.Write([]byte(networkOf(c.IP)))
 	h.Write([]byte{0})
 	h.Write([]byte(c.UserAgent))
 	return h.Sum(nil)[:16]
+}
+
+// networkOf is ip's network for the rules that tell one client from another
+// by where it is: its IPv4 /24 or IPv6 /64. A missing or unparseable address
+// counts as itself.
+func networkOf(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	bits := replayPrefixIPv6
+	if a.Is4() {
+		bits = replayPrefixIPv4
+	}
+	p, _ := a.WithZone("").Prefix(bits)
+	return p.String()
 }

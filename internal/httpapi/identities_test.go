@@ -58,7 +58,10 @@ func newIdentityServer(t *testing.T, cfg httpapi.Config, withStub bool) *server 
 // for the identity (internal/oidc calls IssueAuthCode the same way).
 func callbackCode(t *testing.T, s *server, id auth.ExternalIdentity, link string) string {
 	t.Helper()
-	code, err := s.env.Service.IssueAuthCode(context.Background(), id, link, "")
+	// The callback comes from the test's browser, where startIdentityLink
+	// was called from: a link only works from that network.
+	browser := auth.WithClient(context.Background(), auth.Client{IP: "127.0.0.1"})
+	code, err := s.env.Service.IssueAuthCode(browser, id, link, "")
 	if err != nil {
 		t.Fatal(err)
 	}
