@@ -315,19 +315,8 @@ func (s *Service) IssueAuthCode(ctx context.Context, id ExternalIdentity, linkTo
 		}
 		userID = t.UserID
 	}
-	u, err := s.store.UserByID(ctx, userID)
-	if CodeOf(err) == CodeNotFound {
-		return "", ErrInvalidCredentials
-	}
-	if err != nil {
+	if _, err := s.signInUser(ctx, userID, providerSignIn(id.Provider)); err != nil {
 		return "", err
-	}
-	if u.Disabled || banned(u.User, s.clock.Now()) {
-		e := auditEvent(ctx, s.clock.Now(), EventLoginFailed, u.ID, "", signInDetail(providerSignIn(id.Provider), map[string]any{"reason": "user disabled or banned"}))
-		if err := s.store.RecordAudit(ctx, e); err != nil {
-			return "", err
-		}
-		return "", ErrUserDisabled
 	}
 	data, err := json.Marshal(authCodeData{Provider: id.Provider, Challenge: codeChallenge})
 	if err != nil {

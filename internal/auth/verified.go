@@ -23,19 +23,9 @@ func (s *Service) signInVerified(ctx context.Context, userID string, v VerifiedS
 	if err := checkDescription(description); err != nil {
 		return nil, err
 	}
-	u, err := s.store.UserByID(ctx, userID)
-	if CodeOf(err) == CodeNotFound {
-		return nil, ErrInvalidCredentials
-	}
+	u, err := s.signInUser(ctx, userID, v)
 	if err != nil {
 		return nil, err
-	}
-	if u.Disabled || banned(u.User, s.clock.Now()) {
-		e := auditEvent(ctx, s.clock.Now(), EventLoginFailed, u.ID, "", signInDetail(v, map[string]any{"reason": "user disabled or banned"}))
-		if err := s.store.RecordAudit(ctx, e); err != nil {
-			return nil, err
-		}
-		return nil, ErrUserDisabled
 	}
 	if !v.ProvenAt.IsZero() && u.ValidAfter != nil && u.ValidAfter.After(v.ProvenAt) {
 		return nil, ErrInvalidCredentials // cut off since the proof (every session then ended)
@@ -48,6 +38,28 @@ func (s *Service) signInVerified(ctx context.Context, userID string, v VerifiedS
 		u.EmailVerified = true // the statement that opens the session marks it
 	}
 	return s.openSession(ctx, u, v, description)
+}
+
+// signInUser reads the user of a verified sign-in and refuses one
+// that may not sign in: gone (INVALID_CREDENTIALS), or disabled or banned
+// (USER_DISABLED, audited as a failed login with v's method, AMR and
+// provider). Also UNAVAILABLE.
+func (s *Service) signInUser(ctx context.Context, userID string, v VerifiedSignIn) (UserRecord, error) {
+	u, err := s.store.UserByID(ctx, userID)
+	if CodeOf(err) == CodeNotFound {
+		return UserRecord{}, ErrInvalidCredentials
+	}
+	if err != nil {
+		return UserRecord{}, err
+	}
+	if u.Disabled || banned(u.User, s.clock.Now()) {
+		e := auditEvent(ctx, s.clock.Now(), EventLoginFailed, u.ID, "", signInDetail(v, map[string]any{"reason": "user disabled or banned"}))
+		if err := s.store.RecordAudit(ctx, e); err != nil {
+			return UserRecord{}, err
+		}
+		return UserRecord{}, ErrUserDisabled
+	}
+	return u, nil
 }
 
 // AuditDetail is what the sign-in adds to its login's audit row: its
