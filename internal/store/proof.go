@@ -98,8 +98,9 @@ func (s *Store) ProveEmail(ctx context.Context, userID, email string, now time.T
 	var p auth.AddressProof
 	err := s.withTx(ctx, func(tx *sqlx.Tx) error {
 		p = auth.AddressProof{UserID: userID}
-		var current string
-		if err := tx.QueryRowxContext(ctx, lockUserEmail, userID).Scan(&current); err != nil {
+		// proveAddress checks the address itself: only the lock is needed.
+		var one int
+		if err := tx.QueryRowxContext(ctx, lockUser, userID).Scan(&one); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil
 			}
