@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"net/url"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -673,35 +672,15 @@ func TestTwoRacingUnlinksLeaveOneWayIn(t *testing.T) {
 	if _, err := env.Service.IssueAuthCode(bg, auth.ExternalIdentity{Provider: "corp", Subject: "c-1"}, linkToken(t, startLink(t, env, p, "corp")), ""); err != nil {
 		t.Fatal(err)
 	}
-	end := heldRow(t, env, `SELECT 1 FROM auth.users WHERE id = $1 FOR UPDATE`, p.User.ID)
-	errs := make(chan error, 2)
-	var wg sync.WaitGroup
-	for _, provider := range []string{"google", "corp"} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	unlink := func(provider string) func() error {
+		return func() error {
 			_, err := env.Service.UnlinkIdentity(bg, p.User.ID, provider)
-			errs <- err
-		}()
-	}
-	waitForLockWaiters(t, env, 2, "the racing statements")
-	end(true)
-	wg.Wait()
-	close(errs)
-	var won, refused int
-	for err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case auth.CodeOf(err) == auth.CodeBadUserInput:
-			refused++
-		default:
-			t.Fatal(err)
+			return err
 		}
 	}
-	ids, _ := env.Service.Identities(bg, p.User.ID)
-	if won != 1 || refused != 1 || len(ids) != 1 {
-		t.Fatalf("won %d, refused %d, identities %+v", won, refused, ids)
+	raceRemovals(t, env, p.User.ID, unlink("google"), unlink("corp"))
+	if ids, _ := env.Service.Identities(bg, p.User.ID); len(ids) != 1 {
+		t.Fatalf("identities %+v, want 1", ids)
 	}
 }
 

@@ -87,37 +87,6 @@ func TestRemovePasskeyNeverRemovesTheLastWayToSignIn(t *testing.T) {
 // Both wait for the test's lock on the user's row, then run one after the
 // other, and the second finds the first's removal and refuses.
 func TestTwoRacingRemovalsLeaveOneWayIn(t *testing.T) {
-	race := func(t *testing.T, env *authtest.Env, userID string, removals ...func() error) {
-		t.Helper()
-		end := heldRow(t, env, `SELECT 1 FROM auth.users WHERE id = $1 FOR UPDATE`, userID)
-		errs := make(chan error, len(removals))
-		var wg sync.WaitGroup
-		for _, remove := range removals {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs <- remove()
-			}()
-		}
-		waitForLockWaiters(t, env, len(removals), "the racing removals")
-		end(true)
-		wg.Wait()
-		close(errs)
-		var won, refused int
-		for err := range errs {
-			switch {
-			case err == nil:
-				won++
-			case auth.CodeOf(err) == auth.CodeBadUserInput:
-				refused++
-			default:
-				t.Fatal(err)
-			}
-		}
-		if won != 1 || refused != 1 {
-			t.Fatalf("won %d, refused %d", won, refused)
-		}
-	}
 	t.Run("two passkeys", func(t *testing.T) {
 		env := providerEnv(t)
 		strong, _ := passkeyOnlyUser(t, env)
@@ -126,7 +95,7 @@ func TestTwoRacingRemovalsLeaveOneWayIn(t *testing.T) {
 		remove := func(id string) func() error {
 			return func() error { _, err := env.Service.RemovePasskey(authtest.As(strong), id); return err }
 		}
-		race(t, env, strong.User.ID, remove(ids[0]), remove(ids[1]))
+		raceRemovals(t, env, strong.User.ID, remove(ids[0]), remove(ids[1]))
 		if left := passkeyIDs(t, env, strong.User.ID); len(left) != 1 {
 			t.Fatalf("passkeys left %v", left)
 		}
@@ -143,7 +112,7 @@ func TestTwoRacingRemovalsLeaveOneWayIn(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := passkeyIDs(t, env, p.User.ID)[0]
-		race(t, env, p.User.ID,
+		raceRemovals(t, env, p.User.ID,
 			func() error { _, err := env.Service.RemovePasskey(authtest.As(strong), id); return err },
 			func() error { _, err := env.Service.UnlinkIdentity(bg, p.User.ID, "google"); return err })
 		ids, _ := env.Service.Identities(bg, p.User.ID)
@@ -151,4 +120,39 @@ func TestTwoRacingRemovalsLeaveOneWayIn(t *testing.T) {
 			t.Fatalf("%d ways in left, want 1", n)
 		}
 	})
+}
+
+// raceRemovals runs removals of userID's ways in at once: all wait for the
+// test's lock on the user's row, then run one after the other. Exactly one
+// of two must win and the other be refused (BAD_USER_INPUT: the last way in).
+func raceRemovals(t *testing.T, env *authtest.Env, userID string, removals ...func() error) {
+	t.Helper()
+	end := heldRow(t, env, `SELECT 1 FROM auth.users WHERE id = $1 FOR UPDATE`, userID)
+	errs := make(chan error, len(removals))
+	var wg sync.WaitGroup
+	for _, remove := range removals {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- remove()
+		}()
+	}
+	waitForLockWaiters(t, env, len(removals), "the racing removals")
+	end(true)
+	wg.Wait()
+	close(errs)
+	var won, refused int
+	for err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case auth.CodeOf(err) == auth.CodeBadUserInput:
+			refused++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if won != 1 || refused != 1 {
+		t.Fatalf("won %d, refused %d", won, refused)
+	}
 }
