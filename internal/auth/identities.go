@@ -397,14 +397,13 @@ func (s *Service) ExchangeAuthCode(ctx context.Context, code string, codeVerifie
 	if json.Unmarshal(t.Data, &data) != nil || t.UserID == "" {
 		return nil, ErrInvalidAuthCode
 	}
+	v := providerSignIn(data.Provider)
 	if err := checkCodeVerifier(data.Challenge, codeVerifier); err != nil {
-		e := auditEvent(ctx, s.clock.Now(), EventLoginFailed, t.UserID, "", signInDetail(providerSignIn(data.Provider), map[string]any{"reason": "code verifier refused"}))
-		if aerr := s.store.RecordAudit(ctx, e); aerr != nil {
+		if aerr := s.signInRefused(ctx, t.UserID, v, "code verifier refused"); aerr != nil {
 			return nil, aerr
 		}
 		return nil, err
 	}
-	v := providerSignIn(data.Provider)
 	v.ProvenAt = t.CreatedAt // a cut-off since (the proof of the address, a revocation) kills the code
 	return s.signInVerified(ctx, t.UserID, v, description)
 }

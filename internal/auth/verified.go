@@ -53,13 +53,18 @@ func (s *Service) signInUser(ctx context.Context, userID string, v VerifiedSignI
 		return UserRecord{}, err
 	}
 	if u.Disabled || banned(u.User, s.clock.Now()) {
-		e := auditEvent(ctx, s.clock.Now(), EventLoginFailed, u.ID, "", signInDetail(v, map[string]any{"reason": "user disabled or banned"}))
-		if err := s.store.RecordAudit(ctx, e); err != nil {
+		if err := s.signInRefused(ctx, u.ID, v, "user disabled or banned"); err != nil {
 			return UserRecord{}, err
 		}
 		return UserRecord{}, ErrUserDisabled
 	}
 	return u, nil
+}
+
+// signInRefused records a verified sign-in of userID refused for reason
+// (login_failed, with v's method, AMR and provider). Errors: UNAVAILABLE.
+func (s *Service) signInRefused(ctx context.Context, userID string, v VerifiedSignIn, reason string) error {
+	return s.store.RecordAudit(ctx, auditEvent(ctx, s.clock.Now(), EventLoginFailed, userID, "", signInDetail(v, map[string]any{"reason": reason})))
 }
 
 // AuditDetail is what the sign-in adds to its login's audit row: its
