@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"testing"
 
@@ -14,13 +15,8 @@ import (
 // account has (or that several share), or that the normal form refuses,
 // stays as it is and is reported in the audit trail.
 func TestMigrationNormalisesStoredEmailsWithoutMergingAccounts(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	db := superuser(t, url)
-	mustExec(t, db, `DROP SCHEMA auth CASCADE`)
 	ctx := context.Background()
-	if _, err := store.MigrateTo(ctx, db, 6); err != nil {
-		t.Fatal(err)
-	}
+	db := databaseAtMigration(t, 6)
 	stored := map[string]string{ // name → address as an older version stored it
 		"nfd":            "jo\u0308rg@example.com",
 		"unicode domain": "ann@b\u00fccher.example",
@@ -100,4 +96,16 @@ func TestMigrationNormalisesStoredEmailsWithoutMergingAccounts(t *testing.T) {
 			t.Errorf("%s: reported %q, want %q", name, events[name], e)
 		}
 	}
+}
+
+// databaseAtMigration is a fresh database (superuser) whose auth schema is
+// migrated up to version only, for a test of the migrations after it.
+func databaseAtMigration(t *testing.T, version int64) *sql.DB {
+	t.Helper()
+	db := superuser(t, pgtest.NewDatabase(t))
+	mustExec(t, db, `DROP SCHEMA auth CASCADE`)
+	if _, err := store.MigrateTo(context.Background(), db, version); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"authgate/internal/pgtest"
 	"authgate/internal/store"
 )
 
@@ -15,13 +14,8 @@ import (
 // every other one counts as unverified (on an unverified account it cannot
 // be told from an attacker's, and the account's first proof removes it).
 func TestMigrationBackfillsWhetherAnIdentityProvedItsAddress(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	db := superuser(t, url)
-	mustExec(t, db, `DROP SCHEMA auth CASCADE`)
 	ctx := context.Background()
-	if _, err := store.MigrateTo(ctx, db, 17); err != nil {
-		t.Fatal(err)
-	}
+	db := databaseAtMigration(t, 17)
 	user := func(email, verifiedAt string) string {
 		var id string
 		if err := db.QueryRow(`INSERT INTO auth.users (email, password_hash, default_role, allowed_roles, created_at, updated_at, email_verified_at)
