@@ -299,9 +299,11 @@ func (s *Service) IssueAuthCode(ctx context.Context, id ExternalIdentity, linkTo
 			return "", err
 		}
 	} else {
-		if _, err := s.checkIdentity(id); err != nil {
+		email, err := s.checkIdentity(id)
+		if err != nil {
 			return "", err
 		}
+		id.Email = email
 		t, err := s.ConsumeOneTimeToken(ctx, onetime.IdentityLink, linkToken)
 		if err != nil {
 			return "", err
@@ -329,13 +331,12 @@ func (s *Service) IssueAuthCode(ctx context.Context, id ExternalIdentity, linkTo
 	return issued.Token, nil
 }
 
-// linkIdentity links id to userID, for a link asked for at askedAt.
+// linkIdentity links id (its Email normalised by checkIdentity) to userID,
+// for a link asked for at askedAt.
 // Errors: ACCOUNT_EXISTS (another user has it), BAD_USER_INPUT (the user
 // has another of its provider), INVALID_AUTH_CODE (the user is gone, or
 // was cut off since the link was asked for), UNAVAILABLE.
 func (s *Service) linkIdentity(ctx context.Context, userID string, id ExternalIdentity, askedAt time.Time) error {
-	email, _ := NormalizeEmail(id.Email)
-	id.Email = email
 	outcome, err := s.store.LinkIdentity(ctx, userID, id, askedAt,
 		auditEvent(ctx, s.clock.Now(), EventIdentityLinked, userID, "", map[string]any{"provider": id.Provider, "by": "user"}))
 	if err != nil {
