@@ -6,7 +6,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  AuthgateError,
   base64urlToBuffer,
   bufferToBase64url,
   createClient,
@@ -14,7 +13,7 @@ import {
   requestOptionsFromJSON,
 } from '../dist/index.js';
 import { Authenticator } from './authenticator.mjs';
-import { startServer } from './harness.mjs';
+import { refused, startServer } from './harness.mjs';
 
 let server;
 let origin;
@@ -29,13 +28,6 @@ after(async () => {
 });
 
 const password = 'correct horse battery';
-const refused = (p) => p.then(
-  () => assert.fail('resolved, want a rejection'),
-  (e) => {
-    assert.ok(e instanceof AuthgateError, `an AuthgateError, got ${e}`);
-    return e;
-  },
-);
 const authLevel = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url'))['https://hasura.io/jwt/claims']['x-hasura-auth-level'];
 
 function withCredentials(container) {

@@ -8,8 +8,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createClient, AuthgateError, codeChallengeS256, createCodeVerifier, parseProviderRedirect, providerSignInUrl } from '../dist/index.js';
-import { Browser, freePort, startServer, startTestOP } from './harness.mjs';
+import { createClient, codeChallengeS256, createCodeVerifier, parseProviderRedirect, providerSignInUrl } from '../dist/index.js';
+import { Browser, freePort, refused, startServer, startTestOP } from './harness.mjs';
 
 // S256 by node's crypto, to check the client's (Web Crypto) against.
 const s256 = (v) => createHash('sha256').update(v).digest('base64url');
@@ -33,13 +33,6 @@ function recordingFetch() {
   return { sent, fetch: f };
 }
 
-const refused = (p) => p.then(
-  () => assert.fail('resolved, want a rejection'),
-  (e) => {
-    assert.ok(e instanceof AuthgateError, `an AuthgateError, got ${e}`);
-    return e;
-  },
-);
 
 describe('URL helpers', () => {
   test('providerSignInUrl: /auth/{provider}/start with redirectTo encoded; a trailing slash or path prefix of authOrigin kept right', () => {
