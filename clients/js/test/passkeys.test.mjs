@@ -81,8 +81,13 @@ test('registerPasskey, then signInWithPasskey: a level-2 session; the same asser
   const options = await client.beginPasskeySignIn();
   assert.equal(options.allowCredentials, undefined);
   const credential = await navigator.credentials.get({ publicKey: options });
-  await client.finishPasskeySignIn({ credential });
+  const stepped = await client.finishPasskeySignIn({ credential });
+  const sessionsBefore = (await client.sessions()).map((s) => s.id).sort();
   assert.equal((await refused(client.finishPasskeySignIn({ credential }))).code, 'INVALID_PASSKEY');
+  // The replay opened no session and left the client's alone.
+  assert.deepEqual((await client.sessions()).map((s) => s.id).sort(), sessionsBefore);
+  assert.equal((await client.getSession()).accessToken, stepped.accessToken);
+  assert.deepEqual(events, ['SIGNED_IN', 'SIGNED_IN']);
 
   assert.equal(await client.removePasskey({ id: pk.id }), true);
   assert.deepEqual((await client.me()).passkeys, []);
