@@ -255,6 +255,9 @@ func TestCallbackAttacks(t *testing.T) {
 		// The other flow's sealed value under this flow's cookie name.
 		swapped := &http.Cookie{Name: cookie.Name, Value: other.Value}
 		wantErrorPage(t, h.svc.Callback(ctx, "corp", query, []*http.Cookie{swapped}), auth.CodeBadUserInput)
+		if len(h.accounts.seen()) != 0 {
+			t.Error("another flow's cookie reached the accounts side")
+		}
 	})
 	t.Run("tampered cookie", func(t *testing.T) {
 		h := newHarness(t, corp(op.Issuer))
@@ -262,6 +265,9 @@ func TestCallbackAttacks(t *testing.T) {
 		b := []byte(cookie.Value)
 		b[len(b)/2] ^= 1
 		wantErrorPage(t, h.svc.Callback(ctx, "corp", query, []*http.Cookie{{Name: cookie.Name, Value: string(b)}}), auth.CodeBadUserInput)
+		if len(h.accounts.seen()) != 0 {
+			t.Error("a tampered cookie reached the accounts side")
+		}
 	})
 	t.Run("cookie for another provider's callback", func(t *testing.T) {
 		second := corp(op.Issuer)
@@ -269,6 +275,9 @@ func TestCallbackAttacks(t *testing.T) {
 		h := newHarness(t, corp(op.Issuer), second)
 		query, cookie, _ := h.loginAtOP(t, "alice")
 		wantErrorPage(t, h.svc.Callback(ctx, "corp2", query, []*http.Cookie{cookie}), auth.CodeBadUserInput)
+		if len(h.accounts.seen()) != 0 {
+			t.Error("a cookie of another provider's flow reached the accounts side")
+		}
 	})
 	t.Run("expired flow cookie", func(t *testing.T) {
 		h := newHarness(t, corp(op.Issuer))
@@ -312,7 +321,10 @@ func TestCallbackAttacks(t *testing.T) {
 		res := h.start(t, "corp", appURL)
 		state, _ := url.Parse(res.Location)
 		query := url.Values{"state": {state.Query().Get("state")}, "error": {"access_denied"}}
-		wantErrorRedirect(t, h.svc.Callback(ctx, "corp", query, res.Cookies), oidc.CodeProviderError)
+		wantErrorRedirect(t, h.svc.Callback(ctx, "corp", query, res.Cookies), oidc.CodeProviderError, "access_denied")
+		if len(h.accounts.seen()) != 0 {
+			t.Error("a refused sign-in reached the accounts side")
+		}
 	})
 	t.Run("unknown provider", func(t *testing.T) {
 		h := newHarness(t, corp(op.Issuer))
