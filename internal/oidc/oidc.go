@@ -88,7 +88,6 @@ type Service struct {
 	accounts  Accounts
 	box       *sealbox.Box
 	providers map[string]*provider
-	order     []string
 }
 
 // provider is one configured provider and, for OpenID ones, its discovery
@@ -129,13 +128,9 @@ func New(opts Options, accounts Accounts) (*Service, error) {
 	s := &Service{opts: opts, accounts: accounts, box: box, providers: map[string]*provider{}}
 	for _, p := range opts.Providers {
 		s.providers[p.ID] = &provider{cfg: p, keys: newKeyFetches(opts.HTTPClient)}
-		s.order = append(s.order, p.ID)
 	}
 	return s, nil
 }
-
-// IDs returns the configured provider ids, in configuration order.
-func (s *Service) IDs() []string { return append([]string(nil), s.order...) }
 
 // errUnknownProvider is the answer for a provider id not configured.
 func errUnknownProvider() *auth.Error {
