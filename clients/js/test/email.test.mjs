@@ -4,8 +4,8 @@
 // person would from their inbox.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient, AuthgateError } from '../dist/index.js';
-import { mail, startServer, tokenOf } from './harness.mjs';
+import { createClient } from '../dist/index.js';
+import { mail, refused, startServer, tokenOf } from './harness.mjs';
 
 const app = 'http://localhost:3000/auth';
 let server;
@@ -27,13 +27,6 @@ after(async () => {
 let n = 0;
 const email = () => `mail-${process.pid}-${++n}@example.com`;
 const password = 'correct horse battery';
-const refused = (p) => p.then(
-  () => assert.fail('resolved, want a rejection'),
-  (e) => {
-    assert.ok(e instanceof AuthgateError, `an AuthgateError, got ${e}`);
-    return e;
-  },
-);
 
 test('sendVerificationEmail mails a link; verifyEmail verifies the address once', async () => {
   const address = email();
