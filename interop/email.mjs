@@ -11,8 +11,7 @@
 // request, or a wrong answer. Keeps a screenshot of the page it checked.
 //
 // usage: node email.mjs AUTHGATE_URL APP_PORT SCREENSHOT_PATH
-import http from 'node:http';
-import { chromium } from 'playwright-core';
+import { serveApp, watchedTab } from './app.mjs';
 
 const [base, appPort, screenshot] = process.argv.slice(2);
 const app = `http://127.0.0.1:${appPort}`;
@@ -54,16 +53,7 @@ async function gql(query, variables) {
   return r.json();
 }
 
-const server = http.createServer((req, res) => {
-  if (req.url.startsWith('/reset')) {
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-    res.end(page);
-  } else {
-    res.writeHead(404);
-    res.end();
-  }
-});
-await new Promise((resolve) => server.listen(Number(appPort), '127.0.0.1', resolve));
+const server = await serveApp(appPort, (url) => url.startsWith('/reset'), page);
 
 const problems = [];
 let browser;
@@ -84,20 +74,8 @@ try {
   }
   if (!link.startsWith(app + '/reset?')) throw new Error(`no reset link to ${app}/reset in /dev/mail (got ${JSON.stringify(link)})`);
 
-  browser = await chromium.launch({
-    executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
-  const tab = await browser.newPage();
-  tab.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-  });
-  tab.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  tab.on('request', (r) => {
-    const url = r.url();
-    if (!url.startsWith(base + '/') && !url.startsWith(app + '/') && !url.startsWith('data:')) problems.push(`request to another origin: ${url}`);
-  });
-  tab.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
+  let tab;
+  ({ browser, tab } = await watchedTab(executablePath, [base, app], problems));
 
   // Opening the link (twice, as a scanner then the person would) spends nothing.
   await tab.goto(link, { waitUntil: 'networkidle', timeout: 30000 });

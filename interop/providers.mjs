@@ -12,8 +12,7 @@
 // checked.
 //
 // usage: node providers.mjs AUTHGATE_URL PROVIDER_URL APP_PORT SCREENSHOT_PATH
-import http from 'node:http';
-import { chromium } from 'playwright-core';
+import { serveApp, watchedTab } from './app.mjs';
 
 const [base, provider, appPort, screenshot] = process.argv.slice(2);
 const app = `http://127.0.0.1:${appPort}`;
@@ -49,34 +48,13 @@ if (q.get('code')) (async () => {
 </script>
 </body></html>`;
 
-const server = http.createServer((req, res) => {
-  if (req.url === '/' || req.url.startsWith('/signed-in')) {
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-    res.end(page);
-  } else {
-    res.writeHead(404);
-    res.end();
-  }
-});
-await new Promise((resolve) => server.listen(Number(appPort), '127.0.0.1', resolve));
+const server = await serveApp(appPort, (url) => url === '/' || url.startsWith('/signed-in'), page);
 
 const problems = [];
 let browser;
 try {
-  browser = await chromium.launch({
-    executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
-  const tab = await browser.newPage();
-  tab.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-  });
-  tab.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  tab.on('request', (r) => {
-    const url = r.url();
-    if (![base, app, provider].some((o) => url.startsWith(o + '/')) && !url.startsWith('data:')) problems.push(`request to another origin: ${url}`);
-  });
-  tab.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
+  let tab;
+  ({ browser, tab } = await watchedTab(executablePath, [base, app, provider], problems));
 
   await tab.goto(app + '/', { waitUntil: 'networkidle', timeout: 30000 });
   await tab.locator('#signin').click();

@@ -13,27 +13,34 @@ import (
 )
 
 // mailRequests are the four mutations that send mail on a caller's word,
-// each a func of the client context; changeEmail is the caller's own.
-func mailRequests(t *testing.T, env *authtest.Env, p *auth.AuthPayload) map[string]func(context.Context, int) error {
+// each a func of the client context and the address it names; changeEmail
+// is the caller's own.
+func mailRequests(t *testing.T, env *authtest.Env, p *auth.AuthPayload) map[string]func(context.Context, string) error {
 	t.Helper()
-	caller := principal(t, env, p)
+	caller, err := auth.PrincipalFrom(authtest.As(p))
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc := env.Service
-	plain := func(f func(context.Context, auth.EmailRequest) (bool, error)) func(context.Context, int) error {
-		return func(ctx context.Context, i int) error {
-			_, err := f(ctx, auth.EmailRequest{Email: fmt.Sprintf("someone%d@example.com", i)})
+	plain := func(f func(context.Context, auth.EmailRequest) (bool, error)) func(context.Context, string) error {
+		return func(ctx context.Context, email string) error {
+			_, err := f(ctx, auth.EmailRequest{Email: email})
 			return err
 		}
 	}
-	return map[string]func(context.Context, int) error{
+	return map[string]func(context.Context, string) error{
 		"sendVerificationEmail": plain(svc.SendVerificationEmail),
 		"requestPasswordReset":  plain(svc.RequestPasswordReset),
 		"requestEmailSignIn":    plain(svc.RequestEmailSignIn),
-		"changeEmail": func(ctx context.Context, i int) error {
-			_, err := svc.ChangeEmail(auth.WithPrincipal(ctx, caller), auth.EmailChangeRequest{NewEmail: fmt.Sprintf("moved%d@example.com", i)})
+		"changeEmail": func(ctx context.Context, email string) error {
+			_, err := svc.ChangeEmail(auth.WithPrincipal(ctx, caller), auth.EmailChangeRequest{NewEmail: email})
 			return err
 		},
 	}
 }
+
+// nth is the i-th distinct address of a test's requests.
+func nth(i int) string { return fmt.Sprintf("someone%d@example.com", i) }
 
 // AUTHGATE_EMAIL_IP_LIMIT: every mutation that mails counts against the
 // client address's hour, changeEmail included; a refused one answers
@@ -47,18 +54,18 @@ func TestMailRequestsAreThrottledPerClientAddress(t *testing.T) {
 	requests := mailRequests(t, env, p)
 	ctx := from("198.51.100.7")
 
-	for name := range requests {
-		if _, err := env.Service.RequestPasswordReset(ctx, auth.EmailRequest{Email: "not an address"}); auth.CodeOf(err) != auth.CodeBadUserInput {
-			t.Fatalf("bad input before %s: %v", name, err)
+	for name, request := range requests {
+		if err := request(ctx, "not an address"); auth.CodeOf(err) != auth.CodeBadUserInput {
+			t.Fatalf("%s of bad input: %v", name, err)
 		}
 	}
-	if _, err := env.Service.ChangeEmail(auth.WithPrincipal(ctx, principal(t, env, p)), auth.EmailChangeRequest{NewEmail: "OWNER@example.com"}); auth.CodeOf(err) != auth.CodeBadUserInput {
+	if err := requests["changeEmail"](ctx, "OWNER@example.com"); auth.CodeOf(err) != auth.CodeBadUserInput {
 		t.Fatalf("changeEmail to the own address: %v", err)
 	}
 	i := 0
 	for name, request := range requests {
 		i++
-		if err := request(ctx, i); err != nil {
+		if err := request(ctx, nth(i)); err != nil {
 			t.Fatalf("%s within the limit: %v", name, err)
 		}
 	}
@@ -66,18 +73,18 @@ func TestMailRequestsAreThrottledPerClientAddress(t *testing.T) {
 	env.Clock.Advance(15 * time.Minute)
 	for name, request := range requests {
 		i++
-		if wait := retryAfter(t, request(ctx, i)); wait != 45*time.Minute {
+		if wait := retryAfter(t, request(ctx, nth(i))); wait != 45*time.Minute {
 			t.Fatalf("%s over the limit waits %v, want the 45 minutes left of the hour", name, wait)
 		}
 	}
 	if got := tableRows(t, env, "mail_outbox"); got != queued {
 		t.Fatalf("refused requests queued %d mails", got-queued)
 	}
-	if err := requests["changeEmail"](from("198.51.100.8"), 99); err != nil {
+	if err := requests["changeEmail"](from("198.51.100.8"), nth(99)); err != nil {
 		t.Fatalf("another address: %v", err)
 	}
 	env.Clock.Advance(45 * time.Minute)
-	if err := requests["requestEmailSignIn"](ctx, 100); err != nil {
+	if err := requests["requestEmailSignIn"](ctx, nth(100)); err != nil {
 		t.Fatalf("after the hour: %v", err)
 	}
 }
@@ -102,7 +109,7 @@ func TestABurstOfMailRequestsStopsAtTheLimit(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			switch err := requests[names[i%len(names)]](ctx, i); {
+			switch err := requests[names[i%len(names)]](ctx, nth(i)); {
 			case err == nil:
 				passed.Add(1)
 			case auth.CodeOf(err) == auth.CodeRateLimited:
@@ -117,13 +124,4 @@ func TestABurstOfMailRequestsStopsAtTheLimit(t *testing.T) {
 	if passed.Load() != limit || limited.Load() != burst-limit {
 		t.Fatalf("%d passed, %d limited; want %d and %d", passed.Load(), limited.Load(), limit, burst-limit)
 	}
-}
-
-func principal(t *testing.T, env *authtest.Env, p *auth.AuthPayload) auth.Principal {
-	t.Helper()
-	v, err := env.Service.Authenticate(context.Background(), p.AccessToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return auth.PrincipalOf(v)
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -158,7 +159,7 @@ func parseProvider(raw json.RawMessage, publicURL string) (Provider, error) {
 			return p, errors.New(`"issuer" is required for type oidc`)
 		}
 	case ProviderGoogle:
-		p.Issuer = defaultString(p.Issuer, "https://accounts.google.com")
+		p.Issuer = cmp.Or(p.Issuer, "https://accounts.google.com")
 	case ProviderMicrosoft:
 		// The multi-tenant issuers (common, organizations) do not match the
 		// tokens' tenant-specific "iss": a tenant must be named.
@@ -166,7 +167,7 @@ func parseProvider(raw json.RawMessage, publicURL string) (Provider, error) {
 			return p, errors.New(`"issuer" is required for type microsoft: https://login.microsoftonline.com/<tenant id>/v2.0 (the multi-tenant "common" issuer is not supported)`)
 		}
 	case ProviderApple:
-		p.Issuer = defaultString(p.Issuer, "https://appleid.apple.com")
+		p.Issuer = cmp.Or(p.Issuer, "https://appleid.apple.com")
 	case ProviderGitHub:
 		if p.Issuer != "" {
 			return p, errors.New(`"issuer" does not apply to type github (OAuth 2 and its user API, not OpenID); set auth_url, token_url, api_url for GitHub Enterprise`)
@@ -177,9 +178,9 @@ func parseProvider(raw json.RawMessage, publicURL string) (Provider, error) {
 		if len(p.ClientIDs) > 0 {
 			return p, errors.New(`"client_ids" does not apply to type github: it has no ID tokens`)
 		}
-		p.AuthURL = defaultString(p.AuthURL, "https://github.com/login/oauth/authorize")
-		p.TokenURL = defaultString(p.TokenURL, "https://github.com/login/oauth/access_token")
-		p.APIURL = defaultString(p.APIURL, "https://api.github.com")
+		p.AuthURL = cmp.Or(p.AuthURL, "https://github.com/login/oauth/authorize")
+		p.TokenURL = cmp.Or(p.TokenURL, "https://github.com/login/oauth/access_token")
+		p.APIURL = cmp.Or(p.APIURL, "https://api.github.com")
 	case "":
 		return p, errors.New(`"type" is required: oidc, google, github, microsoft or apple`)
 	default:
@@ -208,13 +209,6 @@ func parseProvider(raw json.RawMessage, publicURL string) (Provider, error) {
 	}
 	p.CallbackURL = publicURL + "/auth/" + p.ID + "/callback"
 	return p, nil
-}
-
-func defaultString(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // secureURL reports whether raw is an absolute https URL, or an http one

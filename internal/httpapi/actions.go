@@ -489,14 +489,7 @@ func (a *api) handleAction(w http.ResponseWriter, r *http.Request) {
 		writeActionError(w, r, &auth.Error{Code: auth.CodeBadUserInput, Message: "the body is not a Hasura action request (malformed JSON)"})
 		return
 	}
-	run, ok := actions[req.Action.Name]
-	if req.Action.Name == "signInWithIdToken" {
-		var providers IDTokenSignIn
-		if a.cfg.Providers != nil {
-			providers = a.cfg.Providers
-		}
-		run, ok = signInWithIDToken(providers), true
-	}
+	run, ok := a.actions[req.Action.Name]
 	if !ok {
 		writeActionError(w, r, &auth.Error{Code: auth.CodeBadUserInput, Message: fmt.Sprintf("unknown action %q", truncate(req.Action.Name, 64))})
 		return

@@ -23,11 +23,14 @@ type ProviderFlows interface {
 	Callback(ctx context.Context, id string, query url.Values, cookies []*http.Cookie) oidc.Result
 }
 
+// noProviders is the routes' answer when AUTHGATE_PROVIDERS is empty.
+var noProviders = oidc.Result{Err: &auth.Error{Code: oidc.CodeUnknownProvider, Message: "no identity provider is configured (AUTHGATE_PROVIDERS)"}}
+
 // handleProviderStart sends the browser to the provider:
 // GET /auth/{id}/start?redirectTo=URL[&link=TOKEN][&codeChallenge=S256].
 func (a *api) handleProviderStart(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.Providers == nil {
-		a.writeFlow(w, r, oidc.Result{Err: &auth.Error{Code: oidc.CodeUnknownProvider, Message: "no identity provider is configured (AUTHGATE_PROVIDERS)"}})
+		a.writeFlow(w, r, noProviders)
 		return
 	}
 	q := r.URL.Query()
@@ -38,7 +41,7 @@ func (a *api) handleProviderStart(w http.ResponseWriter, r *http.Request) {
 // GET /auth/{id}/callback?code=…&state=….
 func (a *api) handleProviderCallback(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.Providers == nil {
-		a.writeFlow(w, r, oidc.Result{Err: &auth.Error{Code: oidc.CodeUnknownProvider, Message: "no identity provider is configured (AUTHGATE_PROVIDERS)"}})
+		a.writeFlow(w, r, noProviders)
 		return
 	}
 	a.writeFlow(w, r, a.cfg.Providers.Callback(r.Context(), r.PathValue("id"), r.URL.Query(), r.Cookies()))
@@ -51,27 +54,26 @@ func (a *api) writeFlow(w http.ResponseWriter, r *http.Request, res oidc.Result)
 	for _, c := range res.Cookies {
 		http.SetCookie(w, c)
 	}
-	code := "OK"
+	code, message := "OK", "internal error"
 	if res.Err != nil {
 		code = string(auth.CodeOf(res.Err))
 		var ae *auth.Error
-		if errors.As(res.Err, &ae) && ae.Err != nil {
+		if errors.As(res.Err, &ae) {
+			message = ae.Message
+		}
+		switch {
+		case ae == nil:
+			logctx.From(r.Context()).Error("provider sign-in failed", "error", res.Err.Error())
+		case ae.Err != nil:
 			// The cause (what the provider answered) is for the operator,
 			// never for the page.
 			logctx.From(r.Context()).Warn("provider sign-in failed", "code", code, "provider", r.PathValue("id"), "error", ae.Err.Error())
-		} else if ae == nil {
-			logctx.From(r.Context()).Error("provider sign-in failed", "error", res.Err.Error())
 		}
 	}
 	logctx.SetOutcome(r.Context(), logctx.Outcome{Operation: "provider " + truncate(r.PathValue("id"), 40), Code: code})
 	if res.Location != "" {
 		http.Redirect(w, r, res.Location, http.StatusFound)
 		return
-	}
-	message := "internal error"
-	var ae *auth.Error
-	if errors.As(res.Err, &ae) {
-		message = ae.Message
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusBadRequest)

@@ -46,6 +46,24 @@ func (s *providerServer) signInAtProvider(t *testing.T, user string) *url.URL {
 	return loc
 }
 
+// callbackAfter runs a browser's sign-in as user up to authgate's
+// callback, pauses there to run meanwhile (the provider goes down, time
+// passes), then lets the browser reach the callback: it returns the
+// callback's answer and where it sends the browser (nil without Location).
+func (s *providerServer) callbackAfter(t *testing.T, user string, meanwhile func()) (*http.Response, *url.URL) {
+	t.Helper()
+	b := oidctest.NewBrowser(oidctest.HostOf(appPage), oidctest.HostOf(s.url))
+	cb := b.LogIn(t, s.url+"/auth/corp/start?redirectTo="+url.QueryEscape(appPage), user)
+	meanwhile()
+	resp, err := b.Client.Get(cb.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	back, _ := url.Parse(resp.Header.Get("Location"))
+	return resp, back
+}
+
 func (s *providerServer) count(t *testing.T, table string) int {
 	t.Helper()
 	var n int
@@ -119,17 +137,7 @@ func TestUnverifiedProviderEmailMeetingAnAccount(t *testing.T) {
 func TestProviderDownCreatesNothing(t *testing.T) {
 	t.Parallel()
 	s := newProviderServer(t, realAccounts)
-	// The browser stops before authgate's callback: the provider goes
-	// down first.
-	b := oidctest.NewBrowser(oidctest.HostOf(appPage), oidctest.HostOf(s.url))
-	cb := b.LogIn(t, s.url+"/auth/corp/start?redirectTo="+url.QueryEscape(appPage), "alice")
-	s.op.Server.Close()
-	resp, err := b.Client.Get(cb.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	back, _ := url.Parse(resp.Header.Get("Location"))
+	resp, back := s.callbackAfter(t, "alice", s.op.Server.Close)
 	if back == nil || back.Query().Get("error") != string(auth.CodeProviderError) {
 		t.Fatalf("callback with the provider down: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -144,15 +152,7 @@ func TestProviderDownCreatesNothing(t *testing.T) {
 func TestExpiredFlowCookie(t *testing.T) {
 	t.Parallel()
 	s := newProviderServer(t, realAccounts)
-	b := oidctest.NewBrowser(oidctest.HostOf(appPage), oidctest.HostOf(s.url))
-	cb := b.LogIn(t, s.url+"/auth/corp/start?redirectTo="+url.QueryEscape(appPage), "alice")
-	s.clock.Advance(oidc.DefaultFlowTTL)
-	resp, err := b.Client.Get(cb.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	back, _ := url.Parse(resp.Header.Get("Location"))
+	resp, back := s.callbackAfter(t, "alice", func() { s.clock.Advance(oidc.DefaultFlowTTL) })
 	if back == nil || back.Query().Get("error") != string(auth.CodeBadUserInput) || !strings.Contains(back.Query().Get("error_description"), "expired") {
 		t.Fatalf("callback after the flow expired: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}

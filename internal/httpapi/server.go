@@ -6,6 +6,7 @@ package httpapi
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -78,12 +79,16 @@ type api struct {
 	auth   *auth.Service
 	db     Pinger
 	logger *slog.Logger
+	// actions is the action table with this server's signInWithIdToken,
+	// the one action that needs more than the auth service.
+	actions map[string]action
 }
 
 // New returns the whole HTTP handler: GraphQL on /graphql, the playground
 // on /, Hasura actions on /actions, and /healthz, /readyz.
 func New(cfg Config, svc *auth.Service, graphQL http.Handler, db Pinger, logger *slog.Logger) http.Handler {
-	a := &api{cfg: cfg, auth: svc, db: db, logger: logger}
+	a := &api{cfg: cfg, auth: svc, db: db, logger: logger, actions: maps.Clone(actions)}
+	a.actions["signInWithIdToken"] = signInWithIDToken(cfg.Providers)
 	mux := http.NewServeMux()
 	mux.Handle("POST /graphql", a.withCookies(a.withBearer(graphQL)))
 	mux.Handle("GET /graphql", a.withBearer(graphQL))

@@ -1,6 +1,8 @@
 package oidc
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -11,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sync"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
@@ -47,12 +50,14 @@ func (s *Service) SignInWithIdToken(ctx context.Context, providerID, idToken str
 		return nil, err
 	}
 	// The audience is checked below, against every client id of the entry.
+	fetchesBefore := p.keys.count()
 	t, err := s.verifier(d, "").Verify(s.clientContext(ctx), idToken)
 	if err != nil {
 		// go-oidc says "did not verify" for a bad signature and for keys it
-		// could not fetch alike (its errors are text): asking jwks_uri
-		// ourselves tells the provider's failure from the caller's.
-		if unreachable := s.probeKeysAtMostOnceIn(ctx, p, d); unreachable != nil {
+		// could not fetch alike (its errors are text): how its own fetch of
+		// the key set for this token ended tells the provider's failure
+		// from the caller's.
+		if unreachable := p.keys.failedSince(fetchesBefore); unreachable != nil {
 			return nil, providerError("the identity provider "+p.cfg.ID+"'s keys cannot be fetched; try again later", errors.Join(unreachable, err))
 		}
 		return nil, errBadIDToken("the ID token did not verify (signature, issuer or expiry)", err)
@@ -107,55 +112,103 @@ func nonceMatches(claim, nonce string) bool {
 		subtle.ConstantTimeCompare([]byte(claim), []byte(hashed)) == 1
 }
 
-// probeKeysAtMostOnceIn returns probeKeys' answer for p, asking jwks_uri at
-// most once per discoveryRetry (by the service's clock) and once at a time:
-// anyone can send failing tokens, and each must not cost the provider a
-// request (an amplifier that gets authgate rate-limited by the provider).
-func (s *Service) probeKeysAtMostOnceIn(ctx context.Context, p *provider, d *gooidc.Provider) error {
-	p.probeMu.Lock()
-	defer p.probeMu.Unlock()
-	now := s.opts.Clock.Now()
-	if !p.probedAt.IsZero() && now.Sub(p.probedAt) < discoveryRetry && !now.Before(p.probedAt) {
-		return p.probed
-	}
-	// The outcome is shared: a caller that hangs up must not make it a
-	// failure for the others (the HTTP client's timeout bounds it).
-	p.probed, p.probedAt = s.probeKeys(context.WithoutCancel(ctx), d), now
-	return p.probed
+// keyFetches is the transport of a provider's key-set requests (go-oidc
+// fetches the key set, through the provider's HTTP client, when a token's
+// key is not among those it holds): it passes each request on and, once
+// discovery is done, remembers how the last one ended (no answer, a status other
+// than 200, or a body that is no key set with a key). go-oidc fetches once
+// more for every token its keys do not verify, so after a failed
+// verification that outcome is this token's, and no request is added.
+type keyFetches struct {
+	client *http.Client // discovery's, so its key set's too
+	next   http.RoundTripper
+
+	mu      sync.Mutex
+	jwksURI string // set once discovery names it
+	fetches uint64
+	last    error
 }
 
-// maxJWKSBytes bounds the key set probeKeys reads.
+// maxJWKSBytes bounds the key set keyFetches reads.
 const maxJWKSBytes = 1 << 20
 
-// probeKeys fetches the provider's key set (jwks_uri) once and returns why
-// it cannot be used: no answer, a status other than 200, or a body that is
-// no key set with a key. nil means the keys are there, so a token that did
-// not verify is the token's fault. It runs only after a verification
-// failed (one more request to the provider for a bad token, as go-oidc
-// itself makes for a token whose key it does not know).
-func (s *Service) probeKeys(ctx context.Context, d *gooidc.Provider) error {
-	var doc struct {
-		JWKSURI string `json:"jwks_uri"`
-	}
-	if err := d.Claims(&doc); err != nil || doc.JWKSURI == "" {
+// newKeyFetches returns a keyFetches whose client is like base but sends
+// its requests through it.
+func newKeyFetches(base *http.Client) *keyFetches {
+	k := &keyFetches{client: new(http.Client)}
+	*k.client = *base
+	k.next = cmp.Or[http.RoundTripper](base.Transport, http.DefaultTransport)
+	k.client.Transport = k
+	return k
+}
+
+// watch makes k remember the requests from now on: discovery is done and
+// named jwksURI.
+func (k *keyFetches) watch(jwksURI string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.jwksURI = jwksURI
+}
+
+// count returns how many key-set requests have ended.
+func (k *keyFetches) count() uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.fetches
+}
+
+// failedSince returns why the last key-set request failed, when one ended
+// after count returned before (nil when none did or it succeeded), or that
+// discovery named no key set.
+func (k *keyFetches) failedSince(before uint64) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.jwksURI == "" {
 		return errors.New("the discovery document names no jwks_uri")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, doc.JWKSURI, nil)
-	if err != nil {
-		return err
+	if k.fetches == before {
+		return nil
 	}
-	res, err := s.opts.HTTPClient.Do(req)
-	if err != nil {
-		return err
+	return k.last
+}
+
+func (k *keyFetches) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := k.next.RoundTrip(req)
+	k.mu.Lock()
+	// After discovery the client makes no other requests (a redirect's
+	// hops included: the last one's outcome is what go-oidc gets).
+	watched := k.jwksURI != ""
+	k.mu.Unlock()
+	if !watched {
+		return res, err
 	}
-	defer res.Body.Close()
+	outcome := err
+	if err == nil {
+		outcome = checkKeySet(res)
+	}
+	k.mu.Lock()
+	k.fetches++
+	k.last = outcome
+	k.mu.Unlock()
+	return res, err
+}
+
+// checkKeySet says why a key-set answer cannot be used; the body it reads
+// is put back for go-oidc to read in turn.
+func checkKeySet(res *http.Response) error {
 	if res.StatusCode != http.StatusOK {
 		return fmt.Errorf("jwks_uri answered %s", res.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxJWKSBytes))
+	res.Body.Close()
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return err
 	}
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
-	if err := json.NewDecoder(io.LimitReader(res.Body, maxJWKSBytes)).Decode(&set); err != nil || len(set.Keys) == 0 {
+	if json.Unmarshal(body, &set) != nil || len(set.Keys) == 0 {
 		return errors.New("jwks_uri answered no key set")
 	}
 	return nil

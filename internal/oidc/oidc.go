@@ -88,7 +88,6 @@ type Service struct {
 	accounts  Accounts
 	box       *sealbox.Box
 	providers map[string]*provider
-	order     []string
 }
 
 // provider is one configured provider and, for OpenID ones, its discovery
@@ -103,11 +102,8 @@ type provider struct {
 	failedAt     time.Time
 	failure      error
 
-	// probeMu serialises the key-set probes of failed native sign-ins;
-	// probedAt and probed remember the last one's outcome (see probeKeys).
-	probeMu  sync.Mutex
-	probedAt time.Time
-	probed   error
+	// keys watches the key-set requests of discovery's key set.
+	keys *keyFetches
 }
 
 // New returns a Service for the configured providers; it makes no request
@@ -131,14 +127,10 @@ func New(opts Options, accounts Accounts) (*Service, error) {
 	}
 	s := &Service{opts: opts, accounts: accounts, box: box, providers: map[string]*provider{}}
 	for _, p := range opts.Providers {
-		s.providers[p.ID] = &provider{cfg: p}
-		s.order = append(s.order, p.ID)
+		s.providers[p.ID] = &provider{cfg: p, keys: newKeyFetches(opts.HTTPClient)}
 	}
 	return s, nil
 }
-
-// IDs returns the configured provider ids, in configuration order.
-func (s *Service) IDs() []string { return append([]string(nil), s.order...) }
 
 // errUnknownProvider is the answer for a provider id not configured.
 func errUnknownProvider() *auth.Error {
@@ -178,17 +170,21 @@ func (s *Service) discover(ctx context.Context, p *provider) (*gooidc.Provider, 
 	}
 	// The discovery outlives this request: it is cached and its key set
 	// is fetched later, so it must not be bound to the request's context.
-	d, err := gooidc.NewProvider(s.clientContext(context.WithoutCancel(ctx)), p.cfg.Issuer)
+	// Its key set is fetched through p.keys, which tells a failed fetch
+	// from keys that refuse a token (see SignInWithIdToken).
+	d, err := gooidc.NewProvider(gooidc.ClientContext(context.WithoutCancel(ctx), p.keys.client), p.cfg.Issuer)
 	if err != nil {
 		p.failure, p.failedAt = err, s.opts.Clock.Now()
 		return nil, providerError("the identity provider "+p.cfg.ID+" does not answer; try again later", err)
 	}
 	var extra struct {
-		ISSParameter bool `json:"authorization_response_iss_parameter_supported"`
+		ISSParameter bool   `json:"authorization_response_iss_parameter_supported"`
+		JWKSURI      string `json:"jwks_uri"`
 	}
 	if err := d.Claims(&extra); err != nil {
 		return nil, providerError("the identity provider "+p.cfg.ID+" sent a discovery document that does not parse", err)
 	}
+	p.keys.watch(extra.JWKSURI)
 	p.discovery, p.issParameter, p.failure = d, extra.ISSParameter, nil
 	return d, nil
 }

@@ -937,10 +937,8 @@ export class AuthgateClient {
   }
 
   /** signInWithProvider sends the browser to provider's sign-in (providerSignInUrl, with a PKCE challenge); redirectTo defaults to this page. Call handleProviderRedirect on the page it names. */
-  async signInWithProvider(p: { provider: string; redirectTo?: string }): Promise<void> {
-    const loc = browserLocation();
-    const redirectTo = p.redirectTo ?? parseProviderRedirect(loc.href).cleanUrl;
-    loc.assign(await this.providerSignInUrl({ provider: p.provider, redirectTo }));
+  signInWithProvider(p: { provider: string; redirectTo?: string }): Promise<void> {
+    return sendBrowser(p.redirectTo, (redirectTo) => this.providerSignInUrl({ provider: p.provider, redirectTo }));
   }
 
   /**
@@ -1011,10 +1009,8 @@ export class AuthgateClient {
   }
 
   /** linkIdentity sends the browser to link provider to the signed-in user (startIdentityLink, with a PKCE challenge kept as for a sign-in); redirectTo defaults to this page. */
-  async linkIdentity(p: { provider: string; redirectTo?: string }): Promise<void> {
-    const loc = browserLocation();
-    const redirectTo = p.redirectTo ?? parseProviderRedirect(loc.href).cleanUrl;
-    loc.assign(await this.startIdentityLink({ provider: p.provider, redirectTo, codeChallenge: await this.beginFlow() }));
+  linkIdentity(p: { provider: string; redirectTo?: string }): Promise<void> {
+    return sendBrowser(p.redirectTo, async (redirectTo) => this.startIdentityLink({ provider: p.provider, redirectTo, codeChallenge: await this.beginFlow() }));
   }
 
   /** unlinkIdentity removes the user's identity of provider. Rejects with NOT_FOUND, or BAD_USER_INPUT when it is the last way to sign in. */
@@ -1038,10 +1034,15 @@ export class AuthgateClient {
   }
 }
 
-function browserLocation(): Location {
+/**
+ * sendBrowser sends this page to the URL urlFor resolves to for redirectTo
+ * (default: this page, less a ?code= or ?error= it came back with); the
+ * browser start of signInWithProvider and linkIdentity.
+ */
+async function sendBrowser(redirectTo: string | undefined, urlFor: (redirectTo: string) => Promise<string>): Promise<void> {
   const loc = (globalThis as { location?: Location }).location;
   if (!loc || typeof loc.assign !== 'function') throw new TypeError('@authgate/client: this needs a browser page (location); use providerSignInUrl elsewhere');
-  return loc;
+  loc.assign(await urlFor(redirectTo ?? parseProviderRedirect(loc.href).cleanUrl));
 }
 
 /** createClient makes an AuthgateClient; see ClientOptions. */

@@ -5,6 +5,7 @@
  * ?error=CODE&error_description=…. These are the pure parts; the client's
  * signInWithProvider and handleProviderRedirect use them.
  */
+import { bufferToBase64url } from './webauthn.js';
 
 /**
  * providerSignInUrl is where to send the browser to sign in with provider:
@@ -21,12 +22,6 @@ export function providerSignInUrl(p: { authOrigin: string; provider: string; red
   return p.codeChallenge ? `${url}&codeChallenge=${encodeURIComponent(p.codeChallenge)}` : url;
 }
 
-function base64url(bytes: Uint8Array): string {
-  let bin = '';
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
 function webCrypto(): Crypto {
   const c = (globalThis as { crypto?: Crypto }).crypto;
   if (!c || typeof c.getRandomValues !== 'function' || !c.subtle) {
@@ -37,12 +32,12 @@ function webCrypto(): Crypto {
 
 /** createCodeVerifier makes a PKCE code verifier: 32 random bytes (crypto.getRandomValues), base64url — 43 characters. */
 export function createCodeVerifier(): string {
-  return base64url(webCrypto().getRandomValues(new Uint8Array(32)));
+  return bufferToBase64url(webCrypto().getRandomValues(new Uint8Array(32)));
 }
 
 /** codeChallengeS256 is the PKCE S256 challenge of verifier: base64url(SHA-256(verifier)) without padding, 43 characters. */
 export async function codeChallengeS256(verifier: string): Promise<string> {
-  return base64url(new Uint8Array(await webCrypto().subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
+  return bufferToBase64url(await webCrypto().subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
 }
 
 /** What the page a provider sign-in returned to finds in its URL. */

@@ -82,18 +82,14 @@ export class Authenticator {
     const attested = Buffer.concat([Buffer.alloc(16), len, this.credId, cose]);
     const authData = this.authData(publicKey.rp.id ?? 'localhost', 0x40, attested);
     const attestationObject = cbor(new Map([['fmt', 'none'], ['attStmt', new Map()], ['authData', authData]]));
-    return {
-      id: b64url(this.credId),
-      rawId: ab(this.credId),
-      type: 'public-key',
-      authenticatorAttachment: 'platform',
-      response: {
+    return this.credential(
+      {
         clientDataJSON: ab(this.clientData('webauthn.create', publicKey.challenge)),
         attestationObject: ab(attestationObject),
         getTransports: () => ['internal'],
       },
-      getClientExtensionResults: () => ({ credProps: { rk: true } }),
-    };
+      { credProps: { rk: true } },
+    );
   }
 
   get({ publicKey }) {
@@ -104,18 +100,26 @@ export class Authenticator {
     const clientData = this.clientData('webauthn.get', publicKey.challenge);
     const authData = this.authData(publicKey.rpId, 0);
     const signature = sign('sha256', Buffer.concat([authData, sha256(clientData)]), this.key);
-    return {
-      id: b64url(this.credId),
-      rawId: ab(this.credId),
-      type: 'public-key',
-      authenticatorAttachment: 'platform',
-      response: {
+    return this.credential(
+      {
         clientDataJSON: ab(clientData),
         authenticatorData: ab(authData),
         signature: ab(signature),
         userHandle: ab(this.userHandle),
       },
-      getClientExtensionResults: () => ({}),
+      {},
+    );
+  }
+
+  /** credential is the PublicKeyCredential-shaped answer (ArrayBuffers, no toJSON) for this authenticator's credential. */
+  credential(response, extensionResults) {
+    return {
+      id: b64url(this.credId),
+      rawId: ab(this.credId),
+      type: 'public-key',
+      authenticatorAttachment: 'platform',
+      response,
+      getClientExtensionResults: () => extensionResults,
     };
   }
 }

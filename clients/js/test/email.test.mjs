@@ -4,8 +4,8 @@
 // person would from their inbox.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient, AuthgateError } from '../dist/index.js';
-import { mail, startServer, tokenOf } from './harness.mjs';
+import { createClient } from '../dist/index.js';
+import { mail, refused, startServer, tokenOf } from './harness.mjs';
 
 const app = 'http://localhost:3000/auth';
 let server;
@@ -27,13 +27,6 @@ after(async () => {
 let n = 0;
 const email = () => `mail-${process.pid}-${++n}@example.com`;
 const password = 'correct horse battery';
-const refused = (p) => p.then(
-  () => assert.fail('resolved, want a rejection'),
-  (e) => {
-    assert.ok(e instanceof AuthgateError, `an AuthgateError, got ${e}`);
-    return e;
-  },
-);
 
 test('sendVerificationEmail mails a link; verifyEmail verifies the address once', async () => {
   const address = email();
@@ -117,6 +110,17 @@ test('signInWithEmailCode: a wrong code is refused and counts; the right one sig
   assert.equal(session.user.email, address);
   assert.equal((await client.getSession())?.sessionId, session.sessionId);
   client.close();
+
+  // The wrong tries count: after five, the mail's right code is refused too.
+  const spent = email();
+  const other = createClient({ url: server.url, autoRefresh: false });
+  await other.requestEmailSignIn({ email: spent });
+  const right = (await mail(server.base, spent, 'signin')).code;
+  const bad = right === '000000' ? '111111' : '000000';
+  for (let i = 0; i < 5; i++) assert.equal((await refused(other.signInWithEmailCode({ email: spent, code: bad }))).code, 'INVALID_EMAIL_TOKEN');
+  assert.equal((await refused(other.signInWithEmailCode({ email: spent, code: right }))).code, 'INVALID_EMAIL_TOKEN');
+  assert.equal(await other.getSession(), null);
+  other.close();
 });
 
 test('a redirectTo outside AUTHGATE_REDIRECT_URLS is BAD_USER_INPUT, for every request mutation', async () => {

@@ -9,6 +9,8 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import assert from 'node:assert/strict';
+import { AuthgateError } from '../dist/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
@@ -259,3 +261,12 @@ export class Browser {
 
 /** sleep waits ms of real time: the server under test runs on the real clock. */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** refused resolves to the AuthgateError p rejects with; it fails the test when p resolves or rejects with anything else. */
+export const refused = (p) => p.then(
+  () => assert.fail('resolved, want a rejection'),
+  (e) => {
+    assert.ok(e instanceof AuthgateError, `an AuthgateError, got ${e}`);
+    return e;
+  },
+);

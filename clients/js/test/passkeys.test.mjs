@@ -6,7 +6,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  AuthgateError,
   base64urlToBuffer,
   bufferToBase64url,
   createClient,
@@ -14,7 +13,7 @@ import {
   requestOptionsFromJSON,
 } from '../dist/index.js';
 import { Authenticator } from './authenticator.mjs';
-import { startServer } from './harness.mjs';
+import { refused, startServer } from './harness.mjs';
 
 let server;
 let origin;
@@ -29,13 +28,6 @@ after(async () => {
 });
 
 const password = 'correct horse battery';
-const refused = (p) => p.then(
-  () => assert.fail('resolved, want a rejection'),
-  (e) => {
-    assert.ok(e instanceof AuthgateError, `an AuthgateError, got ${e}`);
-    return e;
-  },
-);
 const authLevel = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url'))['https://hasura.io/jwt/claims']['x-hasura-auth-level'];
 
 function withCredentials(container) {
@@ -89,8 +81,13 @@ test('registerPasskey, then signInWithPasskey: a level-2 session; the same asser
   const options = await client.beginPasskeySignIn();
   assert.equal(options.allowCredentials, undefined);
   const credential = await navigator.credentials.get({ publicKey: options });
-  await client.finishPasskeySignIn({ credential });
+  const stepped = await client.finishPasskeySignIn({ credential });
+  const sessionsBefore = (await client.sessions()).map((s) => s.id).sort();
   assert.equal((await refused(client.finishPasskeySignIn({ credential }))).code, 'INVALID_PASSKEY');
+  // The replay opened no session and left the client's alone.
+  assert.deepEqual((await client.sessions()).map((s) => s.id).sort(), sessionsBefore);
+  assert.equal((await client.getSession()).accessToken, stepped.accessToken);
+  assert.deepEqual(events, ['SIGNED_IN', 'SIGNED_IN']);
 
   assert.equal(await client.removePasskey({ id: pk.id }), true);
   assert.deepEqual((await client.me()).passkeys, []);

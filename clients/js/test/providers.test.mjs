@@ -8,8 +8,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createClient, AuthgateError, codeChallengeS256, createCodeVerifier, parseProviderRedirect, providerSignInUrl } from '../dist/index.js';
-import { Browser, freePort, startServer, startTestOP } from './harness.mjs';
+import { createClient, codeChallengeS256, createCodeVerifier, parseProviderRedirect, providerSignInUrl } from '../dist/index.js';
+import { Browser, freePort, refused, startServer, startTestOP } from './harness.mjs';
 
 // S256 by node's crypto, to check the client's (Web Crypto) against.
 const s256 = (v) => createHash('sha256').update(v).digest('base64url');
@@ -33,13 +33,6 @@ function recordingFetch() {
   return { sent, fetch: f };
 }
 
-const refused = (p) => p.then(
-  () => assert.fail('resolved, want a rejection'),
-  (e) => {
-    assert.ok(e instanceof AuthgateError, `an AuthgateError, got ${e}`);
-    return e;
-  },
-);
 
 describe('URL helpers', () => {
   test('providerSignInUrl: /auth/{provider}/start with redirectTo encoded; a trailing slash or path prefix of authOrigin kept right', () => {
@@ -153,7 +146,9 @@ describe('against authgate', () => {
       // A flow started here: the code goes with its verifier (authgate knows no such code).
       await client.providerSignInUrl({ provider: 'corp', redirectTo: app });
       globalThis.location.href = `${app}?code=bogus`;
-      assert.equal((await refused(client.handleProviderRedirect())).code, 'INVALID_AUTH_CODE');
+      const second = client.handleProviderRedirect();
+      assert.deepEqual(replaced, [`${app}?tab=1#x`, app], 'removed before the exchange is sent');
+      assert.equal((await refused(second)).code, 'INVALID_AUTH_CODE');
       assert.equal(rec.sent.length, 1);
       assert.match(rec.sent[0].variables.codeVerifier, /^[A-Za-z0-9_-]{43}$/);
     } finally {
@@ -242,12 +237,15 @@ describe('through a real OpenID provider', () => {
     const victim = createClient({ url: server.url, autoRefresh: false });
     await victim.signUp({ email: 'victim@example.com', password: 'correct horse battery' });
     victim.close();
-    const client = createClient({ url: server.url, autoRefresh: false });
+    const flows = mapStorage();
+    const client = createClient({ url: server.url, autoRefresh: false, flowStorage: flows });
     const back = await new Browser().signInAtOP(await client.providerSignInUrl({ provider: 'corp', redirectTo: app }), 'mallory', app);
+    assert.equal(flows.m.size, 1);
     const err = await refused(client.handleProviderRedirect({ url: back }));
     assert.equal(err.code, 'ACCOUNT_EXISTS');
     assert.ok(err.message.length > 0 && err.message !== 'ACCOUNT_EXISTS', err.message);
     assert.equal(await client.getSession(), null);
+    assert.equal(flows.m.size, 0, 'the failed flow\'s verifier is forgotten too');
     client.close();
   });
 
@@ -306,7 +304,11 @@ describe('through a real OpenID provider', () => {
     await victim.providerSignInUrl({ provider: 'corp', redirectTo: app });
     const code = await attackersCode();
     assert.equal((await refused(victim.handleProviderRedirect({ url: `${app}?code=${code}` }))).code, 'INVALID_AUTH_CODE');
-    assert.equal(rec.sent.filter((r) => r.query.includes('exchangeAuthCode')).length, 1);
+    const exchanges = rec.sent.filter((r) => r.query.includes('exchangeAuthCode'));
+    assert.equal(exchanges.length, 1);
+    // authgate refused it: the code went with the victim's verifier, which is not the attacker's.
+    assert.equal(exchanges[0].variables.code, code);
+    assert.match(exchanges[0].variables.codeVerifier, /^[A-Za-z0-9_-]{43}$/);
     assert.equal(await victim.getSession(), null);
     assert.deepEqual(events, []);
     victim.close();

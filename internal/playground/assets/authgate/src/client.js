@@ -781,10 +781,8 @@ export class AuthgateClient {
         return providerSignInUrl({ ...where, codeChallenge: await this.beginFlow() });
     }
     /** signInWithProvider sends the browser to provider's sign-in (providerSignInUrl, with a PKCE challenge); redirectTo defaults to this page. Call handleProviderRedirect on the page it names. */
-    async signInWithProvider(p) {
-        const loc = browserLocation();
-        const redirectTo = p.redirectTo ?? parseProviderRedirect(loc.href).cleanUrl;
-        loc.assign(await this.providerSignInUrl({ provider: p.provider, redirectTo }));
+    signInWithProvider(p) {
+        return sendBrowser(p.redirectTo, (redirectTo) => this.providerSignInUrl({ provider: p.provider, redirectTo }));
     }
     /**
      * handleProviderRedirect finishes a provider sign-in (or an identity link)
@@ -848,10 +846,8 @@ export class AuthgateClient {
         return this.authed('startIdentityLink', 'mutation($provider: String!, $redirectTo: String!, $codeChallenge: String) { startIdentityLink(provider: $provider, redirectTo: $redirectTo, codeChallenge: $codeChallenge) }', { provider: p.provider, redirectTo: p.redirectTo, codeChallenge: p.codeChallenge });
     }
     /** linkIdentity sends the browser to link provider to the signed-in user (startIdentityLink, with a PKCE challenge kept as for a sign-in); redirectTo defaults to this page. */
-    async linkIdentity(p) {
-        const loc = browserLocation();
-        const redirectTo = p.redirectTo ?? parseProviderRedirect(loc.href).cleanUrl;
-        loc.assign(await this.startIdentityLink({ provider: p.provider, redirectTo, codeChallenge: await this.beginFlow() }));
+    linkIdentity(p) {
+        return sendBrowser(p.redirectTo, async (redirectTo) => this.startIdentityLink({ provider: p.provider, redirectTo, codeChallenge: await this.beginFlow() }));
     }
     /** unlinkIdentity removes the user's identity of provider. Rejects with NOT_FOUND, or BAD_USER_INPUT when it is the last way to sign in. */
     unlinkIdentity(p) {
@@ -872,11 +868,16 @@ export class AuthgateClient {
         this.listeners.clear();
     }
 }
-function browserLocation() {
+/**
+ * sendBrowser sends this page to the URL urlFor resolves to for redirectTo
+ * (default: this page, less a ?code= or ?error= it came back with); the
+ * browser start of signInWithProvider and linkIdentity.
+ */
+async function sendBrowser(redirectTo, urlFor) {
     const loc = globalThis.location;
     if (!loc || typeof loc.assign !== 'function')
         throw new TypeError('@authgate/client: this needs a browser page (location); use providerSignInUrl elsewhere');
-    return loc;
+    loc.assign(await urlFor(redirectTo ?? parseProviderRedirect(loc.href).cleanUrl));
 }
 /** createClient makes an AuthgateClient; see ClientOptions. */
 export function createClient(options) {

@@ -5,6 +5,7 @@
  * ?error=CODE&error_description=…. These are the pure parts; the client's
  * signInWithProvider and handleProviderRedirect use them.
  */
+import { bufferToBase64url } from './webauthn.js';
 /**
  * providerSignInUrl is where to send the browser to sign in with provider:
  * `${authOrigin}/auth/${provider}/start?redirectTo=…[&codeChallenge=…]`.
@@ -22,12 +23,6 @@ export function providerSignInUrl(p) {
     const url = `${p.authOrigin.replace(/\/+$/, '')}/auth/${encodeURIComponent(p.provider)}/start?redirectTo=${encodeURIComponent(p.redirectTo)}`;
     return p.codeChallenge ? `${url}&codeChallenge=${encodeURIComponent(p.codeChallenge)}` : url;
 }
-function base64url(bytes) {
-    let bin = '';
-    for (const b of bytes)
-        bin += String.fromCharCode(b);
-    return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
 function webCrypto() {
     const c = globalThis.crypto;
     if (!c || typeof c.getRandomValues !== 'function' || !c.subtle) {
@@ -37,11 +32,11 @@ function webCrypto() {
 }
 /** createCodeVerifier makes a PKCE code verifier: 32 random bytes (crypto.getRandomValues), base64url — 43 characters. */
 export function createCodeVerifier() {
-    return base64url(webCrypto().getRandomValues(new Uint8Array(32)));
+    return bufferToBase64url(webCrypto().getRandomValues(new Uint8Array(32)));
 }
 /** codeChallengeS256 is the PKCE S256 challenge of verifier: base64url(SHA-256(verifier)) without padding, 43 characters. */
 export async function codeChallengeS256(verifier) {
-    return base64url(new Uint8Array(await webCrypto().subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
+    return bufferToBase64url(await webCrypto().subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
 }
 const redirectParams = ['code', 'error', 'error_description'];
 /** parseProviderRedirect reads what authgate appended to redirectTo; code and error are null when the URL carries neither. */
